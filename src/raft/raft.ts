@@ -1,0 +1,861 @@
+// Raft is the consensus algorithm of one group as a pure state machine: messages and ticks in,
+// messages and log changes out (collected by RawNode into a Ready). No I/O, clock or randomness
+// of its own.
+//
+// Role transitions (all in become*; anything else throws):
+//   follower     --election timeout, preVote-->    preCandidate
+//   follower     --election timeout, no preVote--> candidate
+//   preCandidate --quorum of pre-votes-->          candidate
+//   candidate    --quorum of votes-->              leader
+//   any          --higher term seen / lost vote--> follower
+//   leader       --check-quorum fails / removed--> follower
+// Durable state (term, vote) changes here only in memory; RawNode hands it out to be persisted
+// before any message that depends on it is sent.
+import { assert } from './assert.js';
+import { applyConfChange, decodeConfChange, encodeConfChange } from './confchange.js';
+import { defaultRaftLimits, type RaftLimits } from './limits.js';
+import { RaftLog } from './log.js';
+import { Progress } from './progress.js';
+import { committedIndex, hasQuorum, voteResult } from './quorum.js';
+import { ReadIndexQueue } from './readindex.js';
+import type { Random } from './prng.js';
+import type { RaftStorage } from './storage.js';
+import { entryBytes } from './storage.js';
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  EntryType,
+  GroupId,
+  Message,
+  NodeId,
+  ProposeResult,
+  ReadState,
+  Role,
+  Snapshot,
+} from './types.js';
+import { noNode } from './types.js';
+import { messageProblem } from './validate.js';
+
+/** RaftLogger is the subset of pino's interface the core uses. */
+export interface RaftLogger {
+  debug(details: object, message: string): void;
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+const silentLogger: RaftLogger = { debug() {}, info() {}, warn() {} };
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  readonly group: GroupId;
+  readonly storage: RaftStorage;
+  /** random drives the randomized election timeout; hand in a seeded one to replay. */
+  readonly random: Random;
+  /** electionTicks: a follower campaigns after [electionTicks, 2*electionTicks) silent ticks. */
+  readonly electionTicks: number;
+  /** heartbeatTicks: a leader sends heartbeats every heartbeatTicks. Must be < electionTicks. */
+  readonly heartbeatTicks: number;
+  /** applied is the last index the caller's state machine has applied (on restart). */
+  readonly applied?: number;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  readonly limits?: Partial<RaftLimits>;
+  readonly logger?: RaftLogger;
+}
+
+export type TransferResult =
+  | { readonly kind: 'started' }
+  | { readonly kind: 'forwarded'; readonly leader: NodeId }
+  | { readonly kind: 'notLeader'; readonly leaderHint: NodeId }
+  | { readonly kind: 'invalidTarget'; readonly reason: string };
+
+export type ReadIndexResult =
+  | { readonly kind: 'pending' }
+  | { readonly kind: 'notLeader'; readonly leaderHint: NodeId }
+  | { readonly kind: 'queueFull'; readonly limit: number };
+
+/** TrackedConfChange is a membership change in the log above the commit index. */
+interface TrackedConfChange {
+  readonly index: number;
+  readonly term: number;
+  readonly change: ConfChange;
+}
+
+export class Raft {
+  readonly id: NodeId;
+  readonly group: GroupId;
+  readonly log: RaftLog;
+  readonly limits: RaftLimits;
+  term = 0;
+  vote: NodeId = noNode;
+  role: Role = 'follower';
+  leader: NodeId = noNode;
+  confState: ConfState = { voters: [], learners: [] };
+  readonly progress = new Map<NodeId, Progress>();
+  /** messages waiting to be handed out in the next Ready. */
+  messages: Message[] = [];
+  readStates: ReadState[] = [];
+
+  private readonly random: Random;
+  private readonly electionTicks: number;
+  private readonly heartbeatTicks: number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly logger: RaftLogger;
+  private votes = new Map<NodeId, boolean>();
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private leadTransferee: NodeId = noNode;
+  /** pendingConfIndex: no new membership change until commit reaches it (one at a time). */
+  private pendingConfIndex = 0;
+  /** baseConfState is the membership as of the commit index. */
+  private baseConfState: ConfState = { voters: [], learners: [] };
+  /** confTail: membership changes in the log above the commit index, in index order. */
+  private confTail: TrackedConfChange[] = [];
+  private uncommitted: { index: number; bytes: number }[] = [];
+  private uncommittedBytes = 0;
+  private readonly readQueue: ReadIndexQueue;
+  /** Reads that arrived before this leader committed an entry of its own term. */
+  private readsAwaitingCommit: { requestId: number; from: NodeId }[] = [];
+
+  constructor(config: RaftConfig) {
+    assert(config.id > 0, 'node id must be positive', { id: config.id });
+    assert(config.heartbeatTicks > 0 && config.heartbeatTicks < config.electionTicks, 'heartbeatTicks must be in (0, electionTicks)');
+    this.id = config.id;
+    this.group = config.group;
+    this.random = config.random;
+    this.electionTicks = config.electionTicks;
+    this.heartbeatTicks = config.heartbeatTicks;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.logger = config.logger ?? silentLogger;
+    this.limits = { ...defaultRaftLimits, ...config.limits };
+    this.readQueue = new ReadIndexQueue(this.limits.pendingReadsMax);
+    this.log = new RaftLog(config.storage, config.applied ?? 0);
+    const { hardState, confState } = config.storage.initialState();
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    this.baseConfState = confState;
+    this.entriesAppended(this.log.slice(this.log.firstIndex(), this.log.lastIndex() + 1, Infinity));
+    this.applyConfState(this.effectiveConfState());
+    this.log.commitTo(hardState.commit);
+    this.foldCommittedConfChanges();
+    this.becomeFollower(this.term, noNode);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Role transitions.
+
+  becomeFollower(term: number, leader: NodeId): void {
+    this.reset(term);
+    this.role = 'follower';
+    this.leader = leader;
+  }
+
+  private becomePreCandidate(): void {
+    assert(this.role !== 'leader', 'leader cannot become pre-candidate');
+    this.role = 'preCandidate';
+    this.votes = new Map();
+    this.leader = noNode;
+  }
+
+  private becomeCandidate(): void {
+    assert(this.role !== 'leader', 'leader cannot become candidate');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+  }
+
+  private becomeLeader(): void {
+    assert(this.role === 'candidate', 'only a candidate becomes leader', { role: this.role });
+    this.reset(this.term);
+    this.role = 'leader';
+    this.leader = this.id;
+    for (const progress of this.progress.values()) progress.recentActive = true;
+    this.pendingConfIndex = this.log.lastIndex();
+    this.appendLocal([{ type: 'normal', data: new Uint8Array(0) }]);
+    this.logger.info({ group: this.group, term: this.term }, 'became leader');
+  }
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      assert(term > this.term, 'term must not decrease', { from: this.term, to: term });
+      this.term = term;
+      this.vote = noNode;
+    }
+    this.leader = noNode;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTicks + Math.floor(this.random() * this.electionTicks);
+    this.leadTransferee = noNode;
+    this.votes = new Map();
+    this.pendingConfIndex = 0;
+    this.uncommitted = [];
+    this.uncommittedBytes = 0;
+    this.readQueue.clear();
+    this.readsAwaitingCommit = [];
+    const lastIndex = this.log.lastIndex();
+    for (const [id, progress] of this.progress) {
+      progress.becomeProbe();
+      progress.match = id === this.id ? this.log.lastStableIndex() : 0;
+      progress.next = lastIndex + 1;
+    }
+  }
+
+  private promotable(): boolean {
+    return this.confState.voters.includes(this.id);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Inputs from the caller.
+
+  /** tick advances logical time by one tick. */
+  tick(): void {
+    if (this.role === 'leader') this.tickLeader();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign({ transfer: false });
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    this.retryStalledSnapshots();
+    if (this.electionElapsed >= this.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum && !this.quorumActive()) {
+        this.logger.warn({ group: this.group, term: this.term }, 'stepping down: no quorum heard within the election timeout');
+        this.becomeFollower(this.term, noNode);
+        return;
+      }
+      this.leadTransferee = noNode;
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat(0);
+    }
+  }
+
+  /** retryStalledSnapshots falls back to probing a follower whose snapshot got no answer in time. */
+  private retryStalledSnapshots(): void {
+    for (const progress of this.progress.values()) {
+      if (progress.state !== 'snapshot') continue;
+      progress.snapshotTicks++;
+      if (progress.snapshotTicks >= 2 * this.electionTicks) progress.becomeProbe();
+    }
+  }
+
+  private quorumActive(): boolean {
+    const active = hasQuorum(this.confState.voters, (id) => id === this.id || this.progress.get(id)?.recentActive === true);
+    for (const [id, progress] of this.progress) if (id !== this.id) progress.recentActive = false;
+    return active;
+  }
+
+  /** campaign starts an election now (as if the election timeout had passed). */
+  campaign(options: { transfer: boolean }): void {
+    if (this.role === 'leader' || !this.promotable()) return;
+    if (this.preVote && !options.transfer) this.startElection({ preVote: true, transfer: false });
+    else this.startElection({ preVote: false, transfer: options.transfer });
+  }
+
+  private startElection(options: { preVote: boolean; transfer: boolean }): void {
+    if (options.preVote) this.becomePreCandidate();
+    else this.becomeCandidate();
+    const voteTerm = options.preVote ? this.term + 1 : this.term;
+    this.votes.set(this.id, true);
+    if (voteResult(this.confState.voters, this.votes) === 'won') {
+      this.electionWon(options.preVote);
+      return;
+    }
+    for (const voter of this.confState.voters) {
+      if (voter === this.id) continue;
+      this.messages.push({
+        type: 'requestVote',
+        group: this.group,
+        from: this.id,
+        to: voter,
+        term: voteTerm,
+        preVote: options.preVote,
+        transfer: options.transfer,
+        lastIndex: this.log.lastIndex(),
+        lastTerm: this.log.lastTerm(),
+      });
+    }
+  }
+
+  private electionWon(preVote: boolean): void {
+    if (preVote) this.startElection({ preVote: false, transfer: false });
+    else this.becomeLeader();
+  }
+
+  /** propose appends data to the log if this node leads. */
+  propose(data: Uint8Array): ProposeResult {
+    return this.proposeEntry('normal', data);
+  }
+
+  /** proposeConfChange proposes a single-server membership change; one at a time. */
+  proposeConfChange(change: ConfChange): ProposeResult {
+    if (this.role === 'leader' && this.pendingConfIndex > this.log.committed) {
+      return { kind: 'confChangePending', pendingIndex: this.pendingConfIndex };
+    }
+    const outcome = applyConfChange(this.confState, change);
+    if (outcome.kind === 'invalid') return { kind: 'invalidConfChange', reason: outcome.reason };
+    const result = this.proposeEntry('confChange', encodeConfChange(change));
+    if (result.kind === 'accepted') this.pendingConfIndex = result.index;
+    return result;
+  }
+
+  private proposeEntry(type: EntryType, data: Uint8Array): ProposeResult {
+    if (this.role !== 'leader') return { kind: 'notLeader', leaderHint: this.leader };
+    if (this.leadTransferee !== noNode) return { kind: 'transferring', target: this.leadTransferee };
+    if (data.length > this.limits.entryBytesMax) return { kind: 'tooLarge', bytes: data.length, limitBytes: this.limits.entryBytesMax };
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.length > this.limits.uncommittedBytesMax) {
+      return { kind: 'queueFull', uncommittedBytes: this.uncommittedBytes, limitBytes: this.limits.uncommittedBytesMax };
+    }
+    const index = this.appendLocal([{ type, data }]);
+    if (this.role === 'leader') this.broadcastAppend();
+    return { kind: 'accepted', index, term: this.term };
+  }
+
+  private appendLocal(entries: readonly { type: EntryType; data: Uint8Array }[]): number {
+    let index = this.log.lastIndex();
+    const full: Entry[] = entries.map((entry) => ({ index: ++index, term: this.term, type: entry.type, data: entry.data }));
+    this.log.append(full);
+    this.entriesAppended(full);
+    for (const entry of full) {
+      this.uncommitted.push({ index: entry.index, bytes: entry.data.length });
+      this.uncommittedBytes += entry.data.length;
+    }
+    return index;
+  }
+
+  /** transferLeadership asks the leader to hand leadership to target. */
+  transferLeadership(target: NodeId): TransferResult {
+    if (this.role !== 'leader') {
+      if (this.leader === noNode) return { kind: 'notLeader', leaderHint: noNode };
+      this.messages.push({ type: 'transferLeaderRequest', group: this.group, from: this.id, to: this.leader, term: this.term, target });
+      return { kind: 'forwarded', leader: this.leader };
+    }
+    return this.startTransfer(target);
+  }
+
+  private startTransfer(target: NodeId): TransferResult {
+    if (target === this.id) return { kind: 'invalidTarget', reason: 'already the leader' };
+    if (!this.confState.voters.includes(target)) return { kind: 'invalidTarget', reason: `node ${target} is not a voter` };
+    if (this.leadTransferee === target) return { kind: 'started' };
+    this.leadTransferee = target;
+    this.electionElapsed = 0;
+    const progress = this.progress.get(target)!;
+    if (progress.match === this.log.lastIndex()) this.sendTimeoutNow(target);
+    else this.sendAppend(target, { sendIfEmpty: true });
+    return { kind: 'started' };
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.messages.push({ type: 'timeoutNow', group: this.group, from: this.id, to, term: this.term });
+  }
+
+  /**
+   * readIndex asks for a linearizable read. When confirmed, a ReadState with requestId and the
+   * index to wait for (applied >= index) appears in a Ready.
+   */
+  readIndex(requestId: number): ReadIndexResult {
+    if (this.role === 'leader') return this.leaderRead(requestId, this.id);
+    if (this.leader === noNode) return { kind: 'notLeader', leaderHint: noNode };
+    this.messages.push({ type: 'readIndexRequest', group: this.group, from: this.id, to: this.leader, term: this.term, requestId });
+    return { kind: 'pending' };
+  }
+
+  private leaderRead(requestId: number, from: NodeId): ReadIndexResult {
+    if (this.log.term(this.log.committed) !== this.term) {
+      if (this.readsAwaitingCommit.length >= this.limits.pendingReadsMax) return this.rejectRead(requestId, from);
+      this.readsAwaitingCommit.push({ requestId, from });
+      return { kind: 'pending' };
+    }
+    if (this.confState.voters.length === 1) {
+      this.releaseRead({ requestId, from, index: this.log.committed });
+      return { kind: 'pending' };
+    }
+    if (this.readQueue.full()) return this.rejectRead(requestId, from);
+    const context = this.readQueue.add({ index: this.log.committed, requestId, from, self: this.id });
+    this.broadcastHeartbeat(context);
+    return { kind: 'pending' };
+  }
+
+  private rejectRead(requestId: number, from: NodeId): ReadIndexResult {
+    if (from !== this.id) {
+      this.messages.push({ type: 'readIndexResponse', group: this.group, from: this.id, to: from, term: this.term, requestId, index: 0, rejected: true });
+    }
+    return { kind: 'queueFull', limit: this.limits.pendingReadsMax };
+  }
+
+  private releaseRead(read: { requestId: number; from: NodeId; index: number }): void {
+    if (read.from === this.id) {
+      this.readStates.push({ requestId: read.requestId, index: read.index });
+      return;
+    }
+    this.messages.push({
+      type: 'readIndexResponse',
+      group: this.group,
+      from: this.id,
+      to: read.from,
+      term: this.term,
+      requestId: read.requestId,
+      index: read.index,
+      rejected: false,
+    });
+  }
+
+  /** reportUnreachable tells the leader a peer could not be reached; it stops pipelining to it. */
+  reportUnreachable(id: NodeId): void {
+    const progress = this.progress.get(id);
+    if (this.role === 'leader' && progress?.state === 'replicate') progress.becomeProbe();
+  }
+
+  /** reportSnapshot tells the leader whether sending a snapshot to a peer finished or failed. */
+  reportSnapshot(id: NodeId, outcome: 'finished' | 'failed'): void {
+    const progress = this.progress.get(id);
+    if (this.role !== 'leader' || progress?.state !== 'snapshot') return;
+    if (outcome === 'failed') progress.pendingSnapshot = 0;
+    progress.becomeProbe();
+    progress.probeSent = true;
+  }
+
+  /** persisted tells the core that its own log is durable up to (index, term): the leader counts itself. */
+  persisted(index: number, term: number): void {
+    if (this.role !== 'leader' || this.log.term(index) !== term) return;
+    const self = this.progress.get(this.id);
+    if (self?.maybeUpdate(index) && this.maybeCommit()) this.broadcastAppend();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Messages from peers.
+
+  /** step handles one message from a peer. Malformed or impossible messages are logged and ignored. */
+  step(message: Message): void {
+    const problem = messageProblem(message, { id: this.id, group: this.group });
+    if (problem !== undefined) {
+      this.logger.warn({ group: this.group, from: message.from, type: message.type, problem }, 'ignored an impossible message');
+      return;
+    }
+    if (message.term > this.term) {
+      if (!this.stepHigherTerm(message)) return;
+    } else if (message.term < this.term) {
+      this.stepLowerTerm(message);
+      return;
+    }
+    this.stepRole(message);
+  }
+
+  /** stepHigherTerm adopts a higher term where Raft says to; false when the message is dropped. */
+  private stepHigherTerm(message: Message): boolean {
+    if (message.type === 'requestVote') {
+      const inLease = this.checkQuorum && this.leader !== noNode && this.electionElapsed < this.electionTicks;
+      if (inLease && !message.transfer) {
+        this.logger.debug({ group: this.group, from: message.from, term: message.term }, 'ignored a vote request within the leader lease');
+        return false;
+      }
+      if (message.preVote) return true;
+    }
+    if (message.type === 'requestVoteResponse' && message.preVote && message.granted) return true;
+    const fromLeader = message.type === 'appendEntries' || message.type === 'heartbeat' || message.type === 'installSnapshot';
+    this.becomeFollower(message.term, fromLeader ? message.from : noNode);
+    return true;
+  }
+
+  private stepLowerTerm(message: Message): void {
+    if ((this.checkQuorum || this.preVote) && (message.type === 'appendEntries' || message.type === 'heartbeat')) {
+      // A stale leader learns the new term from the answer and steps down.
+      this.messages.push({ type: 'appendEntriesResponse', group: this.group, from: this.id, to: message.from, term: this.term, reject: false, index: 0, hintIndex: 0, hintTerm: 0 });
+    } else if (message.type === 'requestVote' && message.preVote) {
+      this.messages.push({ type: 'requestVoteResponse', group: this.group, from: this.id, to: message.from, term: this.term, preVote: true, granted: false });
+    }
+  }
+
+  private stepRole(message: Message): void {
+    if (message.type === 'requestVote') {
+      this.handleVoteRequest(message);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        this.stepLeader(message);
+        return;
+      case 'candidate':
+      case 'preCandidate':
+        this.stepCandidate(message);
+        return;
+      case 'follower':
+        this.stepFollower(message);
+        return;
+    }
+  }
+
+  private handleVoteRequest(message: Extract<Message, { type: 'requestVote' }>): void {
+    const canVote =
+      this.vote === message.from ||
+      (this.vote === noNode && this.leader === noNode) ||
+      (message.preVote && message.term > this.term);
+    const granted = canVote && this.log.isUpToDate(message.lastIndex, message.lastTerm);
+    this.messages.push({
+      type: 'requestVoteResponse',
+      group: this.group,
+      from: this.id,
+      to: message.from,
+      term: granted ? message.term : this.term,
+      preVote: message.preVote,
+      granted,
+    });
+    if (granted && !message.preVote) {
+      this.electionElapsed = 0;
+      this.vote = message.from;
+    }
+  }
+
+  private stepCandidate(message: Message): void {
+    switch (message.type) {
+      case 'requestVoteResponse': {
+        if (message.preVote !== (this.role === 'preCandidate')) return;
+        this.votes.set(message.from, message.granted);
+        const result = voteResult(this.confState.voters, this.votes);
+        if (result === 'won') this.electionWon(message.preVote);
+        else if (result === 'lost') this.becomeFollower(this.term, noNode);
+        return;
+      }
+      case 'appendEntries':
+      case 'heartbeat':
+      case 'installSnapshot':
+        this.becomeFollower(this.term, message.from);
+        this.stepFollower(message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private stepFollower(message: Message): void {
+    switch (message.type) {
+      case 'appendEntries':
+        this.heardFromLeader(message.from);
+        this.handleAppendEntries(message);
+        return;
+      case 'heartbeat':
+        this.heardFromLeader(message.from);
+        this.handleHeartbeat(message);
+        return;
+      case 'installSnapshot':
+        this.heardFromLeader(message.from);
+        this.handleSnapshot(message);
+        return;
+      case 'timeoutNow':
+        this.logger.info({ group: this.group, from: message.from }, 'campaigning at once for a leadership transfer');
+        this.campaign({ transfer: true });
+        return;
+      case 'readIndexResponse':
+        if (!message.rejected) this.readStates.push({ requestId: message.requestId, index: message.index });
+        return;
+      case 'transferLeaderRequest':
+        if (this.leader !== noNode) this.messages.push({ ...message, from: this.id, to: this.leader, term: this.term });
+        return;
+      case 'readIndexRequest':
+        this.messages.push({ type: 'readIndexResponse', group: this.group, from: this.id, to: message.from, term: this.term, requestId: message.requestId, index: 0, rejected: true });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private heardFromLeader(leader: NodeId): void {
+    this.electionElapsed = 0;
+    this.leader = leader;
+  }
+
+  private handleAppendEntries(message: Extract<Message, { type: 'appendEntries' }>): void {
+    const respond = (fields: { reject: boolean; index: number; hintIndex: number; hintTerm: number }): void => {
+      this.messages.push({ type: 'appendEntriesResponse', group: this.group, from: this.id, to: message.from, term: this.term, ...fields });
+    };
+    if (message.prevIndex < this.log.committed) {
+      respond({ reject: false, index: this.log.committed, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
+    const outcome = this.log.maybeAppend(message);
+    if (outcome !== undefined) {
+      this.entriesAppended(outcome.appended);
+      this.foldCommittedConfChanges();
+      respond({ reject: false, index: outcome.lastNewIndex, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
+    const hintIndex = this.log.findConflictByTerm(Math.min(message.prevIndex, this.log.lastIndex()), message.prevTerm);
+    respond({ reject: true, index: message.prevIndex, hintIndex, hintTerm: this.log.term(hintIndex) ?? 0 });
+  }
+
+  private handleHeartbeat(message: Extract<Message, { type: 'heartbeat' }>): void {
+    if (message.commit > this.log.lastIndex()) {
+      this.logger.warn({ group: this.group, from: message.from, commit: message.commit, lastIndex: this.log.lastIndex() }, 'heartbeat commit past the end of the log');
+    } else {
+      this.log.commitTo(message.commit);
+      this.foldCommittedConfChanges();
+    }
+    this.messages.push({ type: 'heartbeatResponse', group: this.group, from: this.id, to: message.from, term: this.term, context: message.context });
+  }
+
+  private handleSnapshot(message: Extract<Message, { type: 'installSnapshot' }>): void {
+    const { index, term } = message.snapshot.metadata;
+    let matched = this.log.committed;
+    if (index > this.log.committed) {
+      if (this.log.matchTerm(index, term)) {
+        this.log.commitTo(index);
+        this.foldCommittedConfChanges();
+        matched = this.log.committed;
+      } else {
+        this.restore(message.snapshot);
+        matched = index;
+      }
+    }
+    this.messages.push({ type: 'appendEntriesResponse', group: this.group, from: this.id, to: message.from, term: this.term, reject: false, index: matched, hintIndex: 0, hintTerm: 0 });
+  }
+
+  private restore(snapshot: Snapshot): void {
+    this.logger.info({ group: this.group, index: snapshot.metadata.index, term: snapshot.metadata.term }, 'restoring a snapshot from the leader');
+    this.log.restore(snapshot);
+    this.baseConfState = snapshot.metadata.confState;
+    this.confTail = [];
+    this.applyConfState(snapshot.metadata.confState);
+  }
+
+  private stepLeader(message: Message): void {
+    switch (message.type) {
+      case 'appendEntriesResponse':
+        this.handleAppendResponse(message);
+        return;
+      case 'heartbeatResponse':
+        this.handleHeartbeatResponse(message);
+        return;
+      case 'readIndexRequest':
+        if (this.progress.has(message.from)) this.leaderRead(message.requestId, message.from);
+        return;
+      case 'transferLeaderRequest':
+        this.startTransfer(message.target);
+        return;
+      case 'appendEntries':
+      case 'heartbeat':
+      case 'installSnapshot':
+        this.logger.warn({ group: this.group, from: message.from, term: message.term }, 'another leader claims this term');
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleAppendResponse(message: Extract<Message, { type: 'appendEntriesResponse' }>): void {
+    const progress = this.progress.get(message.from);
+    if (progress === undefined) return;
+    if (message.index > this.log.lastIndex()) {
+      this.logger.warn({ group: this.group, from: message.from, index: message.index }, 'append response past the end of the log');
+      return;
+    }
+    progress.recentActive = true;
+    if (message.reject) {
+      const hint = message.hintTerm > 0 ? this.log.findConflictByTerm(message.hintIndex, message.hintTerm) : message.hintIndex;
+      if (progress.maybeDecrTo(message.index, hint)) {
+        if (progress.state === 'replicate') progress.becomeProbe();
+        this.sendAppend(message.from, { sendIfEmpty: true });
+      }
+      return;
+    }
+    const wasPaused = progress.isPaused();
+    if (!progress.maybeUpdate(message.index)) return;
+    if (progress.state === 'probe') progress.becomeReplicate();
+    else if (progress.state === 'snapshot' && progress.match + 1 >= this.log.firstIndex()) progress.becomeReplicate();
+    else if (progress.state === 'replicate') progress.inflights.freeUpTo(message.index);
+    if (this.maybeCommit()) this.broadcastAppend();
+    else if (wasPaused) this.sendAppend(message.from, { sendIfEmpty: true });
+    while (this.sendAppend(message.from, { sendIfEmpty: false })) {
+      // keep the pipeline full
+    }
+    if (message.from === this.leadTransferee && progress.match === this.log.lastIndex()) this.sendTimeoutNow(message.from);
+  }
+
+  private handleHeartbeatResponse(message: Extract<Message, { type: 'heartbeatResponse' }>): void {
+    const progress = this.progress.get(message.from);
+    if (progress === undefined) return;
+    progress.recentActive = true;
+    progress.probeSent = false;
+    if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirst();
+    if (progress.match < this.log.lastIndex()) this.sendAppend(message.from, { sendIfEmpty: true });
+    if (message.context === 0) return;
+    const released = this.readQueue.ack({
+      context: message.context,
+      from: message.from,
+      isQuorum: (acks) => hasQuorum(this.confState.voters, (id) => acks.has(id)),
+    });
+    for (const read of released) for (const request of read.requests) this.releaseRead({ ...request, index: read.index });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replication.
+
+  private broadcastAppend(): void {
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, { sendIfEmpty: true });
+  }
+
+  private broadcastHeartbeat(context: number): void {
+    for (const [id, progress] of this.progress) {
+      if (id === this.id) continue;
+      const commit = Math.min(progress.match, this.log.committed);
+      this.messages.push({ type: 'heartbeat', group: this.group, from: this.id, to: id, term: this.term, commit, context });
+    }
+  }
+
+  /** sendAppend sends entries (or a snapshot) to a follower; false when nothing was sent. */
+  private sendAppend(to: NodeId, options: { sendIfEmpty: boolean }): boolean {
+    const progress = this.progress.get(to);
+    if (progress === undefined || progress.isPaused()) return false;
+    const prevIndex = progress.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    const entries = prevTerm === undefined ? undefined : this.log.entriesFrom(progress.next, this.limits.appendBytesMax);
+    if (prevTerm === undefined || entries === undefined) return this.sendSnapshot(to, progress);
+    if (entries.length === 0 && !options.sendIfEmpty) return false;
+    this.messages.push({ type: 'appendEntries', group: this.group, from: this.id, to, term: this.term, prevIndex, prevTerm, entries, commit: this.log.committed });
+    const last = entries[entries.length - 1];
+    if (last !== undefined) progress.sentEntries(last.index, entries.reduce((sum, entry) => sum + entryBytes(entry), 0));
+    else if (progress.state === 'probe') progress.probeSent = true;
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, progress: Progress): boolean {
+    if (!progress.recentActive) return false;
+    const snapshot = this.log.snapshot();
+    assert(snapshot.metadata.index > 0, 'log compacted but no snapshot', { to });
+    progress.becomeSnapshot(snapshot.metadata.index);
+    this.messages.push({ type: 'installSnapshot', group: this.group, from: this.id, to, term: this.term, snapshot });
+    return true;
+  }
+
+  /** maybeCommit commits what a quorum of voters holds, if it is of the current term (§5.4.2). */
+  private maybeCommit(): boolean {
+    const index = committedIndex(this.confState.voters, (id) => this.progress.get(id)?.match ?? 0);
+    if (!this.log.maybeCommit(index, this.term)) return false;
+    this.afterLeaderCommit();
+    return true;
+  }
+
+  private afterLeaderCommit(): void {
+    while (this.uncommitted.length > 0 && this.uncommitted[0]!.index <= this.log.committed) {
+      this.uncommittedBytes -= this.uncommitted.shift()!.bytes;
+    }
+    this.foldCommittedConfChanges();
+    if (this.role === 'leader' && this.readsAwaitingCommit.length > 0 && this.log.term(this.log.committed) === this.term) {
+      const waiting = this.readsAwaitingCommit;
+      this.readsAwaitingCommit = [];
+      for (const read of waiting) this.leaderRead(read.requestId, read.from);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Membership.
+
+  /**
+   * entriesAppended updates the membership after entries were written to the log (replacing any
+   * suffix from entries[0].index on). A node always uses the latest configuration in its log,
+   * committed or not (Raft thesis §4.1): with one change at a time, that keeps every two
+   * configurations in use from having disjoint majorities.
+   */
+  private entriesAppended(entries: readonly Entry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    const before = this.confTail.length;
+    this.confTail = this.confTail.filter((tracked) => tracked.index < first.index);
+    let changed = this.confTail.length !== before;
+    for (const entry of entries) {
+      if (entry.type !== 'confChange') continue;
+      const change = decodeConfChange(entry.data);
+      if (change === undefined) {
+        this.logger.warn({ group: this.group, index: entry.index }, 'undecodable membership change in the log; ignored');
+        continue;
+      }
+      this.confTail.push({ index: entry.index, term: entry.term, change });
+      changed = true;
+    }
+    if (changed) this.applyConfState(this.effectiveConfState());
+  }
+
+  /** effectiveConfState is the base membership with every change in the log applied in order. */
+  private effectiveConfState(): ConfState {
+    let confState = this.baseConfState;
+    for (const tracked of this.confTail) {
+      const outcome = applyConfChange(confState, tracked.change);
+      if (outcome.kind === 'ok') confState = outcome.confState;
+      else this.logger.warn({ group: this.group, index: tracked.index, reason: outcome.reason }, 'membership change in the log does not apply; ignored');
+    }
+    return confState;
+  }
+
+  /**
+   * foldCommittedConfChanges moves changes at or below the commit index into the base. A leader
+   * whose own removal has just committed steps down.
+   */
+  private foldCommittedConfChanges(): void {
+    while (this.confTail.length > 0 && this.confTail[0]!.index <= this.log.committed) {
+      const tracked = this.confTail.shift()!;
+      const outcome = applyConfChange(this.baseConfState, tracked.change);
+      if (outcome.kind === 'ok') this.baseConfState = outcome.confState;
+      this.logger.info({ group: this.group, index: tracked.index, change: tracked.change }, 'membership change committed');
+    }
+    if (this.role === 'leader' && this.confTail.length === 0 && !this.promotable()) {
+      this.logger.info({ group: this.group }, 'stepping down: no longer a voter');
+      this.becomeFollower(this.term, noNode);
+    }
+  }
+
+  private applyConfState(confState: ConfState): void {
+    this.confState = { voters: [...confState.voters], learners: [...confState.learners] };
+    const members = new Set([...confState.voters, ...confState.learners]);
+    for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);
+    const inflightMax = { count: this.limits.inflightMessagesMax, bytes: this.limits.inflightBytesMax };
+    for (const id of members) {
+      const isLearner = confState.learners.includes(id);
+      const existing = this.progress.get(id);
+      if (existing !== undefined) {
+        existing.isLearner = isLearner;
+        continue;
+      }
+      const match = id === this.id ? this.log.lastStableIndex() : 0;
+      const progress = new Progress(match, this.log.lastIndex() + 1, isLearner, inflightMax);
+      progress.recentActive = true;
+      this.progress.set(id, progress);
+    }
+    this.afterMembershipChange();
+  }
+
+  private afterMembershipChange(): void {
+    if (this.role === 'leader') {
+      if (this.leadTransferee !== noNode && !this.confState.voters.includes(this.leadTransferee)) this.leadTransferee = noNode;
+      this.maybeCommit();
+      this.broadcastAppend();
+    } else if (this.role !== 'follower' && !this.promotable()) {
+      this.becomeFollower(this.term, noNode);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Introspection.
+
+  /** committedConfState is the membership as of the commit index. */
+  committedConfState(): ConfState {
+    return this.baseConfState;
+  }
+
+  /** pendingConfChanges counts membership changes in the log above the commit index. */
+  pendingConfChanges(): number {
+    return this.confTail.length;
+  }
+}

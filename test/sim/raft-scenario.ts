@@ -1,0 +1,226 @@
+// Random fault schedules for the Raft simulation, as fast-check arbitraries (so a failing
+// schedule shrinks to a small one), and the runner: a safety phase with faults, then a liveness
+// phase that heals everything and requires progress within a bounded number of ticks.
+import fc from 'fast-check';
+import type { ConfChangeType, NodeId } from '../../src/raft/types.js';
+import { confChangeTypes } from '../../src/raft/types.js';
+import { healthyLinks } from './network.js';
+import { RaftSimulation, type SimOptions } from './raft-simulation.js';
+
+/** Nodes are named by position (0..n-1 of all ids) so that shrinking keeps schedules valid. */
+export type Op =
+  | { readonly kind: 'crash'; readonly node: number }
+  | { readonly kind: 'restart'; readonly node: number }
+  | { readonly kind: 'isolate'; readonly node: number }
+  | { readonly kind: 'split'; readonly mask: number }
+  | { readonly kind: 'bridge'; readonly bridge: number; readonly mask: number }
+  | { readonly kind: 'oneWay'; readonly from: number; readonly to: number }
+  | { readonly kind: 'heal' }
+  | { readonly kind: 'links'; readonly dropRate: number; readonly duplicateRate: number; readonly delayMaxMs: number }
+  | { readonly kind: 'propose'; readonly node: number; readonly count: number }
+  | { readonly kind: 'confChange'; readonly type: ConfChangeType; readonly node: number }
+  | { readonly kind: 'transfer'; readonly node: number }
+  | { readonly kind: 'read'; readonly node: number };
+
+export interface Step {
+  readonly atTick: number;
+  readonly op: Op;
+}
+
+export interface Scenario {
+  readonly seed: number;
+  readonly voters: number;
+  readonly learners: number;
+  readonly spares: number;
+  readonly snapshotEveryEntries: number;
+  readonly steps: readonly Step[];
+}
+
+export const safetyTicks = 300;
+export const livenessTicksMax = 400;
+const tickMs = 10;
+
+const node = fc.nat({ max: 15 });
+
+const opArbitrary = (options: { membership: boolean }): fc.Arbitrary<Op> => {
+  const ops: fc.Arbitrary<Op>[] = [
+    fc.record({ kind: fc.constant('crash' as const), node }),
+    fc.record({ kind: fc.constant('restart' as const), node }),
+    fc.record({ kind: fc.constant('isolate' as const), node }),
+    fc.record({ kind: fc.constant('split' as const), mask: fc.nat({ max: 127 }) }),
+    fc.record({ kind: fc.constant('bridge' as const), bridge: node, mask: fc.nat({ max: 127 }) }),
+    fc.record({ kind: fc.constant('oneWay' as const), from: node, to: node }),
+    fc.record({ kind: fc.constant('heal' as const) }),
+    fc.record({
+      kind: fc.constant('links' as const),
+      dropRate: fc.constantFrom(0, 0.05, 0.2, 0.5),
+      duplicateRate: fc.constantFrom(0, 0.05, 0.2),
+      delayMaxMs: fc.constantFrom(3, 15, 40),
+    }),
+    fc.record({ kind: fc.constant('propose' as const), node, count: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({ kind: fc.constant('transfer' as const), node }),
+    fc.record({ kind: fc.constant('read' as const), node }),
+  ];
+  if (options.membership) {
+    const change = fc.record({ kind: fc.constant('confChange' as const), type: fc.constantFrom(...confChangeTypes), node });
+    ops.push(change, change);
+  }
+  return fc.oneof(...ops);
+};
+
+/** scenarioArbitrary: 3 to 7 nodes (voters, learners, spares to add), and a fault schedule. */
+export const scenarioArbitrary = (options: { membership: boolean; stepsMax: number }): fc.Arbitrary<Scenario> =>
+  fc
+    .record({
+      seed: fc.integer({ min: 1, max: 0x7fffffff }),
+      voters: fc.integer({ min: 3, max: 5 }),
+      learners: fc.integer({ min: 0, max: 1 }),
+      spares: options.membership ? fc.integer({ min: 0, max: 1 }) : fc.constant(0),
+      snapshotEveryEntries: fc.constantFrom(5, 20, 1000),
+      steps: fc.array(fc.record({ atTick: fc.integer({ min: 0, max: safetyTicks }), op: opArbitrary(options) }), { maxLength: options.stepsMax }),
+    })
+    .map((scenario) => ({ ...scenario, steps: [...scenario.steps].sort((a, b) => a.atTick - b.atTick) }));
+
+/** ScenarioFailure carries what went wrong and, when traced, the events that led there. */
+export class ScenarioFailure extends Error {
+  override readonly name = 'ScenarioFailure';
+  constructor(
+    override readonly cause: unknown,
+    readonly trace: readonly string[],
+  ) {
+    super(String(cause instanceof Error ? cause.message : cause));
+  }
+}
+
+export interface ScenarioOutcome {
+  readonly simulation: RaftSimulation;
+  readonly acknowledged: number;
+  readonly livenessTicks: number;
+}
+
+/**
+ * runScenario plays a schedule and throws on any violated invariant (InvariantViolation) or on a
+ * liveness failure (Error). Deterministic: the same scenario gives the same run.
+ */
+export function runScenario(scenario: Scenario, options: { trace?: boolean } = {}): ScenarioOutcome {
+  const ids = Array.from({ length: scenario.voters + scenario.learners + scenario.spares }, (_, i) => i + 1);
+  const simOptions: SimOptions = {
+    seed: scenario.seed,
+    voters: ids.slice(0, scenario.voters),
+    learners: ids.slice(scenario.voters, scenario.voters + scenario.learners),
+    spares: ids.slice(scenario.voters + scenario.learners),
+    electionTicks: 10,
+    heartbeatTicks: 2,
+    tickMs,
+    fsyncMsMax: 3,
+    snapshotEveryEntries: scenario.snapshotEveryEntries,
+    trace: options.trace ?? false,
+  };
+  const simulation = new RaftSimulation(simOptions);
+  const pick = (position: number): NodeId => ids[position % ids.length]!;
+  for (const step of scenario.steps) simulation.at(step.atTick * tickMs, () => perform(simulation, step.op, { ids, pick }));
+  for (let tick = 3; tick < safetyTicks; tick += 4) simulation.at(tick * tickMs, () => proposeToLeader(simulation, 1));
+  try {
+    simulation.runUntil(safetyTicks * tickMs);
+    const livenessTicks = heal(simulation, ids);
+    return { simulation, acknowledged: simulation.acknowledged.size, livenessTicks };
+  } catch (error) {
+    throw new ScenarioFailure(error, simulation.trace);
+  }
+}
+
+function perform(simulation: RaftSimulation, op: Op, context: { ids: NodeId[]; pick: (position: number) => NodeId }): void {
+  const { ids, pick } = context;
+  const sideOf = (mask: number): [NodeId[], NodeId[]] => [ids.filter((_, i) => (mask >> i) & 1), ids.filter((_, i) => !((mask >> i) & 1))];
+  switch (op.kind) {
+    case 'crash':
+      return simulation.crash(pick(op.node));
+    case 'restart':
+      return simulation.restart(pick(op.node));
+    case 'isolate':
+      return simulation.network.partition([[pick(op.node)], ids.filter((id) => id !== pick(op.node))]);
+    case 'split':
+      return simulation.network.partition(sideOf(op.mask));
+    case 'bridge': {
+      const bridge = pick(op.bridge);
+      const [a, b] = sideOf(op.mask);
+      return simulation.network.partition([a.filter((id) => id !== bridge), b.filter((id) => id !== bridge)]);
+    }
+    case 'oneWay':
+      return simulation.network.cutOneWay(pick(op.from), pick(op.to));
+    case 'heal':
+      return simulation.network.heal();
+    case 'links':
+      return simulation.setLinkFaults({ dropRate: op.dropRate, duplicateRate: op.duplicateRate, delayMinMs: 1, delayMaxMs: op.delayMaxMs });
+    case 'propose':
+      return proposeToLeader(simulation, op.count, pick(op.node));
+    case 'confChange': {
+      const leader = simulation.leader();
+      if (leader !== undefined) simulation.proposeConfChange(leader, { type: op.type, nodeId: pick(op.node) });
+      return;
+    }
+    case 'transfer': {
+      const leader = simulation.leader();
+      if (leader !== undefined) simulation.transferLeadership(leader, pick(op.node));
+      return;
+    }
+    case 'read':
+      return simulation.readIndex(pick(op.node));
+  }
+}
+
+/** proposeToLeader sends count proposals to the current leader, or to `fallback` when there is none. */
+function proposeToLeader(simulation: RaftSimulation, count: number, fallback?: NodeId): void {
+  const target = simulation.leader() ?? fallback;
+  if (target === undefined) return;
+  for (let i = 0; i < count; i++) simulation.propose(target);
+}
+
+/**
+ * heal restarts every node, repairs the network and runs until one leader leads every member,
+ * a fresh proposal is acknowledged, and every member applied every acknowledged proposal.
+ * Returns the ticks it took; throws if that does not happen within livenessTicksMax.
+ */
+function heal(simulation: RaftSimulation, ids: NodeId[]): number {
+  simulation.network.heal();
+  simulation.setLinkFaults(healthyLinks);
+  for (const id of ids) simulation.restart(id);
+  const start = simulation.now;
+  let probeProposed = false;
+  for (let tick = 1; tick <= livenessTicksMax; tick++) {
+    simulation.runUntil(start + tick * tickMs);
+    const leader = simulation.leader();
+    if (leader === undefined) continue;
+    if (!probeProposed) {
+      simulation.propose(leader);
+      probeProposed = true;
+      continue;
+    }
+    if (settled(simulation, leader)) return tick;
+    if (tick % 50 === 0) probeProposed = false; // the probe may have been lost to a leader change
+  }
+  throw new Error(`liveness: no settled cluster within ${livenessTicksMax} ticks after healing; ${describeCluster(simulation, ids)}`);
+}
+
+function settled(simulation: RaftSimulation, leader: NodeId): boolean {
+  const leaderStatus = simulation.status(leader)!;
+  const highestAcknowledged = Math.max(0, ...simulation.acknowledged.keys());
+  if (leaderStatus.lastIndex !== leaderStatus.commit || leaderStatus.commit < highestAcknowledged) return false;
+  if (simulation.acknowledged.size === 0) return false;
+  for (const member of simulation.members(leader)) {
+    const status = simulation.status(member);
+    if (status === undefined || status.leader !== leader || status.term !== leaderStatus.term) return false;
+    if (simulation.appliedIndex(member) < leaderStatus.commit) return false;
+  }
+  return true;
+}
+
+function describeCluster(simulation: RaftSimulation, ids: NodeId[]): string {
+  return ids
+    .map((id) => {
+      const status = simulation.status(id);
+      if (status === undefined) return `${id}: down`;
+      return `${id}: ${status.role} t${status.term} leader=${status.leader} commit=${status.commit} applied=${simulation.appliedIndex(id)} last=${status.lastIndex} voters=[${status.confState.voters.join(',')}] learners=[${status.confState.learners.join(',')}]`;
+    })
+    .join('; ');
+}

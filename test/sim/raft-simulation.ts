@@ -1,0 +1,376 @@
+// RaftSimulation runs several nodes of one Raft group in one process, in virtual time: the
+// production core (RawNode) over an in-memory disk, a faulty network and a seeded scheduler.
+// A node persists each Ready after a simulated fsync delay; a crash loses the Ready in flight
+// and everything volatile, and a restart rebuilds the node from what its disk holds.
+import { applyConfChange, decodeConfChange } from '../../src/raft/confchange.js';
+import { seededRandom, type Random } from '../../src/raft/prng.js';
+import { RawNode } from '../../src/raft/rawnode.js';
+import { MemoryStorage } from '../../src/raft/storage.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../../src/raft/types.js';
+import { EventHeap } from './heap.js';
+import { SimNetwork, type LinkFaults } from './network.js';
+import { RaftChecker, entryKey } from './raft-checker.js';
+
+export const simGroup = 0;
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** spares: ids of nodes that start empty and may be added by membership changes. */
+  readonly spares: readonly NodeId[];
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly tickMs: number;
+  readonly fsyncMsMax: number;
+  /** snapshotEveryEntries: a node snapshots and compacts when it applied this many past its snapshot. */
+  readonly snapshotEveryEntries: number;
+  readonly trace: boolean;
+}
+
+/** The state machine of the simulation: a chained hash of everything applied, and membership. */
+class SimStateMachine {
+  appliedIndex: number;
+  hash: number;
+  confState: ConfState;
+
+  constructor(snapshot: Snapshot) {
+    this.appliedIndex = snapshot.metadata.index;
+    this.hash = snapshot.data.length >= 4 ? new DataView(snapshot.data.buffer, snapshot.data.byteOffset).getUint32(0) : 0;
+    this.confState = snapshot.metadata.confState;
+  }
+
+  apply(entry: Entry): void {
+    let hash = this.hash ^ entry.index;
+    for (const byte of Buffer.from(entryKey(entry))) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+    this.hash = hash;
+    this.appliedIndex = entry.index;
+    if (entry.type !== 'confChange') return;
+    const change = decodeConfChange(entry.data);
+    if (change === undefined) return;
+    const outcome = applyConfChange(this.confState, change);
+    if (outcome.kind === 'ok') this.confState = outcome.confState;
+  }
+
+  snapshotData(): Uint8Array {
+    const data = new Uint8Array(4);
+    new DataView(data.buffer).setUint32(0, this.hash);
+    return data;
+  }
+}
+
+interface SimNode {
+  readonly id: NodeId;
+  readonly disk: MemoryStorage;
+  raw: RawNode | undefined;
+  machine: SimStateMachine | undefined;
+  incarnation: number;
+  readyInFlight: boolean;
+}
+
+type SimEvent =
+  | { at: number; seq: number; kind: 'tick'; node: NodeId; incarnation: number }
+  | { at: number; seq: number; kind: 'deliver'; message: Message }
+  | { at: number; seq: number; kind: 'persisted'; node: NodeId; incarnation: number; ready: Ready }
+  | { at: number; seq: number; kind: 'action'; run: () => void };
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** A proposal accepted by a leader, acknowledged once that node applies it. */
+interface Proposal {
+  readonly node: NodeId;
+  readonly index: number;
+  readonly term: number;
+  readonly payload: string;
+}
+
+export class RaftSimulation {
+  now = 0;
+  readonly random: Random;
+  readonly network: SimNetwork;
+  readonly checker = new RaftChecker();
+  readonly nodes = new Map<NodeId, SimNode>();
+  /** acknowledged: index -> payload of proposals their leader applied (the client got an answer). */
+  readonly acknowledged = new Map<number, string>();
+  private readonly pending = new Map<string, Proposal>();
+  private readonly reads = new Map<number, { node: NodeId; ackedBeforeRequest: number }>();
+  private readonly queue = new EventHeap<SimEvent>();
+  private seq = 0;
+  private nextPayload = 1;
+  private nextReadId = 1;
+  readonly trace: string[] = [];
+
+  constructor(readonly options: SimOptions) {
+    this.random = seededRandom(options.seed);
+    this.network = new SimNetwork(seededRandom(options.seed ^ 0x5bd1e995));
+    const confState: ConfState = { voters: [...options.voters], learners: [...options.learners] };
+    const bootstrap: Snapshot = { metadata: { index: 1, term: 1, confState }, data: new Uint8Array(4) };
+    for (const id of [...options.voters, ...options.learners]) {
+      this.addNode(id, new MemoryStorage({ snapshot: bootstrap, hardState: { term: 1, vote: 0, commit: 1 } }));
+    }
+    for (const id of options.spares) this.addNode(id, new MemoryStorage());
+  }
+
+  private addNode(id: NodeId, disk: MemoryStorage): void {
+    const node: SimNode = { id, disk, raw: undefined, machine: undefined, incarnation: 0, readyInFlight: false };
+    this.nodes.set(id, node);
+    this.start(node);
+  }
+
+  private start(node: SimNode): void {
+    node.incarnation++;
+    node.machine = new SimStateMachine(node.disk.snapshot());
+    node.raw = new RawNode({
+      id: node.id,
+      group: simGroup,
+      storage: node.disk,
+      random: seededRandom((this.options.seed + node.id * 7919 + node.incarnation * 104729) >>> 0),
+      electionTicks: this.options.electionTicks,
+      heartbeatTicks: this.options.heartbeatTicks,
+      applied: node.machine.appliedIndex,
+      limits: { appendBytesMax: 256, inflightMessagesMax: 8 },
+    });
+    node.readyInFlight = false;
+    this.checker.restarted(node.id);
+    const phase = 1 + Math.floor(this.random() * this.options.tickMs);
+    this.schedule({ at: this.now + phase, kind: 'tick', node: node.id, incarnation: node.incarnation });
+  }
+
+  private schedule(event: DistributiveOmit<SimEvent, 'seq'>): void {
+    this.queue.push({ ...event, seq: this.seq++ } as SimEvent);
+  }
+
+  /** at runs an action (a fault, a proposal) at a virtual time. */
+  at(time: number, run: () => void): void {
+    this.schedule({ at: time, kind: 'action', run });
+  }
+
+  /** runUntil processes events until virtual time reaches `time`. */
+  runUntil(time: number): void {
+    for (;;) {
+      const next = this.queue.peek();
+      if (next === undefined || next.at > time) break;
+      this.queue.pop();
+      this.now = next.at;
+      this.handle(next);
+    }
+    this.now = time;
+  }
+
+  private handle(event: SimEvent): void {
+    switch (event.kind) {
+      case 'tick': {
+        const node = this.nodes.get(event.node)!;
+        if (node.raw === undefined || node.incarnation !== event.incarnation) return;
+        node.raw.tick();
+        this.schedule({ at: this.now + this.options.tickMs, kind: 'tick', node: node.id, incarnation: node.incarnation });
+        this.afterInput(node);
+        return;
+      }
+      case 'deliver': {
+        const node = this.nodes.get(event.message.to);
+        if (node?.raw === undefined) return;
+        if (this.options.trace) this.log(`deliver ${describe(event.message)}`);
+        node.raw.step(event.message);
+        this.afterInput(node);
+        return;
+      }
+      case 'persisted': {
+        const node = this.nodes.get(event.node)!;
+        if (node.raw === undefined || node.incarnation !== event.incarnation) return;
+        this.finishReady(node, event.ready);
+        return;
+      }
+      case 'action':
+        event.run();
+        return;
+    }
+  }
+
+  /** afterInput observes the node and, if it has work and no Ready in flight, starts persisting. */
+  private afterInput(node: SimNode): void {
+    this.observe(node);
+    const raw = node.raw!;
+    if (node.readyInFlight || !raw.hasReady()) return;
+    const ready = raw.ready();
+    node.readyInFlight = true;
+    const needsFsync = ready.entries.length > 0 || ready.hardState !== undefined || ready.snapshot !== undefined;
+    const delay = needsFsync ? Math.floor(this.random() * (this.options.fsyncMsMax + 1)) : 0;
+    this.schedule({ at: this.now + delay, kind: 'persisted', node: node.id, incarnation: node.incarnation, ready });
+  }
+
+  /** finishReady does a Ready's work in order: persist, send, apply; then advances. */
+  private finishReady(node: SimNode, ready: Ready): void {
+    const raw = node.raw!;
+    if (ready.snapshot !== undefined) node.disk.applySnapshot(ready.snapshot);
+    node.disk.append(ready.entries);
+    if (ready.hardState !== undefined) node.disk.setHardState(ready.hardState);
+    this.checker.persist(node.id, { entries: ready.entries, ...(ready.hardState ?? {}) });
+    for (const message of ready.messages) this.send(message);
+    if (ready.snapshot !== undefined) this.restoreMachine(node, ready.snapshot);
+    for (const entry of ready.committedEntries) this.applyEntry(node, entry);
+    for (const read of ready.readStates) this.readConfirmed(node, read.requestId, read.index);
+    raw.advance(ready);
+    node.readyInFlight = false;
+    this.maybeSnapshot(node);
+    this.afterInput(node);
+  }
+
+  private send(message: Message): void {
+    this.checker.send(message);
+    for (const delay of this.network.deliveries(message)) this.schedule({ at: this.now + delay, kind: 'deliver', message });
+  }
+
+  private restoreMachine(node: SimNode, snapshot: Snapshot): void {
+    node.machine = new SimStateMachine(snapshot);
+    this.checker.applied(node.id, snapshot.metadata.index, node.machine.hash);
+  }
+
+  private applyEntry(node: SimNode, entry: Entry): void {
+    const machine = node.machine!;
+    if (entry.index <= machine.appliedIndex) return;
+    if (entry.index !== machine.appliedIndex + 1) throw new Error(`node ${node.id} applied ${entry.index} after ${machine.appliedIndex}`);
+    machine.apply(entry);
+    this.checker.applied(node.id, entry.index, machine.hash);
+    if (entry.type !== 'normal' || entry.data.length === 0) return;
+    const payload = Buffer.from(entry.data).toString();
+    const proposal = this.pending.get(payload);
+    if (proposal !== undefined && proposal.node === node.id && proposal.index === entry.index && proposal.term === entry.term) {
+      this.pending.delete(payload);
+      this.acknowledged.set(entry.index, payload);
+    }
+  }
+
+  private readConfirmed(node: SimNode, requestId: number, index: number): void {
+    const read = this.reads.get(requestId);
+    if (read === undefined) return;
+    this.reads.delete(requestId);
+    this.checker.read({ node: node.id, index, ackedBeforeRequest: read.ackedBeforeRequest });
+  }
+
+  private maybeSnapshot(node: SimNode): void {
+    const machine = node.machine!;
+    const snapshotIndex = node.disk.snapshot().metadata.index;
+    if (machine.appliedIndex - snapshotIndex < this.options.snapshotEveryEntries) return;
+    if (machine.appliedIndex > node.disk.lastIndex()) return;
+    node.disk.createSnapshot(machine.appliedIndex, machine.confState, machine.snapshotData());
+  }
+
+  private observe(node: SimNode): void {
+    const raw = node.raw!;
+    const raft = raw.raft;
+    this.checker.observe({
+      node: node.id,
+      role: raft.role,
+      term: raft.term,
+      commit: raft.log.committed,
+      confState: raft.confState,
+      entryAt: (index) => (index >= raft.log.firstIndex() && index <= raft.log.lastIndex() ? raft.log.slice(index, index + 1, Infinity)[0] : undefined),
+      durable: (id) => {
+        const disk = this.nodes.get(id)?.disk;
+        return disk === undefined ? undefined : { term: (index) => disk.term(index), snapshotIndex: () => disk.snapshot().metadata.index };
+      },
+    });
+    if (raft.role === 'leader') {
+      this.checker.leaderMembership({ node: node.id, committed: raft.committedConfState(), effective: raft.confState, pendingChanges: raft.pendingConfChanges() });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Operations a schedule performs.
+
+  crash(id: NodeId): void {
+    const node = this.nodes.get(id)!;
+    if (node.raw === undefined) return;
+    if (this.options.trace) this.log(`crash ${id}`);
+    node.raw = undefined;
+    node.machine = undefined;
+    node.readyInFlight = false;
+  }
+
+  restart(id: NodeId): void {
+    const node = this.nodes.get(id)!;
+    if (node.raw !== undefined) return;
+    if (this.options.trace) this.log(`restart ${id}`);
+    this.start(node);
+  }
+
+  isUp(id: NodeId): boolean {
+    return this.nodes.get(id)?.raw !== undefined;
+  }
+
+  /** propose sends a unique payload to node id; it counts only if that node accepts it. */
+  propose(id: NodeId): void {
+    const node = this.nodes.get(id)!;
+    if (node.raw === undefined) return;
+    const payload = `p${this.nextPayload++}`;
+    const result = node.raw.propose(Buffer.from(payload));
+    if (result.kind === 'accepted') this.pending.set(payload, { node: id, index: result.index, term: result.term, payload });
+    this.afterInput(node);
+  }
+
+  proposeConfChange(id: NodeId, change: ConfChange): void {
+    const node = this.nodes.get(id)!;
+    if (node.raw === undefined) return;
+    const result = node.raw.proposeConfChange(change);
+    if (this.options.trace) this.log(`confChange ${change.type} ${change.nodeId} at ${id}: ${result.kind}`);
+    this.afterInput(node);
+  }
+
+  transferLeadership(id: NodeId, target: NodeId): void {
+    const node = this.nodes.get(id)!;
+    if (node.raw === undefined) return;
+    node.raw.transferLeadership(target);
+    this.afterInput(node);
+  }
+
+  readIndex(id: NodeId): void {
+    const node = this.nodes.get(id)!;
+    if (node.raw === undefined) return;
+    const requestId = this.nextReadId++;
+    const ackedBeforeRequest = Math.max(0, ...this.acknowledged.keys());
+    this.reads.set(requestId, { node: id, ackedBeforeRequest });
+    node.raw.readIndex(requestId);
+    this.afterInput(node);
+  }
+
+  setLinkFaults(faults: LinkFaults): void {
+    this.network.faults = faults;
+  }
+
+  /** leaderOf returns the node that leads the highest term among live nodes, if any. */
+  leader(): NodeId | undefined {
+    let best: { id: NodeId; term: number } | undefined;
+    for (const node of this.nodes.values()) {
+      const raft = node.raw?.raft;
+      if (raft?.role === 'leader' && (best === undefined || raft.term > best.term)) best = { id: node.id, term: raft.term };
+    }
+    return best?.id;
+  }
+
+  /** members returns the voters and learners in the configuration of the given node. */
+  members(id: NodeId): NodeId[] {
+    const raft = this.nodes.get(id)?.raw?.raft;
+    return raft === undefined ? [] : [...raft.confState.voters, ...raft.confState.learners];
+  }
+
+  appliedIndex(id: NodeId): number {
+    return this.nodes.get(id)?.machine?.appliedIndex ?? 0;
+  }
+
+  status(id: NodeId): ReturnType<RawNode['status']> | undefined {
+    return this.nodes.get(id)?.raw?.status();
+  }
+
+  private log(line: string): void {
+    this.trace.push(`${this.now} ${line}`);
+  }
+}
+
+function describe(message: Message): string {
+  const base = `${message.type} ${message.from}->${message.to} t${message.term}`;
+  if (message.type === 'appendEntries') return `${base} prev=${message.prevIndex}/${message.prevTerm} n=${message.entries.length} c=${message.commit}`;
+  if (message.type === 'appendEntriesResponse') return `${base} ${message.reject ? 'reject' : 'ok'} i=${message.index}`;
+  if (message.type === 'requestVoteResponse') return `${base} ${message.preVote ? 'pre' : ''}${message.granted ? 'granted' : 'denied'}`;
+  return base;
+}
