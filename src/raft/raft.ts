@@ -117,6 +117,8 @@ export class Raft {
   private uncommitted: { index: number; bytes: number }[] = [];
   private uncommittedBytes = 0;
   private readonly readQueue: ReadIndexQueue;
+  /** abstainUntilIndex: after losing acknowledged entries, no votes or campaigns until the log reaches it. */
+  private abstainUntilIndex = 0;
   /** Reads that arrived before this leader committed an entry of its own term. */
   private readsAwaitingCommit: { requestId: number; from: NodeId }[] = [];
 
@@ -140,7 +142,13 @@ export class Raft {
     this.baseConfState = confState;
     this.entriesAppended(this.log.slice(this.log.firstIndex(), this.log.lastIndex() + 1, Infinity));
     this.applyConfState(this.effectiveConfState());
-    this.log.commitTo(hardState.commit);
+    if (hardState.commit > this.log.lastIndex()) {
+      // The log lost entries this node had acknowledged (a damaged tail was cut away). Until it
+      // holds them again its vote could elect a candidate that lacks committed entries.
+      this.logger.warn({ group: this.group, commit: hardState.commit, lastIndex: this.log.lastIndex() }, 'log ends before the persisted commit index; not voting until caught up');
+      this.abstainUntilIndex = hardState.commit;
+    }
+    this.log.commitTo(Math.min(hardState.commit, this.log.lastIndex()));
     this.foldCommittedConfChanges();
     this.becomeFollower(this.term, noNode);
   }
@@ -261,7 +269,7 @@ export class Raft {
 
   /** campaign starts an election now (as if the election timeout had passed). */
   campaign(options: { transfer: boolean }): void {
-    if (this.role === 'leader' || !this.promotable()) return;
+    if (this.role === 'leader' || !this.promotable() || this.abstaining()) return;
     if (this.preVote && !options.transfer) this.startElection({ preVote: true, transfer: false });
     else this.startElection({ preVote: false, transfer: options.transfer });
   }
@@ -414,10 +422,18 @@ export class Raft {
     });
   }
 
-  /** reportUnreachable tells the leader a peer could not be reached; it stops pipelining to it. */
+  /**
+   * reportUnreachable tells the leader a peer could not be reached (its stream broke). The peer may
+   * have restarted and lost entries it had acknowledged (a damaged tail cut away), so the leader
+   * forgets what it knew of the peer's log and probes it afresh, as a new leader does. Lowering a
+   * match index is always safe: the commit index never moves back.
+   */
   reportUnreachable(id: NodeId): void {
     const progress = this.progress.get(id);
-    if (this.role === 'leader' && progress?.state === 'replicate') progress.becomeProbe();
+    if (this.role !== 'leader' || progress === undefined || id === this.id) return;
+    progress.becomeProbe();
+    progress.match = 0;
+    progress.next = this.log.lastIndex() + 1;
   }
 
   /** reportSnapshot tells the leader whether sending a snapshot to a peer finished or failed. */
@@ -499,11 +515,16 @@ export class Raft {
     }
   }
 
+  private abstaining(): boolean {
+    return this.log.lastIndex() < this.abstainUntilIndex;
+  }
+
   private handleVoteRequest(message: Extract<Message, { type: 'requestVote' }>): void {
     const canVote =
-      this.vote === message.from ||
+      !this.abstaining() &&
+      (this.vote === message.from ||
       (this.vote === noNode && this.leader === noNode) ||
-      (message.preVote && message.term > this.term);
+      (message.preVote && message.term > this.term));
     const granted = canVote && this.log.isUpToDate(message.lastIndex, message.lastTerm);
     this.messages.push({
       type: 'requestVoteResponse',

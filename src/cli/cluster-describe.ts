@@ -1,0 +1,67 @@
+// `raftbus cluster describe`: every node's view of the metadata quorum, side by side.
+import { AdminClient } from '../client/admin-client.js';
+import { ClusterFileError, loadClusterFile } from '../node/cluster-file.js';
+import type { QuorumDescription } from '../rpc/admin-service.js';
+
+const describeDeadlineMs = 2000;
+
+type NodeView = { id: number; address: string } & ({ ok: true; quorum: QuorumDescription } | { ok: false; error: string });
+
+/** describeCluster prints the quorum; returns 0 when a leader is known, 1 otherwise, 2 on a bad file. */
+export async function describeCluster(options: { cluster: string; json?: boolean }): Promise<number> {
+  let loaded;
+  try {
+    loaded = await loadClusterFile(options.cluster);
+  } catch (error) {
+    if (error instanceof ClusterFileError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const views: NodeView[] = await Promise.all(
+    loaded.cluster.nodes.map(async (node): Promise<NodeView> => {
+      const address = `${node.host}:${node.clientPort}`;
+      const client = new AdminClient(address, { deadlineMs: describeDeadlineMs });
+      try {
+        return { id: node.id, address, ok: true, quorum: await client.describeQuorum() };
+      } catch (error) {
+        return { id: node.id, address, ok: false, error: (error as Error).message };
+      } finally {
+        client.close();
+      }
+    }),
+  );
+  const leaderView = views.find((view) => view.ok && view.quorum.role === 'leader');
+  if (options.json) {
+    console.log(JSON.stringify({ clusterId: loaded.cluster.clusterId, nodes: views }, null, 2));
+  } else {
+    console.log(render(loaded.cluster.clusterId, views, leaderView));
+  }
+  return leaderView === undefined ? 1 : 0;
+}
+
+function render(clusterId: string, views: NodeView[], leaderView: NodeView | undefined): string {
+  const lines: string[] = [];
+  if (leaderView?.ok) {
+    const q = leaderView.quorum;
+    lines.push(`cluster ${clusterId}: metadata quorum led by node ${q.nodeId} in term ${q.term}; voters [${q.voters.join(', ')}], learners [${q.learners.join(', ')}]`);
+  } else {
+    lines.push(`cluster ${clusterId}: no node reports itself leader of the metadata quorum right now`);
+  }
+  const heard = new Map(leaderView?.ok ? leaderView.quorum.replicas.map((replica) => [replica.nodeId, replica]) : []);
+  const rows = [['NODE', 'ADDRESS', 'ROLE', 'TERM', 'LEADER', 'LAST INDEX', 'COMMIT', 'APPLIED', 'MATCH', 'HEARD FROM']];
+  for (const view of views) {
+    if (!view.ok) {
+      rows.push([String(view.id), view.address, 'unreachable', '-', '-', '-', '-', '-', '-', view.error.split('\n')[0]!]);
+      continue;
+    }
+    const q = view.quorum;
+    const replica = heard.get(q.nodeId);
+    const heardFrom = replica === undefined ? '-' : q.nodeId === leaderView?.id ? 'self' : replica.lastHeardMsAgo < 0 ? 'never' : `${replica.lastHeardMsAgo} ms ago`;
+    rows.push([String(q.nodeId), view.address, q.role, String(q.term), String(q.leaderId || '-'), String(q.lastIndex), String(q.commitIndex), String(q.appliedIndex), replica === undefined ? '-' : String(replica.matchIndex), heardFrom]);
+  }
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  for (const row of rows) lines.push(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+  return lines.join('\n');
+}

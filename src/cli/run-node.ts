@@ -1,0 +1,51 @@
+// `raftbus node`: one node in this process until SIGINT or SIGTERM, then a graceful stop.
+import { ClusterFileError, loadClusterFile, formatIssue } from '../node/cluster-file.js';
+import { createLogger, logLevels, type LogLevel } from '../node/logger.js';
+import { RaftbusNode } from '../node/node.js';
+
+/** runNode returns the process exit code: 0 after a graceful stop, 1 on failure, 2 on bad input. */
+export async function runNode(options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number }): Promise<number> {
+  if (!(logLevels as readonly string[]).includes(options.logLevel)) {
+    console.error(`--log-level: '${options.logLevel}' is not one of ${logLevels.join(', ')}`);
+    return 2;
+  }
+  let loaded;
+  try {
+    loaded = await loadClusterFile(options.cluster);
+  } catch (error) {
+    if (error instanceof ClusterFileError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  for (const warning of loaded.warnings) console.error(`warning: ${formatIssue(warning)}`);
+  const logger = createLogger({ nodeId: options.id, level: options.logLevel as LogLevel, pretty: options.pretty === true });
+  let node: RaftbusNode;
+  let failed: Error | undefined;
+  let wake: () => void = () => undefined;
+  try {
+    node = await RaftbusNode.start({
+      cluster: loaded.cluster,
+      nodeId: options.id,
+      logger,
+      ...(options.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: options.snapshotEveryEntries } : {}),
+      onFailure: (error) => {
+        failed = error;
+        wake();
+      },
+    });
+  } catch (error) {
+    logger.fatal({ err: error }, 'node could not start');
+    console.error(`raftbus node ${options.id}: ${(error as Error).message}`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    wake = resolve;
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info(failed === undefined ? 'stopping on signal' : 'stopping after a failure');
+  await node.close();
+  return failed === undefined ? 0 : 1;
+}

@@ -1,0 +1,71 @@
+// The typed errors of raftbus, in one place. Each names what failed and carries the fields a
+// caller needs to act (a leader hint, a limit). src/rpc maps them to gRPC status codes; the SDK
+// maps status codes back and retries only what is retriable.
+import type { GroupId, NodeId, ProposeResult } from './raft/types.js';
+
+/** RaftbusError is the base of every error raftbus reports on purpose. */
+export abstract class RaftbusError extends Error {
+  /** retriable says whether the same request may succeed if sent again (perhaps elsewhere). */
+  abstract readonly retriable: boolean;
+}
+
+/** NotLeaderError: this node does not lead the group; leaderHint is the leader it knows (0: none). */
+export class NotLeaderError extends RaftbusError {
+  override readonly name = 'NotLeaderError';
+  readonly retriable = true;
+  constructor(
+    readonly group: GroupId,
+    readonly leaderHint: NodeId,
+  ) {
+    super(leaderHint === 0 ? `not the leader of group ${group}; no leader is known yet` : `not the leader of group ${group}; node ${leaderHint} leads it`);
+  }
+}
+
+/** ProposalDroppedError: the proposal's slot went to another entry, or was skipped; it did not commit here. */
+export class ProposalDroppedError extends RaftbusError {
+  override readonly name = 'ProposalDroppedError';
+  readonly retriable = true;
+  constructor(
+    readonly group: GroupId,
+    readonly index: number,
+  ) {
+    super(`proposal at index ${index} of group ${group} was not committed (leadership changed); its outcome is unknown, retry`);
+  }
+}
+
+/** ProposalRejectedError: the leader refused a proposal (too large, queue full, a change pending). */
+export class ProposalRejectedError extends RaftbusError {
+  override readonly name = 'ProposalRejectedError';
+  readonly retriable: boolean;
+  constructor(
+    readonly group: GroupId,
+    readonly result: Exclude<ProposeResult, { kind: 'accepted' } | { kind: 'notLeader' }>,
+  ) {
+    super(describeRejection(group, result));
+    this.retriable = result.kind === 'queueFull' || result.kind === 'transferring' || result.kind === 'confChangePending';
+  }
+}
+
+function describeRejection(group: GroupId, result: ProposalRejectedError['result']): string {
+  switch (result.kind) {
+    case 'tooLarge':
+      return `proposal of ${result.bytes} bytes to group ${group} exceeds the limit of ${result.limitBytes} bytes`;
+    case 'queueFull':
+      return `group ${group} has ${result.uncommittedBytes} uncommitted bytes, at its limit of ${result.limitBytes}; retry later`;
+    case 'transferring':
+      return `group ${group} is handing leadership to node ${result.target}; retry`;
+    case 'confChangePending':
+      return `group ${group} has a membership change pending at index ${result.pendingIndex}; retry when it commits`;
+    case 'invalidConfChange':
+      return `invalid membership change for group ${group}: ${result.reason}`;
+  }
+}
+
+/** ShuttingDownError: the node is stopping and takes no new work. */
+export class ShuttingDownError extends RaftbusError {
+  override readonly name = 'ShuttingDownError';
+  readonly retriable = true;
+  constructor() {
+    super('the node is shutting down');
+  }
+}

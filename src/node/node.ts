@@ -1,0 +1,248 @@
+// RaftbusNode is one process of the cluster: it opens its data directory, recovers its Raft
+// groups from disk, joins its peers over the peer transport and serves clients over gRPC.
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { seededRandom } from '../raft/prng.js';
+import type { ConfState, HardState, NodeId, Snapshot } from '../raft/types.js';
+import { PeerTransport } from '../rpc/peer-transport.js';
+import { NodeDisk } from '../storage/node-disk.js';
+import { SegmentedLog } from '../storage/segmented-log.js';
+import { SnapshotStore } from '../storage/snapshot-store.js';
+import { StateStore } from '../storage/state-store.js';
+import { registerAdminService, type AdminBackend, type MetadataLogPage, type QuorumDescription } from '../rpc/admin-service.js';
+import type { ClusterConfig, ClusterNode } from './cluster-file.js';
+import { openDataDir, type DataDir } from './data-dir.js';
+import { DigestStateMachine } from './digest-state-machine.js';
+import { DurableRaftStorage } from './durable-raft-storage.js';
+import { RaftHost, type RaftTiming } from './raft-host.js';
+import { metadataGroup, nodeDefaults } from './limits.js';
+
+export interface NodeOptions {
+  readonly cluster: ClusterConfig;
+  readonly nodeId: NodeId;
+  readonly logger: Logger;
+  readonly timing?: Partial<RaftTiming>;
+  readonly snapshotEveryEntries?: number;
+  /** onFailure is called when the node stops serving after a storage failure; the process should exit. */
+  readonly onFailure?: (error: Error) => void;
+}
+
+/** NodeStartError: the node could not start; message says what to fix. Nothing was served. */
+export class NodeStartError extends Error {
+  override readonly name = 'NodeStartError';
+}
+
+/** bootstrapMembership is the metadata quorum every node derives from the same cluster file. */
+export function bootstrapMembership(cluster: ClusterConfig): ConfState {
+  const voters = cluster.nodes.filter((node) => node.roles.includes('controller')).map((node) => node.id);
+  const learners = cluster.nodes.filter((node) => !node.roles.includes('controller')).map((node) => node.id);
+  return { voters: voters.sort((a, b) => a - b), learners: learners.sort((a, b) => a - b) };
+}
+
+export class RaftbusNode implements AdminBackend {
+  readonly startedAtMs = Date.now();
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly cluster: ClusterConfig,
+    readonly self: ClusterNode,
+    readonly host: RaftHost,
+    readonly metadata: { storage: DurableRaftStorage; machine: DigestStateMachine },
+    private readonly parts: {
+      dataDir: DataDir;
+      stateStore: StateStore;
+      transport: PeerTransport;
+      server: grpc.Server;
+      logger: Logger;
+      lastHeard: Map<NodeId, number>;
+    },
+    readonly ports: { peer: number; client: number },
+  ) {}
+
+  /** start opens everything and serves; throws NodeStartError (or a storage error) if it cannot. */
+  static async start(options: NodeOptions): Promise<RaftbusNode> {
+    const { cluster, nodeId, logger } = options;
+    const self = cluster.nodes.find((node) => node.id === nodeId);
+    if (self === undefined) {
+      throw new NodeStartError(`node id ${nodeId} is not in the cluster file; its nodes are ${cluster.nodes.map((node) => node.id).join(', ')}`);
+    }
+    const timing: RaftTiming = { ...nodeDefaults.timing, ...options.timing };
+    const dataDir = await openDataDir({ path: self.dataDir, clusterId: cluster.clusterId, nodeId });
+    const cleanup: (() => Promise<unknown> | unknown)[] = [() => dataDir.close()];
+    try {
+      const stateStore = await StateStore.open(join(dataDir.path, 'state'));
+      cleanup.push(() => stateStore.close());
+      const metadata = await openMetadataGroup({ cluster, dataDir, stateStore, logger });
+      cleanup.push(() => metadata.storage.log.close());
+      let transport: PeerTransport | undefined;
+      const host = new RaftHost({
+        nodeId,
+        timing,
+        random: seededRandom(randomInt(1, 2 ** 31 - 1)),
+        hardStates: stateStore,
+        send: (messages) => transport?.send(messages),
+        logger: logger.child({ group: metadataGroup }),
+        onFailure: options.onFailure ?? (() => undefined),
+      });
+      cleanup.push(() => host.close());
+      const lastHeard = new Map<NodeId, number>();
+      transport = new PeerTransport({
+        clusterId: cluster.clusterId,
+        nodeId,
+        peers: new Map(cluster.nodes.map((node) => [node.id, { host: node.host, port: node.peerPort }])),
+        logger,
+        onMessages: (from, messages) => {
+          lastHeard.set(from, Date.now());
+          host.receive(messages);
+        },
+        onUnreachable: (peer) => host.reportUnreachable(peer),
+        onSnapshotStatus: ({ to, group, outcome }) => host.reportSnapshot({ group, to, outcome: outcome === 'delivered' ? 'finished' : 'failed' }),
+      });
+      const peerPort = await startOrExplain(() => transport!.start(), `peer port ${self.host}:${self.peerPort}`);
+      cleanup.push(() => transport!.close());
+      host.addGroup({
+        group: metadataGroup,
+        storage: metadata.storage,
+        snapshots: metadata.snapshots,
+        machine: metadata.machine,
+        snapshotEveryEntries: options.snapshotEveryEntries ?? nodeDefaults.snapshotEveryEntries,
+        logger: logger.child({ group: metadataGroup }),
+      });
+      const server = new grpc.Server();
+      const clientPort = await bindOrExplain(server, self);
+      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard }, { peer: peerPort.port, client: clientPort });
+      registerAdminService(server, node);
+      host.start();
+      logger.info({ peerPort: peerPort.port, clientPort, dataDir: dataDir.path }, 'node started');
+      return node;
+    } catch (error) {
+      for (const close of cleanup.reverse()) await Promise.resolve(close()).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** lastHeardMsAgo is how long ago any message came from peer, or undefined if never. */
+  lastHeardMsAgo(peer: NodeId): number | undefined {
+    const at = this.parts.lastHeard.get(peer);
+    return at === undefined ? undefined : Date.now() - at;
+  }
+
+  /** describeQuorum is this node's view of the metadata quorum. */
+  describeQuorum(): QuorumDescription {
+    const status = this.host.status(metadataGroup)!;
+    const isLeader = status.role === 'leader';
+    return {
+      clusterId: this.cluster.clusterId,
+      nodeId: this.self.id,
+      role: status.role,
+      term: status.term,
+      leaderId: status.leader,
+      voters: [...status.confState.voters],
+      learners: [...status.confState.learners],
+      firstIndex: status.firstIndex,
+      lastIndex: status.lastIndex,
+      commitIndex: status.commit,
+      appliedIndex: this.metadata.machine.appliedIndex,
+      stateDigest: this.metadata.machine.digest,
+      snapshotIndex: this.metadata.storage.snapshot().metadata.index,
+      replicas: !isLeader
+        ? []
+        : status.progress.map((progress) => ({
+            nodeId: progress.id,
+            voter: !progress.isLearner,
+            matchIndex: progress.match,
+            state: progress.state,
+            lastHeardMsAgo: progress.id === this.self.id ? 0 : (this.lastHeardMsAgo(progress.id) ?? -1),
+          })),
+      uptimeMs: Date.now() - this.startedAtMs,
+    };
+  }
+
+  /** appendNoOp appends a no-op record to the metadata log; resolves once committed and applied. */
+  appendNoOp(payload: Uint8Array): Promise<{ index: number; term: number }> {
+    return this.host.propose(metadataGroup, payload);
+  }
+
+  /** readMetadataLog returns entries still held in this node's metadata log. */
+  readMetadataLog(options: { fromIndex: number; maxEntries: number }): MetadataLogPage {
+    const storage = this.metadata.storage;
+    const firstIndex = storage.firstIndex();
+    const lastIndex = storage.lastIndex();
+    const lo = Math.max(options.fromIndex, firstIndex);
+    const hi = Math.min(lastIndex + 1, lo + options.maxEntries);
+    const entries = lo < hi ? storage.entries(lo, hi, Number.MAX_SAFE_INTEGER) : [];
+    return { firstIndex, lastIndex, entries };
+  }
+
+  get logger(): Logger {
+    return this.parts.logger;
+  }
+
+  /** close stops serving, finishes the round on disk and releases the data directory. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    const { server, transport, stateStore, dataDir, logger } = this.parts;
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await this.host.close();
+    await transport.close();
+    this.metadata.storage.log.close();
+    await stateStore.close();
+    await dataDir.close();
+    logger.info('node stopped');
+  }
+}
+
+async function openMetadataGroup(options: { cluster: ClusterConfig; dataDir: DataDir; stateStore: StateStore; logger: Logger }): Promise<{
+  storage: DurableRaftStorage;
+  snapshots: SnapshotStore;
+  machine: DigestStateMachine;
+}> {
+  const { cluster, dataDir, stateStore, logger } = options;
+  const disk = new NodeDisk();
+  const groupDir = join(dataDir.path, 'raft', `group-${metadataGroup}`);
+  const snapshots = new SnapshotStore(disk, join(groupDir, 'snapshots'));
+  const log = await SegmentedLog.open({ disk, dir: join(groupDir, 'log'), logger: logger.child({ group: metadataGroup }) });
+  let snapshot = snapshots.loadLatest((error) => logger.error({ group: metadataGroup, err: error }, 'skipping a corrupt snapshot'));
+  let hardState: HardState | undefined = await stateStore.loadHardState(metadataGroup);
+  if (snapshot === undefined && hardState === undefined && log.lastIndex() < log.firstIndex()) {
+    snapshot = bootstrapSnapshot(cluster);
+    hardState = { term: 1, vote: 0, commit: 1 };
+    await snapshots.save(snapshot);
+    await stateStore.saveHardStates([{ group: metadataGroup, hardState }], { sync: true });
+    logger.info({ voters: snapshot.metadata.confState.voters, learners: snapshot.metadata.confState.learners }, 'bootstrapped the metadata quorum from the cluster file');
+  }
+  if (snapshot === undefined) {
+    throw new NodeStartError(`metadata group has a log or hard state but no snapshot in ${groupDir}; the data directory is damaged`);
+  }
+  const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
+  return { storage, snapshots, machine: new DigestStateMachine() };
+}
+
+/** bootstrapSnapshot is the empty state at index 1 with the membership from the cluster file. */
+export function bootstrapSnapshot(cluster: ClusterConfig): Snapshot {
+  return { metadata: { index: 1, term: 1, confState: bootstrapMembership(cluster) }, data: new DigestStateMachine().snapshotData() };
+}
+
+async function startOrExplain<T>(start: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    throw new NodeStartError(`cannot listen on ${what}: ${(error as Error).message}. Is another process using it? Stop it or change the port in the cluster file.`, { cause: error });
+  }
+}
+
+function bindOrExplain(server: grpc.Server, self: ClusterNode): Promise<number> {
+  const address = `${self.host}:${self.clientPort}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
+      if (error === null) resolve(port);
+      else reject(new NodeStartError(`cannot listen on client port ${address}: ${error.message}. Is another process using it? Stop it or change clientPort of node ${self.id} in the cluster file.`, { cause: error }));
+    });
+  });
+}

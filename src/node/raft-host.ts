@@ -1,0 +1,333 @@
+// RaftHost runs every Raft group of one node: it feeds them ticks and peer messages and does
+// their Readys in rounds. A round takes the Ready of every group that has one, persists them all
+// (entries to each group's log, hard states in one batch, then one sync barrier covering every
+// group), and only then sends their messages and applies their committed entries. While a round
+// is on disk, new work accumulates and goes into the next round: group commit.
+import { applyConfChange, decodeConfChange } from '../raft/confchange.js';
+import type { Random } from '../raft/prng.js';
+import { RawNode, type Status } from '../raft/rawnode.js';
+import type { RaftLogger } from '../raft/raft.js';
+import type { ConfState, Entry, GroupId, HardState, Message, NodeId, ProposeResult, Ready, Snapshot } from '../raft/types.js';
+import type { SnapshotStore } from '../storage/snapshot-store.js';
+import type { DurableRaftStorage } from './durable-raft-storage.js';
+import { NotLeaderError, ProposalDroppedError, ProposalRejectedError } from '../errors.js';
+
+/** StateMachine is what a group applies its committed entries to. */
+export interface StateMachine {
+  /** apply is handed committed entries in index order, without gaps. */
+  apply(entries: readonly Entry[]): void;
+  /** snapshotData returns the state after the last applied entry. */
+  snapshotData(): Uint8Array;
+  /** restore replaces the state with the snapshot's. */
+  restore(snapshot: Snapshot): void;
+}
+
+/** HardStateStore persists the hard state of many groups in one write. */
+export interface HardStateStore {
+  saveHardStates(states: readonly { group: GroupId; hardState: HardState }[], options: { sync: boolean }): Promise<void>;
+}
+
+export interface RaftTiming {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+}
+
+export interface HostedGroupOptions {
+  readonly group: GroupId;
+  readonly storage: DurableRaftStorage;
+  readonly snapshots: SnapshotStore;
+  readonly machine: StateMachine;
+  /** snapshotEveryEntries: take a snapshot once this many entries were applied since the last. */
+  readonly snapshotEveryEntries: number;
+  readonly logger: RaftLogger;
+}
+
+interface Waiter {
+  readonly term: number;
+  readonly resolve: (position: { index: number; term: number }) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** HostedGroup is one group on this node: its RawNode, storage, state machine and waiters. */
+class HostedGroup {
+  readonly raw: RawNode;
+  readonly waiters = new Map<number, Waiter>();
+  appliedIndex: number;
+  appliedTerm: number;
+  /** confState is the membership as of appliedIndex, for snapshots. */
+  confState: ConfState;
+  snapshotting = false;
+
+  constructor(
+    readonly options: HostedGroupOptions,
+    config: { id: NodeId; random: Random; timing: RaftTiming },
+  ) {
+    const snapshot = options.storage.snapshot();
+    options.machine.restore(snapshot);
+    this.appliedIndex = snapshot.metadata.index;
+    this.appliedTerm = snapshot.metadata.term;
+    this.confState = snapshot.metadata.confState;
+    this.raw = new RawNode({
+      id: config.id,
+      group: options.group,
+      storage: options.storage,
+      random: config.random,
+      electionTicks: config.timing.electionTicks,
+      heartbeatTicks: config.timing.heartbeatTicks,
+      applied: this.appliedIndex,
+      logger: options.logger,
+    });
+  }
+
+  /** applyReady hands the Ready's snapshot and committed entries to the state machine. */
+  applyReady(ready: Ready): void {
+    if (ready.snapshot !== undefined) {
+      this.options.machine.restore(ready.snapshot);
+      this.appliedIndex = ready.snapshot.metadata.index;
+      this.appliedTerm = ready.snapshot.metadata.term;
+      this.confState = ready.snapshot.metadata.confState;
+    }
+    const fresh = ready.committedEntries.filter((entry) => entry.index > this.appliedIndex);
+    if (fresh.length === 0) return;
+    this.options.machine.apply(fresh);
+    for (const entry of fresh) {
+      if (entry.type === 'confChange') this.trackMembership(entry);
+      this.settleWaiter(entry);
+    }
+    const last = fresh[fresh.length - 1]!;
+    this.appliedIndex = last.index;
+    this.appliedTerm = last.term;
+  }
+
+  private trackMembership(entry: Entry): void {
+    const change = decodeConfChange(entry.data);
+    if (change === undefined) return;
+    const outcome = applyConfChange(this.confState, change);
+    if (outcome.kind === 'ok') this.confState = outcome.confState;
+  }
+
+  private settleWaiter(entry: Entry): void {
+    const waiter = this.waiters.get(entry.index);
+    if (waiter === undefined) return;
+    this.waiters.delete(entry.index);
+    if (waiter.term === entry.term) waiter.resolve({ index: entry.index, term: entry.term });
+    else waiter.reject(new ProposalDroppedError(this.options.group, entry.index));
+  }
+
+  /** failWaitersBelow rejects waiters whose slot a snapshot skipped: their outcome is unknown here. */
+  failWaitersUpTo(index: number): void {
+    for (const [waiterIndex, waiter] of this.waiters) {
+      if (waiterIndex > index) continue;
+      this.waiters.delete(waiterIndex);
+      waiter.reject(new ProposalDroppedError(this.options.group, waiterIndex));
+    }
+  }
+
+  wantsSnapshot(): boolean {
+    const snapshotIndex = this.options.storage.snapshot().metadata.index;
+    return !this.snapshotting && this.appliedIndex - snapshotIndex >= this.options.snapshotEveryEntries;
+  }
+}
+
+export interface RaftHostOptions {
+  readonly nodeId: NodeId;
+  readonly timing: RaftTiming;
+  readonly random: Random;
+  readonly hardStates: HardStateStore;
+  readonly send: (messages: readonly Message[]) => void;
+  readonly logger: RaftLogger & { error(details: object, message: string): void };
+  /** onFailure hears of a failure that stopped the host (a storage error). */
+  readonly onFailure: (error: Error) => void;
+}
+
+export class RaftHost {
+  private readonly groups = new Map<GroupId, HostedGroup>();
+  private roundScheduled = false;
+  private roundRunning = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private closed = false;
+  private failure: Error | undefined;
+  /** rounds counts persist rounds, for metrics and benchmarks. */
+  rounds = 0;
+
+  constructor(private readonly options: RaftHostOptions) {}
+
+  /** addGroup starts hosting a group; its storage must already be recovered. */
+  addGroup(options: HostedGroupOptions): void {
+    const hosted = new HostedGroup(options, { id: this.options.nodeId, random: this.options.random, timing: this.options.timing });
+    this.groups.set(options.group, hosted);
+    this.scheduleRound();
+  }
+
+  /** start begins ticking every group. */
+  start(): void {
+    this.ticker = setInterval(() => this.tick(), this.options.timing.tickMs);
+  }
+
+  private tick(): void {
+    for (const hosted of this.groups.values()) hosted.raw.tick();
+    this.scheduleRound();
+  }
+
+  /** receive steps messages from a peer into their groups; unknown groups are dropped. */
+  receive(messages: readonly Message[]): void {
+    if (this.closed) return;
+    for (const message of messages) {
+      const hosted = this.groups.get(message.group);
+      if (hosted === undefined) {
+        this.options.logger.debug({ group: message.group, from: message.from }, 'message for a group this node does not host');
+        continue;
+      }
+      hosted.raw.step(message);
+    }
+    this.scheduleRound();
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    for (const hosted of this.groups.values()) hosted.raw.reportUnreachable(peer);
+  }
+
+  reportSnapshot(options: { group: GroupId; to: NodeId; outcome: 'finished' | 'failed' }): void {
+    this.groups.get(options.group)?.raw.reportSnapshot(options.to, options.outcome);
+    this.scheduleRound();
+  }
+
+  /**
+   * propose appends data to a group's log and resolves with its position once it is committed and
+   * applied here. Rejects with NotLeaderError (with a hint) when this node does not lead the group.
+   */
+  propose(group: GroupId, data: Uint8Array): Promise<{ index: number; term: number }> {
+    const hosted = this.requireGroup(group);
+    return this.waitFor(hosted, hosted.raw.propose(data));
+  }
+
+  /** campaign makes this node start an election in the group now (tests, leadership moves). */
+  campaign(group: GroupId): void {
+    this.requireGroup(group).raw.campaign();
+    this.scheduleRound();
+  }
+
+  transferLeadership(group: GroupId, target: NodeId): void {
+    this.requireGroup(group).raw.transferLeadership(target);
+    this.scheduleRound();
+  }
+
+  status(group: GroupId): Status | undefined {
+    return this.groups.get(group)?.raw.status();
+  }
+
+  private requireGroup(group: GroupId): HostedGroup {
+    if (this.failure !== undefined) throw this.failure;
+    const hosted = this.groups.get(group);
+    if (hosted === undefined) throw new NotLeaderError(group, 0);
+    return hosted;
+  }
+
+  private waitFor(hosted: HostedGroup, result: ProposeResult): Promise<{ index: number; term: number }> {
+    this.scheduleRound();
+    if (result.kind === 'accepted') {
+      return new Promise((resolve, reject) => hosted.waiters.set(result.index, { term: result.term, resolve, reject }));
+    }
+    if (result.kind === 'notLeader') return Promise.reject(new NotLeaderError(hosted.options.group, result.leaderHint));
+    return Promise.reject(new ProposalRejectedError(hosted.options.group, result));
+  }
+
+  private scheduleRound(): void {
+    if (this.roundScheduled || this.roundRunning || this.closed) return;
+    this.roundScheduled = true;
+    setImmediate(() => {
+      this.roundScheduled = false;
+      void this.runRounds();
+    });
+  }
+
+  private async runRounds(): Promise<void> {
+    if (this.roundRunning || this.closed) return;
+    this.roundRunning = true;
+    try {
+      while (!this.closed && [...this.groups.values()].some((hosted) => hosted.raw.hasReady())) await this.round();
+      for (const hosted of this.groups.values()) if (hosted.wantsSnapshot()) await this.snapshot(hosted);
+    } catch (error) {
+      this.fail(error as Error);
+    } finally {
+      this.roundRunning = false;
+    }
+    if ([...this.groups.values()].some((hosted) => hosted.raw.hasReady())) this.scheduleRound();
+  }
+
+  /** round persists every group's Ready behind one sync barrier, then sends, then applies. */
+  private async round(): Promise<void> {
+    this.rounds++;
+    const work: { hosted: HostedGroup; ready: Ready }[] = [];
+    for (const hosted of this.groups.values()) if (hosted.raw.hasReady()) work.push({ hosted, ready: hosted.raw.ready() });
+    await this.persist(work);
+    const messages = work.flatMap(({ ready }) => ready.messages);
+    if (messages.length > 0) this.options.send(messages);
+    for (const { hosted, ready } of work) {
+      if (ready.snapshot !== undefined) hosted.failWaitersUpTo(ready.snapshot.metadata.index);
+      hosted.applyReady(ready);
+      hosted.raw.advance(ready);
+    }
+  }
+
+  private async persist(work: readonly { hosted: HostedGroup; ready: Ready }[]): Promise<void> {
+    const snapshots = work.filter(({ ready }) => ready.snapshot !== undefined);
+    await Promise.all(snapshots.map(({ hosted, ready }) => hosted.options.snapshots.save(ready.snapshot!)));
+    const hardStates: { group: GroupId; hardState: HardState }[] = [];
+    const syncs: Promise<void>[] = [];
+    let voteOrTermChanged = false;
+    for (const { hosted, ready } of work) {
+      const storage = hosted.options.storage;
+      if (ready.snapshot !== undefined) storage.installSnapshot(ready.snapshot);
+      if (ready.entries.length > 0) storage.append(ready.entries);
+      if (ready.entries.length > 0 || ready.snapshot !== undefined) syncs.push(storage.log.sync());
+      if (ready.hardState !== undefined) {
+        const previous = storage.hardState();
+        voteOrTermChanged ||= previous.term !== ready.hardState.term || previous.vote !== ready.hardState.vote;
+        storage.setHardState(ready.hardState);
+        hardStates.push({ group: hosted.options.group, hardState: ready.hardState });
+      }
+    }
+    // Term and vote must be durable before a message leaves; a commit index may be re-learned.
+    if (hardStates.length > 0) syncs.push(this.options.hardStates.saveHardStates(hardStates, { sync: voteOrTermChanged }));
+    await Promise.all(syncs);
+  }
+
+  /** snapshot writes the state machine out at the applied index and compacts the log before it. */
+  private async snapshot(hosted: HostedGroup): Promise<void> {
+    hosted.snapshotting = true;
+    try {
+      const snapshot: Snapshot = {
+        metadata: { index: hosted.appliedIndex, term: hosted.appliedTerm, confState: hosted.confState },
+        data: hosted.options.machine.snapshotData(),
+      };
+      await hosted.options.snapshots.save(snapshot);
+      hosted.options.storage.compact(snapshot);
+      this.options.logger.info({ group: hosted.options.group, index: snapshot.metadata.index }, 'snapshot taken; log compacted');
+    } finally {
+      hosted.snapshotting = false;
+    }
+  }
+
+  /** fail stops the host after a storage error: serving on would risk acknowledging lost data. */
+  private fail(error: Error): void {
+    this.failure = error;
+    this.options.logger.error({ err: error }, 'raft host stopped: storage failed');
+    void this.close().finally(() => this.options.onFailure(error));
+  }
+
+  failed(): Error | undefined {
+    return this.failure;
+  }
+
+  /** close stops ticking and rounds; pending proposals are rejected. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    for (const hosted of this.groups.values()) hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
+    while (this.roundRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    await Promise.all([...this.groups.values()].map((hosted) => hosted.options.storage.log.sync()));
+  }
+}

@@ -1,0 +1,154 @@
+// ProcessCluster runs nodes of a cluster as real `raftbus node` processes on loopback, each in a
+// temporary data directory, for tests that kill -9, pause and restart them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdminClient } from '../../src/client/admin-client.js';
+import type { QuorumDescription } from '../../src/rpc/admin-service.js';
+
+export const cliPath = join(import.meta.dirname, '../../dist/src/cli/main.js');
+
+/** freePort asks the OS for a port that is free right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface ProcessNode {
+  readonly id: number;
+  readonly clientAddress: string;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  process: ChildProcess | undefined;
+  output: string[];
+}
+
+export class ProcessCluster {
+  readonly nodes = new Map<number, ProcessNode>();
+  private readonly clients = new Map<number, AdminClient>();
+
+  private constructor(
+    readonly dir: string,
+    readonly clusterFile: string,
+    private readonly extraArgs: string[],
+  ) {}
+
+  static async create(options: { nodes: number; extraArgs?: string[] }): Promise<ProcessCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'raftbus-test-'));
+    const nodes = [];
+    for (let id = 1; id <= options.nodes; id++) {
+      nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'], dataDir: `node-${id}` });
+    }
+    const clusterFile = join(dir, 'cluster.json');
+    writeFileSync(clusterFile, JSON.stringify({ clusterId: 'test-cluster', nodes }, null, 2));
+    const cluster = new ProcessCluster(dir, clusterFile, options.extraArgs ?? []);
+    for (const node of nodes) {
+      cluster.nodes.set(node.id, { id: node.id, clientAddress: `127.0.0.1:${node.clientPort}`, peerPort: node.peerPort, dataDir: join(dir, node.dataDir), process: undefined, output: [] });
+    }
+    return cluster;
+  }
+
+  start(id: number): void {
+    const node = this.nodes.get(id)!;
+    const child = spawn(process.execPath, [cliPath, 'node', '--cluster', this.clusterFile, '--id', String(id), '--log-level', 'info', ...this.extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    node.process = child;
+    const keep = (chunk: Buffer): void => {
+      node.output.push(chunk.toString());
+      if (node.output.length > 2000) node.output.splice(0, 1000);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    child.on('exit', () => {
+      if (node.process === child) node.process = undefined;
+    });
+  }
+
+  startAll(): void {
+    for (const id of this.nodes.keys()) this.start(id);
+  }
+
+  /** kill sends SIGKILL and waits for the process to be gone. */
+  async kill(id: number): Promise<void> {
+    const child = this.nodes.get(id)!.process;
+    if (child === undefined) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await gone;
+  }
+
+  client(id: number): AdminClient {
+    let client = this.clients.get(id);
+    if (client === undefined) {
+      client = new AdminClient(this.nodes.get(id)!.clientAddress, { deadlineMs: 2000 });
+      this.clients.set(id, client);
+    }
+    return client;
+  }
+
+  async describe(id: number): Promise<QuorumDescription | undefined> {
+    try {
+      return await this.client(id).describeQuorum();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** waitForLeader polls until a live node leads and every other live node follows it. */
+  async waitForLeader(options: { among?: number[]; timeoutMs?: number; notTerm?: number } = {}): Promise<QuorumDescription> {
+    return this.waitFor(async () => {
+      const among = options.among ?? [...this.nodes.keys()].filter((id) => this.nodes.get(id)!.process !== undefined);
+      const views = await Promise.all(among.map((id) => this.describe(id)));
+      const leader = views.find((view) => view?.role === 'leader');
+      if (leader === undefined || leader.term === options.notTerm) return undefined;
+      return views.every((view) => view !== undefined && view.leaderId === leader.nodeId && view.term === leader.term) ? leader : undefined;
+    }, options.timeoutMs ?? 20_000, 'a leader followed by every live node');
+  }
+
+  /** waitFor polls check every 50 ms until it returns a value, or throws after timeoutMs. */
+  async waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await check();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** appendNoOps writes count payloads through the current leader, retrying on leader changes. */
+  async appendNoOps(count: number, prefix: string): Promise<Map<number, string>> {
+    const written = new Map<number, string>();
+    for (let i = 0; i < count; i++) {
+      const payload = `${prefix}-${i}`;
+      const position = await this.waitFor(async () => {
+        const leader = await this.waitForLeader();
+        try {
+          return await this.client(leader.nodeId).appendNoOp(Buffer.from(payload));
+        } catch {
+          return undefined;
+        }
+      }, 20_000, `append of ${payload}`);
+      written.set(position.index, payload);
+    }
+    return written;
+  }
+
+  output(id: number): string {
+    return this.nodes.get(id)!.output.join('');
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.clients.values()) client.close();
+    await Promise.all([...this.nodes.keys()].map((id) => this.kill(id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
