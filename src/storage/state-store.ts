@@ -1,66 +1,168 @@
-// StateStore keeps a node's small durable state in LevelDB (through `level`): the hard state
-// (term, vote, commit) of every Raft group it hosts. One batch covers every group of a round,
-// written with sync when a term or vote changed (they must be durable before a message that
-// depends on them leaves) and without when only commit indexes moved (they can be re-learned).
+// StateStore keeps what a node must remember apart from its logs, in LevelDB: per Raft group the
+// hard state (term, vote, commit) and the metadata of the latest snapshot, and the node's identity.
+// Every write that Raft depends on is a synchronous LevelDB write (fsync before it resolves).
 import { Level } from 'level';
-import type { GroupId, HardState } from '../raft/types.js';
+import type { ConfState, GroupId, HardState, NodeId, SnapshotMetadata } from '../raft/types.js';
+import { emptyHardState } from '../raft/types.js';
 
-const hardStatePrefix = 'hardState/';
-
-function hardStateKey(group: GroupId): string {
-  return `${hardStatePrefix}${String(group).padStart(10, '0')}`;
+/** NodeIdentity is who this data directory belongs to; a node refuses a directory of another. */
+export interface NodeIdentity {
+  readonly clusterId: string;
+  readonly nodeId: NodeId;
 }
 
-function isHardState(value: unknown): value is HardState {
-  const state = value as HardState;
-  return Number.isSafeInteger(state?.term) && Number.isSafeInteger(state?.vote) && Number.isSafeInteger(state?.commit);
-}
-
-/** StateStoreCorruptError: a stored value is not what was written; the node must not start on it. */
-export class StateStoreCorruptError extends Error {
-  override readonly name = 'StateStoreCorruptError';
+/** CorruptStateError says a stored value does not have the shape it was written with. */
+export class CorruptStateError extends Error {
+  override readonly name = 'CorruptStateError';
   constructor(
     readonly key: string,
-    readonly path: string,
+    readonly reason: string,
   ) {
-    super(`state store ${path} holds an unreadable value at ${key}; the data directory is damaged`);
+    super(`state store value at ${key} is corrupt: ${reason}`);
   }
 }
 
+/** StateStoreClosedError says the store was used after close(). */
+export class StateStoreClosedError extends Error {
+  override readonly name = 'StateStoreClosedError';
+  constructor(readonly path: string) {
+    super(`state store ${path} is closed`);
+  }
+}
+
+const identityKey = 'node/identity';
+const groupPrefix = 'group/';
+const groupKey = (group: GroupId, what: 'hardState' | 'snapshot'): string => `${groupPrefix}${String(group).padStart(10, '0')}/${what}`;
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function asHardState(key: string, value: unknown): HardState {
+  if (!isRecord(value) || !isCount(value['term']) || !isCount(value['vote']) || !isCount(value['commit'])) {
+    throw new CorruptStateError(key, 'not a hard state');
+  }
+  return { term: value['term'], vote: value['vote'], commit: value['commit'] };
+}
+
+function asConfState(key: string, value: unknown): ConfState {
+  const nodeIds = (list: unknown): list is NodeId[] => Array.isArray(list) && list.every(isCount);
+  if (!isRecord(value) || !nodeIds(value['voters']) || !nodeIds(value['learners'])) throw new CorruptStateError(key, 'not a conf state');
+  return { voters: value['voters'], learners: value['learners'] };
+}
+
+function asSnapshotMetadata(key: string, value: unknown): SnapshotMetadata {
+  if (!isRecord(value) || !isCount(value['index']) || !isCount(value['term'])) throw new CorruptStateError(key, 'not snapshot metadata');
+  return { index: value['index'], term: value['term'], confState: asConfState(key, value['confState']) };
+}
+
+function asIdentity(key: string, value: unknown): NodeIdentity {
+  if (!isRecord(value) || typeof value['clusterId'] !== 'string' || !isCount(value['nodeId'])) throw new CorruptStateError(key, 'not a node identity');
+  return { clusterId: value['clusterId'], nodeId: value['nodeId'] };
+}
+
+/** StateStore: see the file comment. Open with StateStore.open(path); all methods are async. */
 export class StateStore {
+  private closed = false;
+
   private constructor(
     private readonly db: Level<string, unknown>,
     readonly path: string,
   ) {}
 
-  /** open opens (creating when missing) the store in the directory path. */
+  /** open opens (creating when missing) the store in directory path. */
   static async open(path: string): Promise<StateStore> {
     const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
     await db.open();
     return new StateStore(db, path);
   }
 
-  /** loadHardState returns the group's hard state, or undefined when none was ever saved. */
-  async loadHardState(group: GroupId): Promise<HardState | undefined> {
-    const key = hardStateKey(group);
-    const value = await this.db.get(key);
-    if (value === undefined) return undefined;
-    if (!isHardState(value)) throw new StateStoreCorruptError(key, this.path);
-    return { term: value.term, vote: value.vote, commit: value.commit };
+  /** saveHardState durably records a group's hard state (resolves after fsync). */
+  saveHardState(group: GroupId, hardState: HardState): Promise<void> {
+    return this.saveHardStates([{ group, hardState }]);
   }
 
-  /** saveHardStates writes the hard states of many groups in one atomic batch. */
-  async saveHardStates(states: readonly { group: GroupId; hardState: HardState }[], options: { sync: boolean }): Promise<void> {
+  /** saveHardStates durably records many groups' hard states with one fsync (one Ready round). */
+  async saveHardStates(states: readonly { group: GroupId; hardState: HardState }[]): Promise<void> {
+    this.assertOpen();
     if (states.length === 0) return;
     const operations = states.map(({ group, hardState }) => ({
       type: 'put' as const,
-      key: hardStateKey(group),
+      key: groupKey(group, 'hardState'),
       value: { term: hardState.term, vote: hardState.vote, commit: hardState.commit },
     }));
-    await this.db.batch(operations, { sync: options.sync });
+    await this.db.batch(operations, { sync: true });
   }
 
+  /** loadHardState returns a group's hard state, emptyHardState when none was saved. */
+  async loadHardState(group: GroupId): Promise<HardState> {
+    const key = groupKey(group, 'hardState');
+    const value = await this.get(key);
+    return value === undefined ? emptyHardState : asHardState(key, value);
+  }
+
+  /** saveSnapshotMetadata durably records the metadata of a group's latest snapshot. */
+  async saveSnapshotMetadata(group: GroupId, metadata: SnapshotMetadata): Promise<void> {
+    this.assertOpen();
+    const { index, term, confState } = metadata;
+    const value = { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } };
+    await this.db.put(groupKey(group, 'snapshot'), value, { sync: true });
+  }
+
+  /** loadSnapshotMetadata returns a group's latest snapshot metadata, undefined when none. */
+  async loadSnapshotMetadata(group: GroupId): Promise<SnapshotMetadata | undefined> {
+    const key = groupKey(group, 'snapshot');
+    const value = await this.get(key);
+    return value === undefined ? undefined : asSnapshotMetadata(key, value);
+  }
+
+  /** groups returns the ids of every group with saved state, ascending. */
+  async groups(): Promise<GroupId[]> {
+    this.assertOpen();
+    const groups = new Set<GroupId>();
+    for await (const key of this.db.keys({ gte: groupPrefix, lt: `${groupPrefix}~` })) {
+      groups.add(Number(key.slice(groupPrefix.length, groupPrefix.length + 10)));
+    }
+    return [...groups].sort((a, b) => a - b);
+  }
+
+  /** deleteGroup durably forgets a group's hard state and snapshot metadata. */
+  async deleteGroup(group: GroupId): Promise<void> {
+    this.assertOpen();
+    const operations = (['hardState', 'snapshot'] as const).map((what) => ({ type: 'del' as const, key: groupKey(group, what) }));
+    await this.db.batch(operations, { sync: true });
+  }
+
+  /** saveNodeIdentity durably records who this data directory belongs to. */
+  async saveNodeIdentity(identity: NodeIdentity): Promise<void> {
+    this.assertOpen();
+    await this.db.put(identityKey, { clusterId: identity.clusterId, nodeId: identity.nodeId }, { sync: true });
+  }
+
+  /** loadNodeIdentity returns the recorded identity, undefined for a fresh directory. */
+  async loadNodeIdentity(): Promise<NodeIdentity | undefined> {
+    const value = await this.get(identityKey);
+    return value === undefined ? undefined : asIdentity(identityKey, value);
+  }
+
+  /** close closes the database; idempotent. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.db.close();
+  }
+
+  private async get(key: string): Promise<unknown> {
+    this.assertOpen();
+    // abstract-level 3 resolves undefined for a missing key (the typings of level say otherwise).
+    return (await this.db.get(key)) as unknown;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StateStoreClosedError(this.path);
   }
 }

@@ -1,0 +1,44 @@
+// Disk is the narrow set of file operations the storage layer needs, so that the same segmented
+// log runs on the real file system (NodeDisk) and on the simulator's in-memory disk.
+//
+// Durability model every implementation follows:
+// - write and truncate change what reads see at once (the page cache) but are durable only after
+//   a later fdatasync(file) of that file has resolved;
+// - create, rename and unlink change the directory; they are durable after syncDirectory(dir)
+//   has resolved (the memory disk treats them as durable at once, which is a stronger disk).
+// Reads, writes and directory operations are synchronous: page-cache I/O is fast, and the Raft core
+// reads its log synchronously. Only making data durable is asynchronous.
+
+/** DiskFile is an open file, read-write. Its identity survives rename; unlink leaves it usable. */
+export interface DiskFile {
+  readonly path: string;
+}
+
+export interface Disk {
+  /** mkdirp creates a directory and its parents; no-op when it exists. */
+  mkdirp(dir: string): void;
+  /** list returns the names (not paths) of the files in dir, sorted. Throws if dir is missing. */
+  list(dir: string): string[];
+  /** exists says whether path names a file or directory. */
+  exists(path: string): boolean;
+  /** open opens a file read-write; create: true creates it (empty) when missing, else it must exist. */
+  open(path: string, options: { create: boolean }): DiskFile;
+  /** size returns the file's current length in bytes. */
+  size(file: DiskFile): number;
+  /** read returns up to length bytes from position (fewer only at end of file). */
+  read(file: DiskFile, position: number, length: number): Uint8Array;
+  /** write writes all of data at position, growing the file when needed. */
+  write(file: DiskFile, position: number, data: Uint8Array): void;
+  /** truncate sets the file's length (only shrinking is used by the storage layer). */
+  truncate(file: DiskFile, length: number): void;
+  /** close releases the handle; the file must not be used after. Unsynced data stays unsynced. */
+  close(file: DiskFile): void;
+  /** rename moves a file, replacing any file at `to`. */
+  rename(from: string, to: string): void;
+  /** unlink removes a file by path. */
+  unlink(path: string): void;
+  /** fdatasync resolves once every write and truncate of file issued before the call is durable. */
+  fdatasync(file: DiskFile): Promise<void>;
+  /** syncDirectory resolves once every create, rename and unlink in dir so far is durable. */
+  syncDirectory(dir: string): Promise<void>;
+}

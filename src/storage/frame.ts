@@ -1,0 +1,122 @@
+// The byte layout of segment files. All integers little-endian.
+//
+// Segment header (segmentHeaderBytes = 36):
+//   0 u32 magic 'RBLG'   4 u16 version   6 u16 zero   8 u64 baseIndex   16 u64 startIndex
+//   24 u32 prevCrc   28 u32 zero   32 u32 crc32c of bytes [0, 32)
+// startIndex is the log's first index when the segment was created: a compactPrefix that no sync
+// recorded yet still takes effect once a segment written after it reaches the disk.
+// Frame, one per entry (frameHeaderBytes = 28, then the payload):
+//   0 u32 crc   4 u32 dataBytes   8 u64 index   16 u64 term   24 u8 type   25..27 zero   28 data
+// A frame's crc is crc32c over bytes [4, 28 + dataBytes) seeded with the crc of the frame before it
+// (the segment header's prevCrc for a segment's first frame). The chain makes a frame that was
+// written after a different predecessor (a stale frame left by a truncation) fail its check.
+import { crc32c } from '@node-rs/crc32';
+import type { Entry, EntryType } from '../raft/types.js';
+import { frameHeaderBytes, segmentHeaderBytes } from './limits.js';
+
+const segmentMagic = 0x474c4252; // 'RBLG' read as little-endian u32
+const segmentVersion = 1;
+const typeCodes = { normal: 0, confChange: 1 } as const satisfies Record<EntryType, number>;
+const typesByCode: readonly EntryType[] = ['normal', 'confChange'];
+
+function writeU64(buffer: Buffer, offset: number, value: number): void {
+  buffer.writeUInt32LE(value % 0x1_0000_0000, offset);
+  buffer.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
+}
+
+function readU64(buffer: Uint8Array, offset: number): number {
+  const view = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  return view.readUInt32LE(offset) + view.readUInt32LE(offset + 4) * 0x1_0000_0000;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** frameBytes is the size on disk of a frame carrying dataBytes of payload. */
+export function frameBytes(dataBytes: number): number {
+  return frameHeaderBytes + dataBytes;
+}
+
+/** encodeFrame writes entry's frame into target at offset and returns the frame's crc. */
+export function encodeFrame(entry: Entry, prevCrc: number, target: Buffer, offset: number): number {
+  target.writeUInt32LE(entry.data.length, offset + 4);
+  writeU64(target, offset + 8, entry.index);
+  writeU64(target, offset + 16, entry.term);
+  target.writeUInt32LE(typeCodes[entry.type], offset + 24);
+  target.set(entry.data, offset + frameHeaderBytes);
+  const end = offset + frameHeaderBytes + entry.data.length;
+  const crc = crc32c(target.subarray(offset + 4, end), prevCrc);
+  target.writeUInt32LE(crc, offset);
+  return crc;
+}
+
+/** ParsedFrame is a frame that passed its checks; data is a view into the buffer parsed. */
+export interface ParsedFrame {
+  readonly kind: 'frame';
+  readonly entry: Entry;
+  readonly crc: number;
+  readonly bytes: number;
+}
+
+/** FrameProblem is why bytes at an offset are not a valid frame: too few of them, or bad ones. */
+export type FrameProblem = { readonly kind: 'short' } | { readonly kind: 'bad'; readonly reason: string; readonly storedCrc: number };
+
+/**
+ * parseFrame checks and decodes the frame at offset of bytes, given the crc it must chain from.
+ * Returns 'short' when bytes end before the frame does, 'bad' when a field or the crc is wrong.
+ */
+export function parseFrame(
+  bytes: Uint8Array,
+  offset: number,
+  options: { prevCrc: number; entryBytesMax: number },
+): ParsedFrame | FrameProblem {
+  if (bytes.length - offset < frameHeaderBytes) return { kind: 'short' };
+  const buffer = asBuffer(bytes);
+  const storedCrc = buffer.readUInt32LE(offset);
+  const dataBytes = buffer.readUInt32LE(offset + 4);
+  if (dataBytes > options.entryBytesMax) return { kind: 'bad', reason: `dataBytes ${dataBytes} over limit`, storedCrc };
+  const end = offset + frameHeaderBytes + dataBytes;
+  if (end > bytes.length) return { kind: 'short' };
+  const crc = crc32c(buffer.subarray(offset + 4, end), options.prevCrc);
+  if (crc !== storedCrc) return { kind: 'bad', reason: 'crc mismatch', storedCrc };
+  const typeCode = buffer.readUInt32LE(offset + 24);
+  const type = typesByCode[typeCode];
+  if (type === undefined) return { kind: 'bad', reason: `unknown entry type ${typeCode}`, storedCrc };
+  const entry: Entry = {
+    index: readU64(buffer, offset + 8),
+    term: readU64(buffer, offset + 16),
+    type,
+    data: buffer.subarray(offset + frameHeaderBytes, end),
+  };
+  return { kind: 'frame', entry, crc, bytes: end - offset };
+}
+
+/** SegmentHeader is what a segment file says about itself. */
+export interface SegmentHeader {
+  readonly baseIndex: number;
+  readonly startIndex: number;
+  readonly prevCrc: number;
+}
+
+/** encodeSegmentHeader returns the header bytes of a segment starting at baseIndex. */
+export function encodeSegmentHeader(header: SegmentHeader): Buffer {
+  const buffer = Buffer.alloc(segmentHeaderBytes);
+  buffer.writeUInt32LE(segmentMagic, 0);
+  buffer.writeUInt16LE(segmentVersion, 4);
+  writeU64(buffer, 8, header.baseIndex);
+  writeU64(buffer, 16, header.startIndex);
+  buffer.writeUInt32LE(header.prevCrc, 24);
+  buffer.writeUInt32LE(crc32c(buffer.subarray(0, 32)), 32);
+  return buffer;
+}
+
+/** parseSegmentHeader decodes a segment header, or returns why it is not one. */
+export function parseSegmentHeader(bytes: Uint8Array): SegmentHeader | { readonly bad: string } {
+  if (bytes.length < segmentHeaderBytes) return { bad: 'short segment header' };
+  const buffer = asBuffer(bytes);
+  if (crc32c(buffer.subarray(0, 32)) !== buffer.readUInt32LE(32)) return { bad: 'segment header crc mismatch' };
+  if (buffer.readUInt32LE(0) !== segmentMagic) return { bad: 'bad segment magic' };
+  if (buffer.readUInt16LE(4) !== segmentVersion) return { bad: `unknown segment version ${buffer.readUInt16LE(4)}` };
+  return { baseIndex: readU64(buffer, 8), startIndex: readU64(buffer, 16), prevCrc: buffer.readUInt32LE(24) };
+}

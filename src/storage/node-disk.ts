@@ -1,0 +1,98 @@
+// NodeDisk is the Disk of a real node: node:fs, synchronous for page-cache I/O and asynchronous
+// (on the libuv thread pool) for fdatasync. It is the only production code that touches node:fs
+// for logs.
+import * as fs from 'node:fs';
+import { assert } from '../raft/assert.js';
+import type { Disk, DiskFile } from './disk.js';
+
+class NodeFile implements DiskFile {
+  closed = false;
+  constructor(
+    readonly path: string,
+    readonly fd: number,
+  ) {}
+}
+
+function asNodeFile(file: DiskFile): NodeFile {
+  assert(file instanceof NodeFile, 'not a NodeDisk file', { path: file.path });
+  assert(!file.closed, 'file is closed', { path: file.path });
+  return file;
+}
+
+/** NodeDisk implements Disk on the local file system. */
+export class NodeDisk implements Disk {
+  mkdirp(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+
+  list(dir: string): string[] {
+    return fs.readdirSync(dir).sort();
+  }
+
+  exists(path: string): boolean {
+    return fs.existsSync(path);
+  }
+
+  open(path: string, options: { create: boolean }): DiskFile {
+    const flags = options.create ? fs.constants.O_RDWR | fs.constants.O_CREAT : fs.constants.O_RDWR;
+    return new NodeFile(path, fs.openSync(path, flags, 0o644));
+  }
+
+  size(file: DiskFile): number {
+    return fs.fstatSync(asNodeFile(file).fd).size;
+  }
+
+  read(file: DiskFile, position: number, length: number): Uint8Array {
+    const fd = asNodeFile(file).fd;
+    const buffer = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(fd, buffer, done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done === length ? buffer : buffer.subarray(0, done);
+  }
+
+  write(file: DiskFile, position: number, data: Uint8Array): void {
+    const fd = asNodeFile(file).fd;
+    let done = 0;
+    while (done < data.length) {
+      done += fs.writeSync(fd, data, done, data.length - done, position + done);
+    }
+  }
+
+  truncate(file: DiskFile, length: number): void {
+    fs.ftruncateSync(asNodeFile(file).fd, length);
+  }
+
+  close(file: DiskFile): void {
+    const nodeFile = asNodeFile(file);
+    nodeFile.closed = true;
+    fs.closeSync(nodeFile.fd);
+  }
+
+  rename(from: string, to: string): void {
+    fs.renameSync(from, to);
+  }
+
+  unlink(path: string): void {
+    fs.unlinkSync(path);
+  }
+
+  fdatasync(file: DiskFile): Promise<void> {
+    const fd = asNodeFile(file).fd;
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  async syncDirectory(dir: string): Promise<void> {
+    const handle = await fs.promises.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}

@@ -1,0 +1,131 @@
+// scanSegment reads one segment file and checks it frame by frame, without changing anything on
+// disk. It is the read-only half of recovery: SegmentedLog.open decides what to do with the result.
+import { CorruptLogError } from './errors.js';
+import { frameBytes, parseFrame, parseSegmentHeader } from './frame.js';
+import { frameHeaderBytes, segmentHeaderBytes } from './limits.js';
+
+/** ChainPoint is where a segment must continue from: the next index, the crc and term before it. */
+export interface ChainPoint {
+  readonly nextIndex: number;
+  readonly crc: number;
+  readonly term: number;
+}
+
+/** TornTail is the part of a last segment that a crash left unfinished: from offset to the end. */
+export interface TornTail {
+  readonly offset: number;
+  readonly droppedBytes: number;
+  readonly reason: string;
+}
+
+/** ScannedSegment is a segment's valid frames (parallel arrays) and its torn tail, if any. */
+export interface ScannedSegment {
+  readonly path: string;
+  readonly baseIndex: number;
+  readonly startIndex: number;
+  readonly prevCrc: number;
+  readonly terms: number[];
+  readonly offsets: number[];
+  readonly crcs: number[];
+  readonly validBytes: number;
+  readonly tail: TornTail | undefined;
+}
+
+/**
+ * scanSegment checks bytes, the whole content of the segment at path. The header must name
+ * baseIndex and, when `after` is given, chain from it. A bad or short frame is a torn tail when
+ * tailAllowed and no valid-looking frame follows it; otherwise it throws CorruptLogError.
+ */
+export function scanSegment(
+  bytes: Uint8Array,
+  options: { path: string; baseIndex: number; after: ChainPoint | undefined; tailAllowed: boolean; entryBytesMax: number },
+): ScannedSegment {
+  const { path } = options;
+  const header = parseSegmentHeader(bytes);
+  if ('bad' in header) throw new CorruptLogError({ path, offset: 0, reason: header.bad });
+  if (header.baseIndex !== options.baseIndex) {
+    throw new CorruptLogError({ path, offset: 8, reason: `header says base ${header.baseIndex}` });
+  }
+  const after = options.after;
+  if (after !== undefined && (header.baseIndex !== after.nextIndex || header.prevCrc !== after.crc)) {
+    throw new CorruptLogError({ path, offset: 0, reason: `segment does not follow index ${after.nextIndex - 1}` });
+  }
+  const scanned: ScannedSegment = {
+    path,
+    baseIndex: header.baseIndex,
+    startIndex: header.startIndex,
+    prevCrc: header.prevCrc,
+    terms: [],
+    offsets: [],
+    crcs: [],
+    validBytes: segmentHeaderBytes,
+    tail: undefined,
+  };
+  return walkFrames(bytes, scanned, { lastTerm: after?.term ?? 0, ...options });
+}
+
+function walkFrames(
+  bytes: Uint8Array,
+  scanned: ScannedSegment,
+  options: { path: string; lastTerm: number; tailAllowed: boolean; entryBytesMax: number },
+): ScannedSegment {
+  let offset = segmentHeaderBytes;
+  let prevCrc = scanned.prevCrc;
+  let lastTerm = options.lastTerm;
+  while (offset < bytes.length) {
+    const expectedIndex = scanned.baseIndex + scanned.terms.length;
+    const frame = parseFrame(bytes, offset, { prevCrc, entryBytesMax: options.entryBytesMax });
+    let problem: string | undefined;
+    if (frame.kind === 'short') problem = 'frame runs past end of file';
+    else if (frame.kind === 'bad') problem = frame.reason;
+    else if (frame.entry.index !== expectedIndex) problem = `index ${frame.entry.index}, expected ${expectedIndex}`;
+    else if (frame.entry.term < lastTerm || frame.entry.term < 1) problem = `term ${frame.entry.term} after ${lastTerm}`;
+    if (problem !== undefined || frame.kind !== 'frame') {
+      return withTail(bytes, scanned, { offset, expectedIndex, reason: problem ?? 'bad frame', ...options });
+    }
+    scanned.terms.push(frame.entry.term);
+    scanned.offsets.push(offset);
+    scanned.crcs.push(frame.crc);
+    prevCrc = frame.crc;
+    lastTerm = frame.entry.term;
+    offset += frame.bytes;
+  }
+  return { ...scanned, validBytes: offset };
+}
+
+function withTail(
+  bytes: Uint8Array,
+  scanned: ScannedSegment,
+  options: { path: string; offset: number; expectedIndex: number; reason: string; tailAllowed: boolean; entryBytesMax: number },
+): ScannedSegment {
+  const { path, offset, reason } = options;
+  if (!options.tailAllowed) throw new CorruptLogError({ path, offset, reason: `${reason} (not the last segment)` });
+  const follower = findFrameAfter(bytes, options);
+  if (follower !== undefined) {
+    throw new CorruptLogError({ path, offset, reason: `${reason}, followed by a valid frame at byte ${follower}` });
+  }
+  return { ...scanned, validBytes: offset, tail: { offset, droppedBytes: bytes.length - offset, reason } };
+}
+
+/**
+ * findFrameAfter looks, byte by byte after a bad frame, for a frame that is well formed and either
+ * ends the file or is followed by a frame that chains from it. Returns its offset, or undefined.
+ * Only recovery calls it, and only on a segment's first bad frame.
+ */
+function findFrameAfter(bytes: Uint8Array, options: { offset: number; expectedIndex: number; entryBytesMax: number }): number | undefined {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const indexMaxHere = options.expectedIndex + Math.floor(bytes.length / frameHeaderBytes);
+  for (let q = options.offset + 1; q + frameHeaderBytes <= bytes.length; q++) {
+    const dataBytes = buffer.readUInt32LE(q + 4);
+    if (dataBytes > options.entryBytesMax || q + frameBytes(dataBytes) > bytes.length) continue;
+    if (buffer.readUInt32LE(q + 24) > 1 || buffer.readUInt32LE(q + 12) > 0x1f_ffff) continue; // type, index < 2^53
+    const index = buffer.readUInt32LE(q + 8) + buffer.readUInt32LE(q + 12) * 0x1_0000_0000;
+    if (index < options.expectedIndex || index > indexMaxHere) continue;
+    const next = q + frameBytes(dataBytes);
+    if (next === bytes.length) return q;
+    const storedCrc = buffer.readUInt32LE(q);
+    const following = parseFrame(bytes, next, { prevCrc: storedCrc, entryBytesMax: options.entryBytesMax });
+    if (following.kind === 'frame') return q;
+  }
+  return undefined;
+}

@@ -1,0 +1,387 @@
+// SegmentedLog is the durable log of one Raft group in one directory: append-only segment files
+// named by their first index, one CRC32C-checked frame per entry (see frame.ts), and an in-memory
+// index of every entry (segment, byte offset, term, crc), rebuilt on open by the scan that checks
+// the frames anyway: term() is O(1) and entries() reads the frames it needs with one read per
+// segment. (A dense index rather than a sparse one: Raft asks term() of arbitrary indexes on every
+// append; the price is memory per entry, see the report's known gaps.)
+//
+// On-disk model. Writes go to the OS at once and become durable at sync(). truncateSuffix never
+// unlinks: a segment it cuts off entirely is renamed to <name>.stale.<n> and unlinked by the next
+// sync(), after the rewritten data is durable; compactPrefix records the new first index in
+// log-start (and in the header of every segment created after it) and drops whole segments, both
+// at the next sync(). So a crash before sync() leaves the state of the last completed sync, and a
+// crash during one leaves a prefix of a state the log had since, never a mix: frames chain their
+// CRCs (each is seeded with the previous frame's), so a frame or segment written after a different
+// predecessor fails its check. open() (log-recovery.ts) cuts a torn tail of the last segment,
+// restores stale segments the live log still chains into, throws CorruptLogError for anything
+// else, and makes what it keeps durable before it resolves.
+import { assert } from '../raft/assert.js';
+import { entryHeaderBytes } from '../raft/storage.js';
+import type { Entry } from '../raft/types.js';
+import type { Disk, DiskFile } from './disk.js';
+import { CorruptLogError, EntryTooLargeError, LogClosedError } from './errors.js';
+import { encodeFrame, encodeSegmentHeader, frameBytes, parseFrame } from './frame.js';
+import * as limits from './limits.js';
+import type { RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
+import { recoverLog } from './log-recovery.js';
+import { segmentPath, stalePath, writeStartFile } from './segment-files.js';
+import type { ScannedSegment } from './segment-scan.js';
+
+export type { RecoveryReport, StorageLogger } from './log-recovery.js';
+
+/** SegmentedLogOptions configures a log; the limits default to those in limits.ts. */
+export interface SegmentedLogOptions {
+  readonly disk: Disk;
+  readonly dir: string;
+  readonly logger?: StorageLogger;
+  readonly segmentBytesMax?: number;
+  readonly entryBytesMax?: number;
+}
+
+interface Segment {
+  readonly baseIndex: number;
+  readonly path: string;
+  readonly prevCrc: number;
+  readonly file: DiskFile;
+  bytes: number;
+  closed: boolean;
+}
+
+/** SegmentedLog: see the file comment. Invariant: entries are exactly [firstIndex(), lastIndex()]. */
+export class SegmentedLog {
+  private readonly disk: Disk;
+  private readonly dir: string;
+  private readonly segmentBytesMax: number;
+  private readonly entryBytesMax: number;
+  private readonly segments: Segment[] = [];
+  // The index covers every frame physically held, from physicalFirst (which may be < start).
+  private physicalFirst: number;
+  private readonly terms: number[] = [];
+  private readonly offsets: number[] = [];
+  private readonly crcs: number[] = [];
+  private readonly owners: Segment[] = [];
+  private start: number;
+  private last: number;
+  // Work for the next sync().
+  private dirty = new Set<Segment>();
+  private stalePaths: string[] = [];
+  private compacted: Segment[] = [];
+  private startDirty = false;
+  private staleGenerationNext: number;
+  private directoryDirty = false;
+  private syncTail: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** recovery is what opening the log found and repaired. */
+  readonly recovery: RecoveryReport;
+
+  private constructor(options: SegmentedLogOptions, recovered: RecoveredLog) {
+    this.disk = options.disk;
+    this.dir = options.dir;
+    this.segmentBytesMax = options.segmentBytesMax ?? limits.segmentBytesMax;
+    this.entryBytesMax = options.entryBytesMax ?? limits.entryBytesMax;
+    this.start = recovered.start;
+    this.staleGenerationNext = recovered.staleGenerationNext;
+    this.physicalFirst = recovered.segments[0]?.baseIndex ?? recovered.start;
+    this.last = this.physicalFirst - 1;
+    this.recovery = recovered.report;
+    for (const scanned of recovered.segments) this.adopt(scanned);
+    if (this.last < this.start - 1) this.last = this.start - 1;
+    this.checkInvariants();
+  }
+
+  /**
+   * open recovers the log in options.dir (creating the directory when missing) and resolves to it,
+   * everything it holds durable. Rejects with CorruptLogError, having changed nothing on disk, when
+   * the log is corrupt.
+   */
+  static async open(options: SegmentedLogOptions): Promise<SegmentedLog> {
+    const segmentBytesMax = options.segmentBytesMax ?? limits.segmentBytesMax;
+    const entryBytesMax = options.entryBytesMax ?? limits.entryBytesMax;
+    assert(frameBytes(entryBytesMax) + limits.segmentHeaderBytes <= segmentBytesMax, 'an entry must fit a segment', { segmentBytesMax, entryBytesMax });
+    const recovered = await recoverLog(options.disk, options.dir, { entryBytesMax, logger: options.logger });
+    return new SegmentedLog(options, recovered);
+  }
+
+  private adopt(scanned: ScannedSegment): void {
+    const file = this.disk.open(scanned.path, { create: false });
+    const segment: Segment = { baseIndex: scanned.baseIndex, path: scanned.path, prevCrc: scanned.prevCrc, file, bytes: scanned.validBytes, closed: false };
+    assert(this.disk.size(file) === scanned.validBytes, 'segment size changed during recovery', { path: scanned.path });
+    this.segments.push(segment);
+    scanned.terms.forEach((term, i) => {
+      this.terms.push(term);
+      this.offsets.push(scanned.offsets[i]!);
+      this.crcs.push(scanned.crcs[i]!);
+      this.owners.push(segment);
+    });
+    this.last = scanned.baseIndex + scanned.terms.length - 1;
+  }
+
+  /** firstIndex is the index of the first entry held (lastIndex() + 1 when none are). */
+  firstIndex(): number {
+    return this.start;
+  }
+
+  /** lastIndex is the index of the last entry held (firstIndex() - 1 when none are). */
+  lastIndex(): number {
+    return this.last;
+  }
+
+  /** term returns the term of the entry at index, or undefined when it is not held. O(1). */
+  term(index: number): number | undefined {
+    if (index < this.start || index > this.last) return undefined;
+    return this.terms[index - this.physicalFirst];
+  }
+
+  /**
+   * append writes entries to the OS (durable at the next sync()). Entries below firstIndex() are
+   * ignored; the first other one must be <= lastIndex() + 1, and any held suffix from it on is
+   * truncated first (MemoryStorage.append semantics). Throws EntryTooLargeError before writing
+   * anything when an entry exceeds entryBytesMax.
+   */
+  append(entries: readonly Entry[]): void {
+    this.assertOpen();
+    let skip = 0;
+    while (skip < entries.length && entries[skip]!.index < this.start) skip++;
+    const fresh = entries.slice(skip);
+    const first = fresh[0];
+    if (first === undefined) return;
+    assert(first.index <= this.last + 1, 'gap in append', { firstNew: first.index, last: this.last });
+    fresh.forEach((entry, i) => {
+      assert(entry.index === first.index + i && entry.term >= 1, 'entries not contiguous', { at: i, index: entry.index, term: entry.term });
+      if (entry.data.length > this.entryBytesMax) throw new EntryTooLargeError(entry.index, entry.data.length, this.entryBytesMax);
+    });
+    if (first.index <= this.last) this.truncateSuffix(first.index);
+    let done = 0;
+    while (done < fresh.length) done += this.appendToActive(fresh, done);
+    this.checkInvariants();
+  }
+
+  /** appendToActive writes as many of entries[from..] as fit the active segment; returns how many. */
+  private appendToActive(entries: readonly Entry[], from: number): number {
+    let segment = this.segments.at(-1);
+    if (segment === undefined || !this.fits(segment, 0, entries[from]!)) segment = this.roll(entries[from]!.index);
+    let bytes = 0;
+    let count = 0;
+    while (from + count < entries.length && this.fits(segment, bytes, entries[from + count]!)) {
+      bytes += frameBytes(entries[from + count]!.data.length);
+      count++;
+    }
+    assert(count > 0, 'entry does not fit an empty segment');
+    const buffer = Buffer.allocUnsafe(bytes);
+    let offset = 0;
+    let prevCrc = this.lastCrc();
+    for (let i = from; i < from + count; i++) {
+      const entry = entries[i]!;
+      prevCrc = encodeFrame(entry, prevCrc, buffer, offset);
+      this.terms.push(entry.term);
+      this.offsets.push(segment.bytes + offset);
+      this.crcs.push(prevCrc);
+      this.owners.push(segment);
+      offset += frameBytes(entry.data.length);
+    }
+    this.disk.write(segment.file, segment.bytes, buffer);
+    segment.bytes += bytes;
+    this.last += count;
+    this.dirty.add(segment);
+    return count;
+  }
+
+  private fits(segment: Segment, pendingBytes: number, entry: Entry): boolean {
+    const empty = segment.bytes === limits.segmentHeaderBytes && pendingBytes === 0;
+    return empty || segment.bytes + pendingBytes + frameBytes(entry.data.length) <= this.segmentBytesMax;
+  }
+
+  /** lastCrc is the crc the next frame chains from. */
+  private lastCrc(): number {
+    return this.crcs.at(-1) ?? this.segments.at(-1)?.prevCrc ?? 0;
+  }
+
+  /** roll starts a new segment whose first entry will be baseIndex. */
+  private roll(baseIndex: number): Segment {
+    assert(baseIndex === this.last + 1, 'roll not at the end of the log', { baseIndex, last: this.last });
+    const path = segmentPath(this.dir, baseIndex);
+    const prevCrc = this.lastCrc();
+    const file = this.disk.open(path, { create: true });
+    this.disk.truncate(file, 0);
+    this.disk.write(file, 0, encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc }));
+    const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, closed: false };
+    if (this.segments.length === 0) this.physicalFirst = baseIndex;
+    this.segments.push(segment);
+    this.dirty.add(segment);
+    this.directoryDirty = true;
+    return segment;
+  }
+
+  /**
+   * truncateSuffix removes the entries from fromIndex on (no-op past lastIndex()). fromIndex must be
+   * >= firstIndex(): compacted entries are committed and never truncated.
+   */
+  truncateSuffix(fromIndex: number): void {
+    this.assertOpen();
+    assert(fromIndex >= this.start, 'truncating compacted entries', { fromIndex, first: this.start });
+    if (fromIndex > this.last) return;
+    while (this.segments.length > 0 && this.segments.at(-1)!.baseIndex >= fromIndex) {
+      this.retire(this.segments.pop()!);
+    }
+    const keep = fromIndex - this.physicalFirst;
+    const segment = this.segments.at(-1);
+    if (segment !== undefined && this.owners[keep] === segment) {
+      segment.bytes = this.offsets[keep]!;
+      this.disk.truncate(segment.file, segment.bytes);
+      this.dirty.add(segment);
+    } else if (segment === undefined) {
+      this.physicalFirst = fromIndex;
+    }
+    for (const column of [this.terms, this.offsets, this.crcs, this.owners]) column.length = Math.max(0, keep);
+    this.last = fromIndex - 1;
+    this.checkInvariants();
+  }
+
+  /**
+   * compactPrefix makes throughIndex + 1 the first index and drops every segment whose entries are
+   * all <= throughIndex, durably at the next sync(). throughIndex may be past lastIndex() (a
+   * snapshot installed from the leader): the log is then empty and continues at throughIndex + 1.
+   */
+  compactPrefix(throughIndex: number): void {
+    this.assertOpen();
+    if (throughIndex < this.start) return;
+    while (this.segments.length > 0 && this.segmentLastIndex(0) <= throughIndex) {
+      const segment = this.segments.shift()!;
+      this.release(segment);
+      this.compacted.push(segment);
+    }
+    const nextPhysicalFirst = this.segments[0]?.baseIndex ?? throughIndex + 1;
+    const drop = Math.min(nextPhysicalFirst - this.physicalFirst, this.terms.length);
+    for (const column of [this.terms, this.offsets, this.crcs, this.owners]) column.splice(0, drop);
+    this.physicalFirst = nextPhysicalFirst;
+    this.start = throughIndex + 1;
+    this.last = Math.max(this.last, throughIndex);
+    this.startDirty = true;
+    this.checkInvariants();
+  }
+
+  /**
+   * retire takes a segment cut off by truncateSuffix out of the log: renamed to a new .stale.<n>
+   * name, to be unlinked by the next sync() (recovery restores it if the truncation never reached
+   * the disk).
+   */
+  private retire(segment: Segment): void {
+    this.release(segment);
+    const stale = stalePath(segment.path, this.staleGenerationNext++);
+    this.disk.rename(segment.path, stale);
+    this.stalePaths.push(stale);
+    this.directoryDirty = true;
+  }
+
+  private segmentLastIndex(position: number): number {
+    const next = this.segments[position + 1];
+    return next === undefined ? this.last : next.baseIndex - 1;
+  }
+
+  private release(segment: Segment): void {
+    this.dirty.delete(segment);
+    segment.closed = true;
+    this.disk.close(segment.file);
+  }
+
+  /**
+   * sync makes everything appended, truncated and compacted so far durable, and resolves then.
+   * Calls are serialized; one call covers all earlier operations. Order: log-start, then the dirty
+   * segments one by one in log order (so a later segment is never durable before an earlier one),
+   * then unlinks, then the directory.
+   */
+  sync(): Promise<void> {
+    this.assertOpen();
+    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], unlink: [...this.stalePaths, ...this.compacted.map((s) => s.path)], directory: this.directoryDirty };
+    this.dirty = new Set();
+    this.stalePaths = [];
+    this.compacted = [];
+    this.startDirty = false;
+    this.directoryDirty = false;
+    const run = this.syncTail.then(() => this.syncOnce(work));
+    this.syncTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncOnce(work: { start: number | undefined; dirty: Segment[]; unlink: string[]; directory: boolean }): Promise<void> {
+    this.assertOpen();
+    if (work.start !== undefined) await writeStartFile(this.disk, this.dir, work.start);
+    work.dirty.sort((a, b) => a.baseIndex - b.baseIndex);
+    for (const segment of work.dirty) {
+      if (!segment.closed) await this.disk.fdatasync(segment.file);
+    }
+    this.assertOpen(); // closed meanwhile: leave the unlinks to recovery
+    for (const path of work.unlink) {
+      if (this.disk.exists(path)) this.disk.unlink(path);
+    }
+    if (work.directory || work.unlink.length > 0 || work.start !== undefined) await this.disk.syncDirectory(this.dir);
+  }
+
+  /**
+   * entries returns entries [lo, hi) up to maxBytes (counted as raft's entryBytes; always at least
+   * one). Throws (a bug) when out of range, CorruptLogError when a frame fails its check.
+   */
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    this.assertOpen();
+    assert(lo >= this.start && hi <= this.last + 1 && lo <= hi, 'entries out of range', { lo, hi, first: this.start, last: this.last });
+    const result: Entry[] = [];
+    let bytes = 0;
+    let end = lo;
+    while (end < hi) {
+      bytes += this.frameEnd(end) - this.offsets[end - this.physicalFirst]! - limits.frameHeaderBytes + entryHeaderBytes;
+      if (end > lo && bytes > maxBytes) break;
+      end++;
+    }
+    let next = lo;
+    while (next < end) next = this.readRun(next, end, result);
+    return result;
+  }
+
+  /** frameEnd is the byte offset where the frame of index ends in its segment. */
+  private frameEnd(index: number): number {
+    const k = index - this.physicalFirst;
+    const owner = this.owners[k]!;
+    return this.owners[k + 1] === owner ? this.offsets[k + 1]! : owner.bytes;
+  }
+
+  /** readRun reads entries [from, end) of one segment (at most readBytesMax) into result. */
+  private readRun(from: number, end: number, result: Entry[]): number {
+    const k = from - this.physicalFirst;
+    const owner = this.owners[k]!;
+    const position = this.offsets[k]!;
+    let stop = from + 1;
+    while (stop < end && this.owners[stop - this.physicalFirst] === owner && this.frameEnd(stop) - position <= limits.readBytesMax) stop++;
+    const bytes = this.disk.read(owner.file, position, this.frameEnd(stop - 1) - position);
+    let offset = 0;
+    for (let index = from; index < stop; index++) {
+      const prevCrc = index === owner.baseIndex ? owner.prevCrc : this.crcs[index - 1 - this.physicalFirst]!;
+      const frame = parseFrame(bytes, offset, { prevCrc, entryBytesMax: this.entryBytesMax });
+      if (frame.kind !== 'frame' || frame.entry.index !== index) {
+        throw new CorruptLogError({ path: owner.path, offset: position + offset, reason: frame.kind === 'bad' ? frame.reason : `frame of ${index} unreadable` });
+      }
+      result.push(frame.entry);
+      offset += frame.bytes;
+    }
+    return stop;
+  }
+
+  /** close releases every file; nothing is synced (what sync() has not covered may be lost). */
+  close(): void {
+    if (this.closed) return;
+    for (const segment of this.segments) this.release(segment);
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new LogClosedError(this.dir);
+  }
+
+  private checkInvariants(): void {
+    assert(this.start >= 1 && this.last >= this.start - 1, 'log bounds', { start: this.start, last: this.last });
+    assert(this.physicalFirst + this.terms.length - 1 === this.last || (this.terms.length === 0 && this.segments.length === 0), 'index covers the log', {
+      physicalFirst: this.physicalFirst,
+      held: this.terms.length,
+      last: this.last,
+    });
+  }
+}

@@ -1,0 +1,228 @@
+// runLogConformance is the one model-based suite every Disk implementation passes: random
+// command sequences (append, truncateSuffix, compactPrefix, sync, reopen, crash) against a plain
+// array model. Replay a failure with RAFTBUS_SEED=<seed> or RAFTBUS_SEED=<seed>:<path>; run longer
+// with RAFTBUS_RUNS=<count>.
+import fc from 'fast-check';
+import { it } from 'vitest';
+import type { Entry } from '../../src/raft/types.js';
+import type { Disk } from '../../src/storage/disk.js';
+import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import type { LogState } from './log-model.js';
+import { agreeThrough, agreesWith, entryKey, expectSameState, lastOf, readState } from './log-model.js';
+
+/** LogTestEnv is a disk and a directory for one run. powerLoss is absent for a real disk. */
+export interface LogTestEnv {
+  readonly disk: Disk;
+  readonly dir: string;
+  readonly powerLoss: ((options: { tear: boolean }) => void) | undefined;
+  /** completeNextSync, when given, completes one waiting fdatasync (a disk whose syncs wait). */
+  readonly completeNextSync: (() => boolean) | undefined;
+  cleanup(): void;
+}
+
+export type Command =
+  | { readonly kind: 'append'; readonly back: number; readonly count: number; readonly newTerm: boolean; readonly size: number; readonly salt: number }
+  | { readonly kind: 'truncate'; readonly back: number }
+  | { readonly kind: 'compact'; readonly percent: number }
+  | { readonly kind: 'sync' }
+  | { readonly kind: 'reopen' }
+  | { readonly kind: 'crash'; readonly tear: boolean }
+  | { readonly kind: 'crashDuringSync'; readonly completed: number; readonly tear: boolean };
+
+const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), back: fc.nat(6), count: fc.integer({ min: 1, max: 8 }), newTerm: fc.boolean(), size: fc.nat(300), salt: fc.nat(255) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), back: fc.nat(8) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('compact' as const), percent: fc.nat(110) }) },
+  { weight: 3, arbitrary: fc.constant({ kind: 'sync' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), tear: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('crashDuringSync' as const), completed: fc.nat(4), tear: fc.boolean() }) },
+);
+
+/** settle lets every promise chain that can make progress do so. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** logLimits are small, so that short runs roll many segments. */
+export const logLimits = { segmentBytesMax: 1024, entryBytesMax: 400 } as const;
+
+/** seedFromEnv reads RAFTBUS_SEED ("<seed>" or "<seed>:<path>") for fc.assert. */
+export function seedFromEnv(): { seed?: number; path?: string } {
+  const value = process.env['RAFTBUS_SEED'];
+  if (value === undefined || value === '') return {};
+  const [seed, ...path] = value.split(':');
+  return path.length > 0 ? { seed: Number(seed), path: path.join(':') } : { seed: Number(seed) };
+}
+
+class Harness {
+  log!: SegmentedLog;
+  model: LogState = { first: 1, entries: [] };
+  synced: LogState = this.model;
+  seen: LogState[] = [this.model];
+  readonly history = new Map<number, string>();
+  committed = 0;
+  term = 1;
+
+  constructor(readonly env: LogTestEnv) {}
+
+  async start(): Promise<this> {
+    this.log = await this.drive(this.open());
+    return this;
+  }
+
+  open(): Promise<SegmentedLog> {
+    return SegmentedLog.open({ disk: this.env.disk, dir: this.env.dir, ...logLimits });
+  }
+
+  setModel(state: LogState): void {
+    this.model = state;
+    this.seen.push(state);
+  }
+
+  async run(command: Command): Promise<void> {
+    if (command.kind === 'append') this.append(command);
+    if (command.kind === 'truncate') this.truncate(command.back);
+    if (command.kind === 'compact') this.compact(command.percent);
+    if (command.kind === 'sync') await this.sync();
+    if (command.kind === 'reopen') await this.reopen({ tear: undefined });
+    if (command.kind === 'crash') await this.reopen({ tear: this.env.powerLoss === undefined ? undefined : command.tear });
+    if (command.kind === 'crashDuringSync') await this.crashDuringSync(command);
+    expectSameState(readState(this.log), this.model);
+  }
+
+  lowestWritable(): number {
+    return Math.max(this.model.first, this.committed + 1);
+  }
+
+  append(command: Extract<Command, { kind: 'append' }>): void {
+    const last = lastOf(this.model);
+    const from = Math.min(last + 1, Math.max(this.lowestWritable(), last + 1 - command.back));
+    if (command.newTerm || from <= last) this.term++;
+    const entries: Entry[] = [];
+    for (let i = 0; i < command.count; i++) {
+      const size = (command.size + i * 37) % (logLimits.entryBytesMax + 1);
+      const data = Uint8Array.from({ length: size }, (_, k) => (command.salt + k * 31 + i) & 255);
+      entries.push({ index: from + i, term: this.term, type: (command.salt + i) % 5 === 0 ? 'confChange' : 'normal', data });
+    }
+    this.log.append(entries);
+    this.setModel({ first: this.model.first, entries: [...this.model.entries.slice(0, from - this.model.first), ...entries] });
+  }
+
+  truncate(back: number): void {
+    const from = Math.max(this.lowestWritable(), lastOf(this.model) + 1 - back);
+    this.log.truncateSuffix(from);
+    if (from <= lastOf(this.model)) this.setModel({ first: this.model.first, entries: this.model.entries.slice(0, from - this.model.first) });
+  }
+
+  compact(percent: number): void {
+    const { first } = this.model;
+    const through = first - 1 + Math.floor(((lastOf(this.model) - first + 4) * percent) / 100);
+    this.log.compactPrefix(through);
+    if (through < first) return;
+    for (const entry of this.model.entries.slice(0, through + 1 - first)) this.history.set(entry.index, entryKey(entry));
+    this.committed = Math.max(this.committed, through);
+    this.setModel({ first: through + 1, entries: this.model.entries.slice(through + 1 - first) });
+  }
+
+  async sync(): Promise<void> {
+    await this.drive(this.log.sync());
+    this.synced = this.model;
+    this.seen = [this.model];
+  }
+
+  /** drive completes the disk's waiting syncs until work is done. */
+  async drive<T>(work: Promise<T>): Promise<T> {
+    const completeNextSync = this.env.completeNextSync;
+    if (completeNextSync === undefined) return work;
+    let done = false;
+    const result = work.finally(() => (done = true));
+    result.catch(() => undefined); // rejections are seen by the caller's await below
+    while (!done) {
+      await settle();
+      completeNextSync();
+    }
+    return result;
+  }
+
+  /** crashDuringSync starts a sync, lets `completed` fdatasyncs finish, then loses power. */
+  async crashDuringSync(command: Extract<Command, { kind: 'crashDuringSync' }>): Promise<void> {
+    const completeNextSync = this.env.completeNextSync;
+    if (completeNextSync === undefined || this.env.powerLoss === undefined) return;
+    let done = false;
+    this.log.sync().then(
+      () => (done = true),
+      () => undefined,
+    );
+    for (let i = 0; i < command.completed; i++) {
+      await settle();
+      completeNextSync();
+    }
+    await settle();
+    if (done) {
+      this.synced = this.model;
+      this.seen = [this.model];
+    } else {
+      this.seen.push(this.model); // the sync may have made any state up to the current one durable
+    }
+    await this.reopen({ tear: command.tear, midSync: !done });
+  }
+
+  /**
+   * reopen closes the log without syncing (after a power loss when tear is given) and checks what
+   * comes back. Whatever it is, open() has made it durable: it is the new synced state.
+   */
+  async reopen(options: { tear: boolean | undefined; midSync?: boolean }): Promise<void> {
+    this.log.close();
+    if (options.tear !== undefined) this.env.powerLoss!({ tear: options.tear });
+    this.log = await this.drive(this.open());
+    const state = readState(this.log);
+    if (options.midSync === true) {
+      this.expectValidAfterReopen(state, { prefixOnly: true });
+    } else if (options.tear === false) {
+      expectSameState(state, this.synced);
+    } else {
+      this.expectValidAfterReopen(state, { prefixOnly: options.tear === true });
+    }
+    this.synced = state;
+    this.seen = [];
+    this.setModel(state);
+  }
+
+  expectValidAfterReopen(state: LogState, options: { prefixOnly: boolean }): void {
+    const candidates = this.seen.filter((seen) => agreesWith(state, seen, { history: this.history, prefixOnly: options.prefixOnly }));
+    const floor = Math.min(...this.seen.map((seen) => agreeThrough(seen, this.synced)));
+    const failures: string[] = [];
+    // Without a start file the first index is the first segment's: it may be ahead of the synced one.
+    const firstMax = Math.max(...this.seen.map((seen) => seen.first));
+    if (state.first < this.synced.first || state.first > firstMax) failures.push(`first ${state.first}, synced first ${this.synced.first}`);
+    if (candidates.length === 0) failures.push('log matches no state since the last sync');
+    if (agreeThrough(state, this.synced) < Math.min(floor, lastOf(this.synced))) failures.push(`lost synced entries through ${floor}`);
+    if (failures.length > 0) {
+      throw new Error(`${failures.join('; ')}\nlog: ${describe(state)}\nsynced: ${describe(this.synced)}\nseen: ${this.seen.map(describe).join(' | ')}`);
+    }
+  }
+}
+
+function describe(state: LogState): string {
+  return `[${state.first}..${lastOf(state)}] terms ${state.entries.map((e) => e.term).join(',')}`;
+}
+
+/** runLogConformance registers the model-based test for one Disk implementation. */
+export function runLogConformance(name: string, options: { makeEnv: (seed: number) => LogTestEnv; numRuns: number }): void {
+  it(`${name}: SegmentedLog matches the array model across sync, reopen and crash`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.array(commandArbitrary, { maxLength: 40 }), async (seed, commands) => {
+        const env = options.makeEnv(seed);
+        const harness = await new Harness(env).start();
+        try {
+          for (const command of commands) await harness.run(command);
+        } finally {
+          harness.log.close();
+          env.cleanup();
+        }
+      }),
+      { numRuns: Number(process.env['RAFTBUS_RUNS'] ?? options.numRuns), timeout: 5_000, ...seedFromEnv() },
+    );
+  });
+}

@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import type { Entry } from '../../src/raft/types.js';
+import { CorruptLogError, EntryTooLargeError } from '../../src/storage/errors.js';
+import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
+import type { StorageLogger } from '../../src/storage/segmented-log.js';
+import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import { MemoryDisk } from '../sim/memory-disk.js';
+
+const dir = '/data/group-3';
+const limits = { segmentBytesMax: 512, entryBytesMax: 200 } as const;
+const dataBytes = 50;
+const frame = frameHeaderBytes + dataBytes; // every test entry's frame size
+
+function entriesFrom(index: number, count: number, term = 1): Entry[] {
+  return Array.from({ length: count }, (_, i) => ({
+    index: index + i,
+    term,
+    type: 'normal' as const,
+    data: Uint8Array.from({ length: dataBytes }, (_, k) => (index + i + k) & 255),
+  }));
+}
+
+function recordingLogger(): StorageLogger & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, warn: (_obj, msg) => lines.push(msg) };
+}
+
+async function logWith(count: number, disk = new MemoryDisk()): Promise<{ disk: MemoryDisk; log: SegmentedLog }> {
+  const log = await SegmentedLog.open({ disk, dir, ...limits });
+  log.append(entriesFrom(1, count));
+  await log.sync();
+  return { disk, log };
+}
+
+function segmentFiles(disk: MemoryDisk): string[] {
+  return disk.list(dir).filter((name) => name.endsWith('.log'));
+}
+
+function snapshotFiles(disk: MemoryDisk): Map<string, string> {
+  return new Map(disk.list(dir).map((name) => [name, Buffer.from(disk.durableContent(`${dir}/${name}`)).toString('hex')]));
+}
+
+function reopen(disk: MemoryDisk, logger?: StorageLogger): Promise<SegmentedLog> {
+  return SegmentedLog.open({ disk, dir, ...limits, ...(logger ? { logger } : {}) });
+}
+
+describe('SegmentedLog segments', () => {
+  it('rolls at segmentBytesMax and names segments by their first index, zero-padded', async () => {
+    const { disk, log } = await logWith(20);
+    const perSegment = Math.floor((limits.segmentBytesMax - segmentHeaderBytes) / frame); // 6
+    expect(segmentFiles(disk)).toEqual(['00000000000000000001.log', '00000000000000000007.log', '00000000000000000013.log', '00000000000000000019.log']);
+    expect(perSegment).toBe(6);
+    for (const name of segmentFiles(disk)) expect(disk.durableContent(`${dir}/${name}`).length).toBeLessThanOrEqual(limits.segmentBytesMax);
+    expect(log.entries(1, 21, Number.POSITIVE_INFINITY).map((e) => e.index)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('compactPrefix drops whole segments only, and firstIndex survives reopen', async () => {
+    const { disk, log } = await logWith(20);
+    log.compactPrefix(9);
+    expect(log.firstIndex()).toBe(10);
+    expect(log.term(9)).toBeUndefined();
+    expect(log.term(10)).toBe(1);
+    await log.sync();
+    expect(segmentFiles(disk)).toEqual(['00000000000000000007.log', '00000000000000000013.log', '00000000000000000019.log']);
+    log.close();
+    const reopened = await reopen(disk);
+    expect([reopened.firstIndex(), reopened.lastIndex()]).toEqual([10, 20]);
+    expect(reopened.entries(10, 21, Number.POSITIVE_INFINITY)).toHaveLength(11);
+  });
+
+  it('compactPrefix past the end empties the log, which continues after it', async () => {
+    const { disk, log } = await logWith(5);
+    log.compactPrefix(30);
+    expect([log.firstIndex(), log.lastIndex()]).toEqual([31, 30]);
+    log.append(entriesFrom(31, 2, 2));
+    await log.sync();
+    expect(segmentFiles(disk)).toEqual(['00000000000000000031.log']);
+    log.close();
+    const reopened = await reopen(disk);
+    expect([reopened.firstIndex(), reopened.lastIndex(), reopened.term(32)]).toEqual([31, 32, 2]);
+  });
+
+  it('append over a conflicting suffix truncates it, across segments', async () => {
+    const { disk, log } = await logWith(20);
+    log.append(entriesFrom(5, 2, 2));
+    expect([log.lastIndex(), log.term(4), log.term(5), log.term(6), log.term(7)]).toEqual([6, 1, 2, 2, undefined]);
+    await log.sync();
+    expect(segmentFiles(disk)).toEqual(['00000000000000000001.log']);
+    disk.crash();
+    const reopened = await reopen(disk);
+    expect(reopened.lastIndex()).toBe(6);
+  });
+
+  it('entries honours maxBytes but always returns one entry', async () => {
+    const { log } = await logWith(10);
+    expect(log.entries(1, 11, 0)).toHaveLength(1);
+    expect(log.entries(1, 11, 3 * (dataBytes + 24))).toHaveLength(3);
+    expect(log.entries(3, 3, 100)).toEqual([]);
+  });
+
+  it('rejects an entry over entryBytesMax before writing anything', async () => {
+    const { log } = await logWith(3);
+    const big: Entry = { index: 4, term: 1, type: 'normal', data: new Uint8Array(limits.entryBytesMax + 1) };
+    expect(() => log.append([...entriesFrom(4, 0), big])).toThrow(EntryTooLargeError);
+    expect(log.lastIndex()).toBe(3);
+  });
+});
+
+describe('SegmentedLog recovery', () => {
+  it('cuts a torn tail (a frame cut mid-way) and reports it', async () => {
+    const { disk, log } = await logWith(8);
+    log.close();
+    const last = `${dir}/00000000000000000007.log`;
+    const size = disk.durableContent(last).length;
+    disk.truncateFile(last, size - 10);
+    const logger = recordingLogger();
+    const reopened = await reopen(disk, logger);
+    expect(reopened.lastIndex()).toBe(7);
+    expect(reopened.recovery.truncated).toEqual([{ path: last, offset: size - frame, droppedBytes: frame - 10, reason: 'frame runs past end of file' }]);
+    expect(logger.lines).toContain('truncated torn tail of log');
+    expect(disk.durableContent(last).length).toBe(size - frame);
+  });
+
+  it('cuts a last frame whose bit flipped to the last valid frame', async () => {
+    const { disk, log } = await logWith(8);
+    log.close();
+    const last = `${dir}/00000000000000000007.log`;
+    const size = disk.durableContent(last).length;
+    disk.flipBit(last, size - 3, 5);
+    const reopened = await reopen(disk);
+    expect(reopened.lastIndex()).toBe(7);
+    expect(reopened.recovery.truncated[0]).toMatchObject({ path: last, offset: size - frame, reason: 'crc mismatch' });
+    expect(reopened.entries(1, 8, Number.POSITIVE_INFINITY)).toEqual(entriesFrom(1, 7).map((e) => ({ ...e, data: expect.anything() })));
+  });
+
+  it.each([
+    ['a payload byte', frameHeaderBytes + 7],
+    ['the length field', 5],
+    ['the index field', 9],
+  ])('throws CorruptLogError for a flipped bit in %s of a middle frame, changing nothing', async (_what, offsetInFrame) => {
+    const { disk, log } = await logWith(10);
+    log.close();
+    const last = `${dir}/00000000000000000007.log`;
+    disk.flipBit(last, segmentHeaderBytes + frame + offsetInFrame, 2); // frame of entry 8, followed by 9 and 10
+    const before = snapshotFiles(disk);
+    const error = await reopen(disk).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptLogError);
+    expect(error).toMatchObject({ path: last, offset: segmentHeaderBytes + frame });
+    expect(snapshotFiles(disk)).toEqual(before);
+  });
+
+  it('throws CorruptLogError for a flipped bit in the last frame of a segment that is not the last', async () => {
+    const { disk, log } = await logWith(10);
+    log.close();
+    const first = `${dir}/00000000000000000001.log`;
+    disk.flipBit(first, disk.durableContent(first).length - 1, 0);
+    const before = snapshotFiles(disk);
+    await expect(reopen(disk)).rejects.toMatchObject({ name: 'CorruptLogError', path: first, offset: segmentHeaderBytes + 5 * frame });
+    expect(snapshotFiles(disk)).toEqual(before);
+  });
+
+  it('throws CorruptLogError for a damaged segment header', async () => {
+    const { disk, log } = await logWith(10);
+    log.close();
+    disk.flipBit(`${dir}/00000000000000000001.log`, 10, 1);
+    await expect(reopen(disk)).rejects.toBeInstanceOf(CorruptLogError);
+  });
+
+  it('detects bit rot on read after open', async () => {
+    const { disk, log } = await logWith(10);
+    disk.flipBit(`${dir}/00000000000000000001.log`, segmentHeaderBytes + frame + frameHeaderBytes, 0);
+    expect(() => log.entries(1, 11, Number.POSITIVE_INFINITY)).toThrow(CorruptLogError);
+    expect(log.entries(3, 11, Number.POSITIVE_INFINITY)).toHaveLength(8);
+  });
+
+  it('restores segments a truncation cut off when the crash came before sync', async () => {
+    const { disk, log } = await logWith(20);
+    log.truncateSuffix(7);
+    expect(segmentFiles(disk)).toEqual(['00000000000000000001.log']);
+    disk.crash();
+    const reopened = await reopen(disk);
+    expect([reopened.lastIndex(), reopened.recovery.restored.length]).toEqual([20, 3]);
+  });
+
+  it('drops segments a truncation cut off once the rewrite is synced', async () => {
+    const { disk, log } = await logWith(20);
+    log.append(entriesFrom(7, 1, 2));
+    await log.sync();
+    expect(segmentFiles(disk)).toEqual(['00000000000000000001.log', '00000000000000000007.log']);
+    expect(disk.list(dir).filter((name) => name.includes('.stale'))).toEqual([]);
+    disk.crash();
+    const reopened = await reopen(disk);
+    expect([reopened.lastIndex(), reopened.term(7)]).toEqual([7, 2]);
+  });
+});
