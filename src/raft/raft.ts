@@ -185,6 +185,8 @@ export class Raft {
     this.pendingConfIndex = this.log.lastIndex();
     this.appendLocal([{ type: 'normal', data: new Uint8Array(0) }]);
     this.logger.info({ group: this.group, term: this.term }, 'became leader');
+    // Assert leadership at once (§5.2), with the entry of the new term, before anyone else times out.
+    this.broadcastAppend();
   }
 
   private reset(term: number): void {
