@@ -81,7 +81,7 @@ export class RaftbusNode implements AdminBackend {
         nodeId,
         timing,
         random: seededRandom(randomInt(1, 2 ** 31 - 1)),
-        hardStates: stateStore,
+        hardStates: { saveHardStates: (states) => stateStore.saveHardStates(states) },
         send: (messages) => transport?.send(messages),
         logger: logger.child({ group: metadataGroup }),
         onFailure: options.onFailure ?? (() => undefined),
@@ -157,6 +157,8 @@ export class RaftbusNode implements AdminBackend {
             lastHeardMsAgo: progress.id === this.self.id ? 0 : (this.lastHeardMsAgo(progress.id) ?? -1),
           })),
       uptimeMs: Date.now() - this.startedAtMs,
+      rounds: this.host.rounds,
+      syncs: this.host.syncs,
     };
   }
 
@@ -209,12 +211,13 @@ async function openMetadataGroup(options: { cluster: ClusterConfig; dataDir: Dat
   const snapshots = new SnapshotStore(disk, join(groupDir, 'snapshots'));
   const log = await SegmentedLog.open({ disk, dir: join(groupDir, 'log'), logger: logger.child({ group: metadataGroup }) });
   let snapshot = snapshots.loadLatest((error) => logger.error({ group: metadataGroup, err: error }, 'skipping a corrupt snapshot'));
-  let hardState: HardState | undefined = await stateStore.loadHardState(metadataGroup);
+  const stored = await stateStore.loadHardState(metadataGroup);
+  let hardState: HardState | undefined = stored.term === 0 ? undefined : stored;
   if (snapshot === undefined && hardState === undefined && log.lastIndex() < log.firstIndex()) {
     snapshot = bootstrapSnapshot(cluster);
     hardState = { term: 1, vote: 0, commit: 1 };
     await snapshots.save(snapshot);
-    await stateStore.saveHardStates([{ group: metadataGroup, hardState }], { sync: true });
+    await stateStore.saveHardStates([{ group: metadataGroup, hardState }]);
     logger.info({ voters: snapshot.metadata.confState.voters, learners: snapshot.metadata.confState.learners }, 'bootstrapped the metadata quorum from the cluster file');
   }
   if (snapshot === undefined) {

@@ -148,8 +148,9 @@ export class RaftHost {
   private ticker: NodeJS.Timeout | undefined;
   private closed = false;
   private failure: Error | undefined;
-  /** rounds counts persist rounds, for metrics and benchmarks. */
+  /** rounds counts persist rounds; syncs counts durability barriers (log fdatasyncs, synced batches). */
   rounds = 0;
+  syncs = 0;
 
   constructor(private readonly options: RaftHostOptions) {}
 
@@ -281,7 +282,10 @@ export class RaftHost {
       const storage = hosted.options.storage;
       if (ready.snapshot !== undefined) storage.installSnapshot(ready.snapshot);
       if (ready.entries.length > 0) storage.append(ready.entries);
-      if (ready.entries.length > 0 || ready.snapshot !== undefined) syncs.push(storage.log.sync());
+      if (ready.entries.length > 0 || ready.snapshot !== undefined) {
+        syncs.push(storage.log.sync());
+        this.syncs++;
+      }
       if (ready.hardState !== undefined) {
         const previous = storage.hardState();
         voteOrTermChanged ||= previous.term !== ready.hardState.term || previous.vote !== ready.hardState.vote;
@@ -291,6 +295,7 @@ export class RaftHost {
     }
     // Term and vote must be durable before a message leaves; a commit index may be re-learned.
     if (hardStates.length > 0) syncs.push(this.options.hardStates.saveHardStates(hardStates, { sync: voteOrTermChanged }));
+    if (voteOrTermChanged) this.syncs++;
     await Promise.all(syncs);
   }
 

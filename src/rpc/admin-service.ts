@@ -26,6 +26,8 @@ export interface QuorumDescription {
   readonly snapshotIndex: number;
   readonly replicas: readonly { nodeId: NodeId; voter: boolean; matchIndex: number; state: string; lastHeardMsAgo: number }[];
   readonly uptimeMs: number;
+  readonly rounds: number;
+  readonly syncs: number;
 }
 
 export interface MetadataLogPage {
