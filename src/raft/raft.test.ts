@@ -151,7 +151,10 @@ class Net {
     }
   }
 
-  /** elect makes id leader and lets its first heartbeat round bring everyone up to date. */
+  /**
+   * elect makes id leader (its election broadcast brings everyone its empty entry and commits it,
+   * §5.2), then runs one heartbeat round.
+   */
   elect(id: NodeId): void {
     this.node(id).raw.campaign();
     this.stabilize();
@@ -169,6 +172,18 @@ class Net {
     this.settle();
     return this.queue.filter(filter);
   }
+}
+
+/**
+ * campaignHoldingAppends makes id leader while holding back every appendEntries: the election's
+ * broadcast (the new leader's empty entry, which is also its first probe) stays queued, so the
+ * leader has not yet committed anything in its term and its followers are still in probe state.
+ */
+function campaignHoldingAppends(net: Net, id: NodeId): void {
+  const notAppend = (m: Message) => m.type !== 'appendEntries';
+  net.node(id).raw.campaign();
+  for (let round = 0; round < 10 && net.raft(id).role !== 'leader'; round++) net.deliver(notAppend);
+  expect(net.raft(id).role).toBe('leader');
 }
 
 const isTo = (id: NodeId) => (m: Message) => m.to === id;
@@ -552,14 +567,14 @@ describe('§6.4 ReadIndex', () => {
 
   it('§6.4 ReadIndex: a leader that has not committed in its term defers reads', () => {
     const net = new Net({ voters: [1, 2, 3] });
-    net.node(1).raw.campaign();
-    net.stabilize();
-    expect(net.raft(1).role).toBe('leader');
-    expect(net.raft(1).log.committed).toBe(1); // its empty entry at 2@2 is not committed yet
+    campaignHoldingAppends(net, 1);
+    // The election's broadcast of the empty entry 2@2 is still queued: nothing of term 2 is committed.
+    expect(net.pending((m) => m.type === 'appendEntries' && m.from === 1).map((m) => m.to)).toEqual([2, 3]);
+    expect(net.raft(1).log.committed).toBe(1);
     expect(net.node(1).raw.readIndex(9).kind).toBe('pending');
     expect(net.pending((m) => m.type === 'heartbeat')).toEqual([]); // no confirmation round yet
-    net.tick(1, heartbeatTicks);
-    net.stabilize();
+    expect(net.node(1).readies.flatMap((r) => r.readStates)).toEqual([]); // and no read served at 1
+    net.stabilize(); // 2@2 reaches the followers and commits; then the read is confirmed
     expect(net.raft(1).log.committed).toBe(2);
     expect(net.node(1).readies.flatMap((r) => r.readStates)).toEqual([{ requestId: 9, index: 2 }]);
   });
@@ -623,14 +638,12 @@ describe('persistence before sending', () => {
 describe('flow control', () => {
   it('flow control: probe sends one message at a time', () => {
     const net = new Net({ voters: [1, 2, 3] });
-    net.node(1).raw.campaign();
-    net.stabilize();
-    net.tick(1, heartbeatTicks);
-    net.deliver(); // heartbeats
-    net.deliver(); // heartbeat responses: the leader probes each follower once
+    campaignHoldingAppends(net, 1); // the election's broadcast probes each follower once
+    expect(net.raft(1).progress.get(2)?.state).toBe('probe');
     expect(net.pending((m) => m.type === 'appendEntries' && m.to === 2)).toHaveLength(1);
     for (const data of ['a', 'b', 'c']) net.propose(1, data);
     expect(net.pending((m) => m.type === 'appendEntries' && m.to === 2)).toHaveLength(1);
+    expect(net.raft(1).progress.get(2)?.state).toBe('probe');
   });
 
   it('flow control: replicate is bounded by inflightMessagesMax', () => {
