@@ -69,3 +69,55 @@ export class ShuttingDownError extends RaftbusError {
     super('the node is shutting down');
   }
 }
+
+/** NotControllerError: this node is not the active controller; controllerHint is the one it knows (0: none). */
+export class NotControllerError extends RaftbusError {
+  override readonly name = 'NotControllerError';
+  readonly retriable = true;
+  constructor(readonly controllerHint: NodeId) {
+    super(controllerHint === 0 ? 'not the active controller; no controller is known yet, retry' : `not the active controller; node ${controllerHint} is`);
+  }
+}
+
+/** Problem names the field of a request that is wrong and says what is allowed. */
+export interface Problem {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** InvalidRequestError: a request that can never succeed as sent; problems say what to fix. */
+export class InvalidRequestError extends RaftbusError {
+  override readonly name = 'InvalidRequestError';
+  readonly retriable = false;
+  constructor(readonly problems: readonly Problem[]) {
+    super(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '));
+  }
+}
+
+export class TopicExistsError extends RaftbusError {
+  override readonly name = 'TopicExistsError';
+  readonly retriable = false;
+  constructor(readonly topic: string) {
+    super(`topic ${topic} already exists`);
+  }
+}
+
+export class UnknownTopicError extends RaftbusError {
+  override readonly name = 'UnknownTopicError';
+  readonly retriable = false;
+  constructor(readonly topic: string) {
+    super(`topic ${topic} does not exist`);
+  }
+}
+
+/** StaleBrokerEpochError: a broker speaks with a registration the controller no longer has; it must register again. */
+export class StaleBrokerEpochError extends RaftbusError {
+  override readonly name = 'StaleBrokerEpochError';
+  readonly retriable = false;
+  constructor(
+    readonly brokerId: NodeId,
+    readonly brokerEpoch: number,
+  ) {
+    super(`broker ${brokerId} with epoch ${brokerEpoch} is not registered with that epoch; register again`);
+  }
+}

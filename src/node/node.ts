@@ -11,10 +11,11 @@ import { NodeDisk } from '../storage/node-disk.js';
 import { SegmentedLog } from '../storage/segmented-log.js';
 import { SnapshotStore } from '../storage/snapshot-store.js';
 import { StateStore } from '../storage/state-store.js';
+import { encodeRecordBatch } from '../rpc/metadata-codec.js';
 import { registerAdminService, type AdminBackend, type MetadataLogPage, type QuorumDescription } from '../rpc/admin-service.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
 import { openDataDir, type DataDir } from './data-dir.js';
-import { DigestStateMachine } from './digest-state-machine.js';
+import { MetadataStateMachine, emptyMetadataSnapshotData } from './metadata-state-machine.js';
 import { DurableRaftStorage } from './durable-raft-storage.js';
 import { RaftHost, type RaftTiming } from './raft-host.js';
 import { metadataGroup, nodeDefaults } from './limits.js';
@@ -49,7 +50,7 @@ export class RaftbusNode implements AdminBackend {
     readonly cluster: ClusterConfig,
     readonly self: ClusterNode,
     readonly host: RaftHost,
-    readonly metadata: { storage: DurableRaftStorage; machine: DigestStateMachine },
+    readonly metadata: { storage: DurableRaftStorage; machine: MetadataStateMachine },
     private readonly parts: {
       dataDir: DataDir;
       stateStore: StateStore;
@@ -164,7 +165,7 @@ export class RaftbusNode implements AdminBackend {
 
   /** appendNoOp appends a no-op record to the metadata log; resolves once committed and applied. */
   appendNoOp(payload: Uint8Array): Promise<{ index: number; term: number }> {
-    return this.host.propose(metadataGroup, payload);
+    return this.host.propose(metadataGroup, encodeRecordBatch([{ type: 'noOp', payload }]));
   }
 
   /** readMetadataLog returns entries still held in this node's metadata log. */
@@ -203,7 +204,7 @@ export class RaftbusNode implements AdminBackend {
 async function openMetadataGroup(options: { cluster: ClusterConfig; dataDir: DataDir; stateStore: StateStore; logger: Logger }): Promise<{
   storage: DurableRaftStorage;
   snapshots: SnapshotStore;
-  machine: DigestStateMachine;
+  machine: MetadataStateMachine;
 }> {
   const { cluster, dataDir, stateStore, logger } = options;
   const disk = new NodeDisk();
@@ -224,12 +225,12 @@ async function openMetadataGroup(options: { cluster: ClusterConfig; dataDir: Dat
     throw new NodeStartError(`metadata group has a log or hard state but no snapshot in ${groupDir}; the data directory is damaged`);
   }
   const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
-  return { storage, snapshots, machine: new DigestStateMachine() };
+  return { storage, snapshots, machine: new MetadataStateMachine() };
 }
 
 /** bootstrapSnapshot is the empty state at index 1 with the membership from the cluster file. */
 export function bootstrapSnapshot(cluster: ClusterConfig): Snapshot {
-  return { metadata: { index: 1, term: 1, confState: bootstrapMembership(cluster) }, data: new DigestStateMachine().snapshotData() };
+  return { metadata: { index: 1, term: 1, confState: bootstrapMembership(cluster) }, data: emptyMetadataSnapshotData() };
 }
 
 async function startOrExplain<T>(start: () => Promise<T>, what: string): Promise<T> {
