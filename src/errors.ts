@@ -90,7 +90,7 @@ export class InvalidRequestError extends RaftbusError {
   override readonly name = 'InvalidRequestError';
   readonly retriable = false;
   constructor(readonly problems: readonly Problem[]) {
-    super(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '));
+    super(problems.map((problem) => `${problem.field}: ${problem.message}`).join('\n'));
   }
 }
 

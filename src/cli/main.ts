@@ -4,6 +4,9 @@ import { Command, InvalidArgumentError as CommanderInvalidArgument } from 'comma
 import { describeCluster } from './cluster-describe.js';
 import { runNode } from './run-node.js';
 import { startAll } from './start-all.js';
+import { CliError } from './connect.js';
+import { InvalidRequestError, RaftbusError } from '../errors.js';
+import * as topics from './topics.js';
 
 const defaultClusterFile = 'cluster.example.json';
 
@@ -55,4 +58,51 @@ cluster
     process.exitCode = await describeCluster(options);
   });
 
-await program.parseAsync(process.argv);
+const connection = (command: Command): Command =>
+  command
+    .option('--bootstrap-server <host:port,...>', 'client address(es) of any node(s); default: every node of the cluster file')
+    .option('--cluster <file>', 'the cluster file, when no --bootstrap-server is given', defaultClusterFile)
+    .option('--json', 'print JSON for scripts');
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+const topicsCommand = program.command('topics').description('create, list, describe, alter and delete topics (as kafka-topics.sh)');
+connection(topicsCommand.command('create <topic>').description('create a topic'))
+  .option('--partitions <n>', 'number of partitions', positiveInteger, 1)
+  .option('--replication-factor <n>', 'replicas of each partition (default: min(3, unfenced brokers))', positiveInteger)
+  .option('--config <key=value>', 'a topic config, repeatable (retention.ms, retention.bytes, segment.bytes, max.message.bytes, cleanup.policy, compression.type)', collect, [])
+  .action((topic: string, options) => topics.createTopic(topic, options));
+connection(topicsCommand.command('list').description('list topic names')).action((options) => topics.listTopics(options));
+connection(topicsCommand.command('describe [topics...]').description('partitions, replicas, leaders and configs of topics (all when none are named)')).action(
+  async (names: string[], options) => {
+    process.exitCode = await topics.describeTopics(names, options);
+  },
+);
+connection(topicsCommand.command('alter <topic>').description('add partitions or change configs'))
+  .option('--partitions <n>', 'the new total number of partitions (only grows)', positiveInteger)
+  .option('--config <key=value>', 'set a config, repeatable', collect, [])
+  .option('--delete-config <key>', 'reset a config to its default, repeatable', collect, [])
+  .action((topic: string, options) => topics.alterTopic(topic, options));
+connection(topicsCommand.command('delete <topic>').description('delete a topic and its data')).action((topic: string, options) => topics.deleteTopic(topic, options));
+
+const brokersCommand = program.command('brokers').description('the brokers the controller knows');
+connection(brokersCommand.command('list').description('brokers: address, rack, fenced or not, replicas and leaders')).action((options) => topics.listBrokers(options));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CliError) {
+    console.error(error.message);
+    process.exitCode = error.exitCode;
+  } else if (error instanceof InvalidRequestError) {
+    console.error(`error: the request was refused:\n${error.problems.map((problem) => `  ${problem.field}: ${problem.message}`).join('\n')}`);
+    process.exitCode = 1;
+  } else if (error instanceof RaftbusError) {
+    console.error(`error: ${error.message}`);
+    process.exitCode = 1;
+  } else {
+    throw error;
+  }
+}

@@ -1,14 +1,6 @@
 // AdminClient speaks the Admin service of one node over gRPC.
-import * as grpc from '@grpc/grpc-js';
-import { adminServiceName, clientConversion, type MetadataLogPage, type QuorumDescription } from '../rpc/admin-service.js';
-import { grpcServiceDefinition } from '../rpc/proto.js';
-import { leaderHintOf } from '../rpc/status.js';
-import { NotLeaderError } from '../errors.js';
-import { metadataGroup } from '../node/limits.js';
-
-const AdminStub = grpc.makeGenericClientConstructor(grpcServiceDefinition(adminServiceName, { kind: 'protobuf', conversion: clientConversion }), 'Admin');
-
-type Callback<T> = (error: grpc.ServiceError | null, response: T) => void;
+import { adminServiceName, type MetadataLogPage, type QuorumDescription } from '../rpc/admin-service.js';
+import { UnaryClient } from '../rpc/unary.js';
 
 export interface AdminClientOptions {
   /** deadlineMs bounds every call; default 5 s. */
@@ -16,25 +8,18 @@ export interface AdminClientOptions {
 }
 
 export class AdminClient {
-  private readonly stub: grpc.Client & Record<string, (request: unknown, options: grpc.CallOptions, callback: Callback<unknown>) => void>;
-  private readonly deadlineMs: number;
+  private readonly client: UnaryClient;
 
   constructor(
     readonly address: string,
     options: AdminClientOptions = {},
   ) {
-    this.stub = new AdminStub(address, grpc.credentials.createInsecure()) as typeof this.stub;
-    this.deadlineMs = options.deadlineMs ?? 5000;
+    this.client = new UnaryClient(address, adminServiceName, options.deadlineMs ?? 5000);
   }
 
-  private call<T>(method: string, request: object): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.stub[method]!(request, { deadline: Date.now() + this.deadlineMs }, (error, response) => {
-        if (error === null) resolve(response as T);
-        else if (error.code === grpc.status.FAILED_PRECONDITION && leaderHintOf(error) !== undefined) reject(new NotLeaderError(metadataGroup, leaderHintOf(error)!));
-        else reject(error);
-      });
-    });
+  /** call invokes any Admin method by name (the SDK's Admin builds on this). */
+  call<T>(method: string, request: object): Promise<T> {
+    return this.client.call(method, request);
   }
 
   describeQuorum(): Promise<QuorumDescription> {
@@ -50,6 +35,6 @@ export class AdminClient {
   }
 
   close(): void {
-    this.stub.close();
+    this.client.close();
   }
 }

@@ -3,6 +3,7 @@
 // and state stores before it relies on them).
 import type { RaftStorage } from '../raft/storage.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.js';
+import { CorruptLogError } from '../storage/errors.js';
 import type { SegmentedLog } from '../storage/segmented-log.js';
 
 export class DurableRaftStorage implements RaftStorage {
@@ -13,6 +14,13 @@ export class DurableRaftStorage implements RaftStorage {
   ) {
     // A crash can fall between making a snapshot durable and compacting the log.
     this.joinLogToSnapshot(snapshotValue);
+    if (log.firstIndex() > snapshotValue.metadata.index + 1) {
+      throw new CorruptLogError({
+        path: 'log-start',
+        offset: 0,
+        reason: `the log starts at ${log.firstIndex()} but the snapshot ends at ${snapshotValue.metadata.index}: entries in between are missing`,
+      });
+    }
   }
 
   /**

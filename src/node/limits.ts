@@ -15,3 +15,16 @@ export const nodeDefaults = Object.freeze({
 export const noOpPayloadBytesMax = 64 * 1024;
 /** metadataLogEntriesMax bounds one ReadMetadataLog page. */
 export const metadataLogEntriesMax = 10_000;
+
+export const controllerDefaults = Object.freeze({
+  /** A broker silent for longer than this is fenced (Kafka's broker.session.timeout.ms is 9 s). */
+  sessionTimeoutMs: 6000,
+  /** How often the active controller looks for silent brokers. */
+  fenceCheckMs: 250,
+  /** How often a broker heartbeats to the active controller (Kafka: 2 s; a third of our session). */
+  heartbeatIntervalMs: 500,
+  /** Bound on controller operations waiting their turn. */
+  queuedOperationsMax: 1000,
+  /** How long a broker waits for the controller to release it on a graceful shutdown. */
+  controlledShutdownMs: 5000,
+});

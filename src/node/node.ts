@@ -12,13 +12,18 @@ import { SegmentedLog } from '../storage/segmented-log.js';
 import { SnapshotStore } from '../storage/snapshot-store.js';
 import { StateStore } from '../storage/state-store.js';
 import { encodeRecordBatch } from '../rpc/metadata-codec.js';
-import { registerAdminService, type AdminBackend, type MetadataLogPage, type QuorumDescription } from '../rpc/admin-service.js';
+import { registerAdminService, type AdminBackend, type ClusterDescription, type MetadataLogPage, type QuorumDescription, type TopicDescription } from '../rpc/admin-service.js';
+import { registerControllerService } from '../rpc/controller-service.js';
+import { NotControllerError } from '../errors.js';
+import type { TopicImage } from '../metadata/image.js';
+import { BrokerLifecycle } from './broker-lifecycle.js';
+import { ControllerRuntime } from './controller-runtime.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
 import { openDataDir, type DataDir } from './data-dir.js';
 import { MetadataStateMachine, emptyMetadataSnapshotData } from './metadata-state-machine.js';
 import { DurableRaftStorage } from './durable-raft-storage.js';
 import { RaftHost, type RaftTiming } from './raft-host.js';
-import { metadataGroup, nodeDefaults } from './limits.js';
+import { controllerDefaults, metadataGroup, nodeDefaults } from './limits.js';
 
 export interface NodeOptions {
   readonly cluster: ClusterConfig;
@@ -26,6 +31,8 @@ export interface NodeOptions {
   readonly logger: Logger;
   readonly timing?: Partial<RaftTiming>;
   readonly snapshotEveryEntries?: number;
+  /** sessionTimeoutMs: the controller fences a broker silent for this long. */
+  readonly sessionTimeoutMs?: number;
   /** onFailure is called when the node stops serving after a storage failure; the process should exit. */
   readonly onFailure?: (error: Error) => void;
 }
@@ -58,6 +65,8 @@ export class RaftbusNode implements AdminBackend {
       server: grpc.Server;
       logger: Logger;
       lastHeard: Map<NodeId, number>;
+      controller: ControllerRuntime | undefined;
+      broker: BrokerLifecycle | undefined;
     },
     readonly ports: { peer: number; client: number },
   ) {}
@@ -82,7 +91,7 @@ export class RaftbusNode implements AdminBackend {
         nodeId,
         timing,
         random: seededRandom(randomInt(1, 2 ** 31 - 1)),
-        hardStates: { saveHardStates: (states) => stateStore.saveHardStates(states) },
+        hardStates: stateStore,
         send: (messages) => transport?.send(messages),
         logger: logger.child({ group: metadataGroup }),
         onFailure: options.onFailure ?? (() => undefined),
@@ -113,9 +122,18 @@ export class RaftbusNode implements AdminBackend {
       });
       const server = new grpc.Server();
       const clientPort = await bindOrExplain(server, self);
-      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard }, { peer: peerPort.port, client: clientPort });
+      const controller = self.roles.includes('controller')
+        ? new ControllerRuntime(host, metadata.machine, { sessionTimeoutMs: options.sessionTimeoutMs ?? controllerDefaults.sessionTimeoutMs, fenceCheckMs: controllerDefaults.fenceCheckMs }, logger.child({ component: 'controller' }))
+        : undefined;
+      const broker = self.roles.includes('broker')
+        ? new BrokerLifecycle(cluster, self, { appliedIndex: () => metadata.machine.appliedIndex, leaderHint: () => host.status(metadataGroup)?.leader ?? 0 }, logger.child({ component: 'broker' }))
+        : undefined;
+      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard, controller, broker }, { peer: peerPort.port, client: clientPort });
       registerAdminService(server, node);
+      if (controller !== undefined) registerControllerService(server, controller);
       host.start();
+      controller?.start();
+      broker?.start();
       logger.info({ peerPort: peerPort.port, clientPort, dataDir: dataDir.path }, 'node started');
       return node;
     } catch (error) {
@@ -179,8 +197,91 @@ export class RaftbusNode implements AdminBackend {
     return { firstIndex, lastIndex, entries };
   }
 
+  private requireController(): ControllerRuntime {
+    const controller = this.parts.controller;
+    if (controller === undefined) throw new NotControllerError(this.host.status(metadataGroup)?.leader ?? 0);
+    return controller;
+  }
+
+  createTopic(request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string>; requestId: string }): Promise<TopicDescription> {
+    return this.requireController().createTopic(request).then(toTopicDescription);
+  }
+
+  deleteTopic(request: { name: string; requestId: string }): Promise<{ topicId: string }> {
+    return this.requireController().deleteTopic(request);
+  }
+
+  createPartitions(request: { name: string; partitions: number }): Promise<TopicDescription> {
+    return this.requireController().createPartitions(request).then(toTopicDescription);
+  }
+
+  alterConfigs(request: { name: string; set: Record<string, string>; remove: string[] }): Promise<TopicDescription> {
+    return this.requireController().alterConfigs(request).then(toTopicDescription);
+  }
+
+  listTopics(): { names: string[]; metadataOffset: number } {
+    const image = this.metadata.machine.image;
+    return { names: [...image.topicIds.keys()].sort(), metadataOffset: image.offset };
+  }
+
+  describeTopics(names: readonly string[]): { topics: TopicDescription[]; unknown: string[]; metadataOffset: number } {
+    const image = this.metadata.machine.image;
+    const wanted = names.length > 0 ? names : [...image.topicIds.keys()].sort();
+    const topics: TopicDescription[] = [];
+    const unknown: string[] = [];
+    for (const name of wanted) {
+      const topic = image.topicByName(name);
+      if (topic === undefined) unknown.push(name);
+      else topics.push(describeTopicImage(topic));
+    }
+    return { topics, unknown, metadataOffset: image.offset };
+  }
+
+  describeCluster(): ClusterDescription {
+    const image = this.metadata.machine.image;
+    const status = this.host.status(metadataGroup)!;
+    const brokers = [...image.brokers.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((broker) => {
+        const hosted = image.partitionsHostedBy(broker.id);
+        return {
+          id: broker.id,
+          host: broker.endpoint.host,
+          port: broker.endpoint.port,
+          rack: broker.rack ?? '',
+          fenced: broker.fenced,
+          inControlledShutdown: broker.inControlledShutdown,
+          epoch: broker.epoch,
+          partitions: hosted.length,
+          leaders: hosted.filter((partition) => partition.leader).length,
+        };
+      });
+    const nodes = this.cluster.nodes.map((node) => ({ id: node.id, host: node.host, port: this.addressPort(node), roles: [...node.roles] }));
+    return { clusterId: this.cluster.clusterId, controllerId: status.leader, brokers, metadataOffset: image.offset, nodes };
+  }
+
+  private addressPort(node: ClusterNode): number {
+    return node.id === this.self.id ? this.ports.client : node.clientPort;
+  }
+
   get logger(): Logger {
     return this.parts.logger;
+  }
+
+  /**
+   * handOffLeadership moves leadership of the metadata quorum to the most caught-up other voter
+   * before this node stops, so the cluster does not wait out an election timeout.
+   */
+  private async handOffLeadership(): Promise<void> {
+    const status = this.host.status(metadataGroup);
+    if (status?.role !== 'leader') return;
+    const candidates = status.progress.filter((progress) => progress.id !== this.self.id && !progress.isLearner).sort((a, b) => b.match - a.match);
+    const target = candidates[0];
+    if (target === undefined) return;
+    this.parts.logger.info({ target: target.id }, 'handing metadata leadership over before stopping');
+    this.host.transferLeadership(metadataGroup, target.id);
+    const deadline = Date.now() + controllerDefaults.controlledShutdownMs;
+    while (this.host.status(metadataGroup)?.role === 'leader' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   /** close stops serving, finishes the round on disk and releases the data directory. Idempotent. */
@@ -190,7 +291,10 @@ export class RaftbusNode implements AdminBackend {
   }
 
   private async closeOnce(): Promise<void> {
-    const { server, transport, stateStore, dataDir, logger } = this.parts;
+    const { server, transport, stateStore, dataDir, logger, controller, broker } = this.parts;
+    await broker?.shutdown();
+    await this.handOffLeadership();
+    controller?.stop();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     await this.host.close();
     await transport.close();
@@ -249,4 +353,22 @@ function bindOrExplain(server: grpc.Server, self: ClusterNode): Promise<number> 
       else reject(new NodeStartError(`cannot listen on client port ${address}: ${error.message}. Is another process using it? Stop it or change clientPort of node ${self.id} in the cluster file.`, { cause: error }));
     });
   });
+}
+
+function describeTopicImage(topic: TopicImage): TopicDescription {
+  return {
+    name: topic.name,
+    topicId: topic.id,
+    partitions: topic.partitions.map((partition, index) => ({ partition: index, replicas: partition.replicas, leader: partition.leader, leaderEpoch: partition.leaderEpoch })),
+    configs: Object.fromEntries(topic.configs),
+  };
+}
+
+function toTopicDescription(topic: { name: string; topicId: string; partitions: readonly { replicas: readonly NodeId[]; leader: NodeId; leaderEpoch: number }[]; configs: Readonly<Record<string, string>> }): TopicDescription {
+  return {
+    name: topic.name,
+    topicId: topic.topicId,
+    partitions: topic.partitions.map((partition, index) => ({ partition: index, replicas: partition.replicas, leader: partition.leader, leaderEpoch: partition.leaderEpoch })),
+    configs: topic.configs,
+  };
 }

@@ -3,12 +3,13 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Entry, NodeId, Role } from '../raft/types.js';
 import { metadataLogEntriesMax, noOpPayloadBytesMax } from '../node/limits.js';
 import { grpcServiceDefinition } from './proto.js';
-import { InvalidArgumentError, toStatus } from './status.js';
+import { InvalidArgumentError } from './status.js';
+import { answer, clientConversion } from './unary.js';
+
+export { clientConversion } from './unary.js';
 
 export const adminServiceName = 'raftbus.admin.v1.Admin';
 
-/** clientConversion decodes 64-bit integers as numbers: indexes and terms stay far below 2^53. */
-export const clientConversion = Object.freeze({ longs: Number, enums: String, defaults: true, arrays: true });
 
 export interface QuorumDescription {
   readonly clusterId: string;
@@ -36,25 +37,65 @@ export interface MetadataLogPage {
   readonly entries: readonly Entry[];
 }
 
+export interface PartitionDescription {
+  readonly partition: number;
+  readonly replicas: readonly NodeId[];
+  readonly leader: NodeId;
+  readonly leaderEpoch: number;
+}
+
+export interface TopicDescription {
+  readonly name: string;
+  readonly topicId: string;
+  readonly partitions: readonly PartitionDescription[];
+  readonly configs: Readonly<Record<string, string>>;
+}
+
+export interface BrokerDescription {
+  readonly id: NodeId;
+  readonly host: string;
+  readonly port: number;
+  readonly rack: string;
+  readonly fenced: boolean;
+  readonly inControlledShutdown: boolean;
+  readonly epoch: number;
+  readonly partitions: number;
+  readonly leaders: number;
+}
+
+export interface NodeAddress {
+  readonly id: NodeId;
+  readonly host: string;
+  readonly port: number;
+  readonly roles: readonly string[];
+}
+
+export interface ClusterDescription {
+  readonly clusterId: string;
+  readonly controllerId: NodeId;
+  readonly brokers: readonly BrokerDescription[];
+  readonly metadataOffset: number;
+  readonly nodes: readonly NodeAddress[];
+}
+
 /** AdminBackend is what the Admin service needs from a node. */
 export interface AdminBackend {
   describeQuorum(): QuorumDescription;
   appendNoOp(payload: Uint8Array): Promise<{ index: number; term: number }>;
   readMetadataLog(options: { fromIndex: number; maxEntries: number }): MetadataLogPage;
+  createTopic(request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string>; requestId: string }): Promise<TopicDescription>;
+  deleteTopic(request: { name: string; requestId: string }): Promise<{ topicId: string }>;
+  createPartitions(request: { name: string; partitions: number }): Promise<TopicDescription>;
+  alterConfigs(request: { name: string; set: Record<string, string>; remove: string[] }): Promise<TopicDescription>;
+  listTopics(): { names: string[]; metadataOffset: number };
+  describeTopics(names: readonly string[]): { topics: TopicDescription[]; unknown: string[]; metadataOffset: number };
+  describeCluster(): ClusterDescription;
 }
 
-type Unary<Request, Response> = (call: grpc.ServerUnaryCall<Request, Response>, callback: grpc.sendUnaryData<Response>) => void;
+const requestIdCharsMax = 64;
 
-/** answer runs a handler and turns its result or error into the gRPC answer. */
-function answer<Request, Response>(handle: (request: Request) => Response | Promise<Response>): Unary<Request, Response> {
-  return (call, callback) => {
-    Promise.resolve()
-      .then(() => handle(call.request))
-      .then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toStatus(error) as grpc.ServiceError),
-      );
-  };
+function checkRequestId(requestId: string): void {
+  if (requestId.length > requestIdCharsMax) throw new InvalidArgumentError('requestId', `${requestId.length} characters exceeds the limit of ${requestIdCharsMax}`);
 }
 
 /** registerAdminService adds the Admin service to a server. */
@@ -74,5 +115,18 @@ export function registerAdminService(server: grpc.Server, backend: AdminBackend)
       const page = backend.readMetadataLog({ fromIndex: request.fromIndex, maxEntries: request.maxEntries === 0 ? 1000 : request.maxEntries });
       return { firstIndex: page.firstIndex, lastIndex: page.lastIndex, entries: page.entries.map((entry) => ({ ...entry, data: entry.data })) };
     }),
+    CreateTopic: answer((request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string>; requestId: string }) => {
+      checkRequestId(request.requestId);
+      return backend.createTopic(request);
+    }),
+    DeleteTopic: answer((request: { name: string; requestId: string }) => {
+      checkRequestId(request.requestId);
+      return backend.deleteTopic(request);
+    }),
+    CreatePartitions: answer((request: { name: string; partitions: number }) => backend.createPartitions(request)),
+    AlterConfigs: answer((request: { name: string; set: Record<string, string>; remove: string[] }) => backend.alterConfigs(request)),
+    ListTopics: answer(() => backend.listTopics()),
+    DescribeTopics: answer((request: { names: string[] }) => backend.describeTopics(request.names)),
+    DescribeCluster: answer(() => backend.describeCluster()),
   });
 }

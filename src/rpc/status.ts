@@ -1,6 +1,6 @@
 // Mapping of raftbus errors to gRPC status, and back. The only place that knows both.
 import * as grpc from '@grpc/grpc-js';
-import { NotLeaderError, RaftbusError } from '../errors.js';
+import { InvalidRequestError, NotControllerError, NotLeaderError, RaftbusError, TopicExistsError, UnknownTopicError, StaleBrokerEpochError } from '../errors.js';
 
 /** leaderTrailer names the trailer that carries a leader hint with FAILED_PRECONDITION. */
 export const leaderTrailer = 'raftbus-leader';
@@ -20,11 +20,15 @@ export class InvalidArgumentError extends RaftbusError {
 /** toStatus turns an error into the gRPC status a client sees. Unknown errors are INTERNAL. */
 export function toStatus(error: unknown): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
-  if (error instanceof NotLeaderError) {
-    metadata.set(leaderTrailer, String(error.leaderHint));
+  if (error instanceof NotLeaderError || error instanceof NotControllerError) {
+    const hint = error instanceof NotLeaderError ? error.leaderHint : error.controllerHint;
+    if (hint !== 0) metadata.set(leaderTrailer, String(hint));
     return { code: grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
   }
-  if (error instanceof InvalidArgumentError) return { code: grpc.status.INVALID_ARGUMENT, details: error.message, metadata };
+  if (error instanceof InvalidArgumentError || error instanceof InvalidRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: error.message, metadata };
+  if (error instanceof TopicExistsError) return { code: grpc.status.ALREADY_EXISTS, details: error.message, metadata };
+  if (error instanceof UnknownTopicError) return { code: grpc.status.NOT_FOUND, details: error.message, metadata };
+  if (error instanceof StaleBrokerEpochError) return { code: grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
   if (error instanceof RaftbusError) {
     return { code: error.retriable ? grpc.status.UNAVAILABLE : grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
   }

@@ -86,8 +86,12 @@ export class StateStore {
     return this.saveHardStates([{ group, hardState }]);
   }
 
-  /** saveHardStates durably records many groups' hard states with one fsync (one Ready round). */
-  async saveHardStates(states: readonly { group: GroupId; hardState: HardState }[]): Promise<void> {
+  /**
+   * saveHardStates records many groups' hard states in one batch (one Ready round). With sync (the
+   * default) it resolves after fsync; without, when only commit indexes moved (they can be
+   * re-learned), it resolves once written to the OS.
+   */
+  async saveHardStates(states: readonly { group: GroupId; hardState: HardState }[], options: { sync: boolean } = { sync: true }): Promise<void> {
     this.assertOpen();
     if (states.length === 0) return;
     const operations = states.map(({ group, hardState }) => ({
@@ -95,7 +99,7 @@ export class StateStore {
       key: groupKey(group, 'hardState'),
       value: { term: hardState.term, vote: hardState.vote, commit: hardState.commit },
     }));
-    await this.db.batch(operations, { sync: true });
+    await this.db.batch(operations, { sync: options.sync });
   }
 
   /** loadHardState returns a group's hard state, emptyHardState when none was saved. */

@@ -1,0 +1,40 @@
+// How CLI commands find the cluster: --bootstrap-server host:port[,host:port], else every node
+// of the cluster file (default cluster.example.json).
+import { Admin } from '../client/admin.js';
+import { ClusterFileError, loadClusterFile } from '../node/cluster-file.js';
+
+export interface ConnectOptions {
+  readonly bootstrapServer?: string;
+  readonly cluster: string;
+}
+
+/** CliError: a message for the person at the terminal, and the exit code. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function bootstrapAddresses(options: ConnectOptions): Promise<string[]> {
+  if (options.bootstrapServer !== undefined) {
+    const addresses = options.bootstrapServer.split(',').map((address) => address.trim()).filter((address) => address.length > 0);
+    const bad = addresses.find((address) => !/^[^:\s]+:\d{1,5}$/.test(address));
+    if (addresses.length === 0 || bad !== undefined) throw new CliError(`--bootstrap-server: '${bad ?? options.bootstrapServer}' is not host:port (e.g. 127.0.0.1:9091)`, 2);
+    return addresses;
+  }
+  try {
+    const loaded = await loadClusterFile(options.cluster);
+    return loaded.cluster.nodes.map((node) => `${node.host}:${node.clientPort}`);
+  } catch (error) {
+    if (error instanceof ClusterFileError) throw new CliError(`${error.message}\n(or name a node with --bootstrap-server host:port)`, 2);
+    throw error;
+  }
+}
+
+export async function connectAdmin(options: ConnectOptions): Promise<Admin> {
+  return new Admin({ bootstrap: await bootstrapAddresses(options), retryForMs: 15_000 });
+}

@@ -1,0 +1,158 @@
+// Admin is the SDK's administrative client, as Kafka's Admin: topics and the cluster. It finds the
+// cluster's nodes from any bootstrap address, sends changes to the active controller (following
+// its hints), and retries only what is retriable, with the same request id, so that a retry
+// after a controller failover neither creates twice nor fails confusingly.
+import { randomUUID } from 'node:crypto';
+import { NotControllerError, RaftbusError } from '../errors.js';
+import type { ClusterDescription, NodeAddress, TopicDescription } from '../rpc/admin-service.js';
+import { AdminClient } from './admin-client.js';
+
+export type { BrokerDescription, ClusterDescription, PartitionDescription, TopicDescription } from '../rpc/admin-service.js';
+
+export interface AdminOptions {
+  /** bootstrap: host:port client addresses of some nodes; one answering is enough. */
+  readonly bootstrap: readonly string[];
+  /** requestTimeoutMs bounds one call to one node; default 5 s. */
+  readonly requestTimeoutMs?: number;
+  /** retryForMs bounds all retries of one operation; default 30 s. */
+  readonly retryForMs?: number;
+}
+
+export interface NewTopic {
+  readonly name: string;
+  /** partitions: default 1. */
+  readonly partitions?: number;
+  /** replicationFactor: default min(3, the unfenced brokers). */
+  readonly replicationFactor?: number;
+  readonly configs?: Readonly<Record<string, string>>;
+}
+
+const backoffStartMs = 50;
+const backoffMaxMs = 1000;
+
+export class Admin {
+  private readonly clients = new Map<string, AdminClient>();
+  private nodes = new Map<number, string>();
+  private controllerId = 0;
+  private readonly requestTimeoutMs: number;
+  private readonly retryForMs: number;
+
+  constructor(private readonly options: AdminOptions) {
+    if (options.bootstrap.length === 0) throw new RangeError('bootstrap: give at least one host:port');
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+    this.retryForMs = options.retryForMs ?? 30_000;
+  }
+
+  private client(address: string): AdminClient {
+    let client = this.clients.get(address);
+    if (client === undefined) {
+      client = new AdminClient(address, { deadlineMs: this.requestTimeoutMs });
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  /** describeCluster asks any reachable node for the brokers, the controller and every node's address. */
+  async describeCluster(): Promise<ClusterDescription> {
+    return this.withRetries(async () => {
+      const addresses = [...new Set([...this.nodes.values(), ...this.options.bootstrap])];
+      let lastError: unknown;
+      for (const address of addresses) {
+        try {
+          const cluster = await this.client(address).call<ClusterDescription>('DescribeCluster', {});
+          this.learn(cluster.nodes, cluster.controllerId);
+          return cluster;
+        } catch (error) {
+          lastError = error;
+        }
+      }
+      throw lastError;
+    });
+  }
+
+  private learn(nodes: readonly NodeAddress[], controllerId: number): void {
+    this.nodes = new Map(nodes.map((node) => [node.id, `${node.host}:${node.port}`]));
+    this.controllerId = controllerId;
+  }
+
+  async createTopic(topic: NewTopic): Promise<TopicDescription> {
+    const requestId = randomUUID();
+    return this.toController(async (client) => {
+      let replicationFactor = topic.replicationFactor;
+      if (replicationFactor === undefined) {
+        const cluster = await this.describeCluster();
+        replicationFactor = Math.max(1, Math.min(3, cluster.brokers.filter((broker) => !broker.fenced).length));
+      }
+      return client.call<TopicDescription>('CreateTopic', { name: topic.name, partitions: topic.partitions ?? 1, replicationFactor, configs: topic.configs ?? {}, requestId });
+    });
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const requestId = randomUUID();
+    await this.toController((client) => client.call('DeleteTopic', { name, requestId }));
+  }
+
+  /** createPartitions grows a topic to `partitions` in all (Kafka never shrinks a topic). */
+  createPartitions(name: string, partitions: number): Promise<TopicDescription> {
+    return this.toController((client) => client.call('CreatePartitions', { name, partitions }));
+  }
+
+  /** alterConfigs sets configs, and resets those in `remove` to their defaults. */
+  alterConfigs(name: string, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Promise<TopicDescription> {
+    return this.toController((client) => client.call('AlterConfigs', { name, set: change.set ?? {}, remove: change.remove ?? [] }));
+  }
+
+  async listTopics(): Promise<string[]> {
+    const response = await this.anyNode((client) => client.call<{ names: string[] }>('ListTopics', {}));
+    return response.names;
+  }
+
+  /** describeTopics describes the named topics (all when none are named); unknown names are listed apart. */
+  describeTopics(names: readonly string[] = []): Promise<{ topics: TopicDescription[]; unknown: string[] }> {
+    return this.anyNode((client) => client.call('DescribeTopics', { names }));
+  }
+
+  private anyNode<T>(call: (client: AdminClient) => Promise<T>): Promise<T> {
+    return this.withRetries(async () => {
+      if (this.nodes.size === 0) await this.describeCluster();
+      const address = this.nodes.get(this.controllerId) ?? [...this.nodes.values()][0] ?? this.options.bootstrap[0]!;
+      return call(this.client(address));
+    });
+  }
+
+  private toController<T>(call: (client: AdminClient) => Promise<T>): Promise<T> {
+    return this.withRetries(async () => {
+      if (this.controllerId === 0 || !this.nodes.has(this.controllerId)) await this.describeCluster();
+      const address = this.nodes.get(this.controllerId);
+      if (address === undefined) throw new NotControllerError(0);
+      try {
+        return await call(this.client(address));
+      } catch (error) {
+        if (error instanceof NotControllerError) this.controllerId = error.controllerHint;
+        else if (error instanceof RaftbusError && error.retriable) this.controllerId = 0;
+        throw error;
+      }
+    });
+  }
+
+  /** withRetries retries retriable failures with exponential backoff until retryForMs passes. */
+  private async withRetries<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.retryForMs;
+    let backoffMs = backoffStartMs;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        const retriable = error instanceof RaftbusError && error.retriable;
+        if (!retriable || Date.now() + backoffMs > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, backoffMaxMs);
+      }
+    }
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+}
