@@ -2,6 +2,9 @@
 import { AdminClient } from '../client/admin-client.js';
 import { ClusterFileError, loadClusterFile } from '../node/cluster-file.js';
 import type { QuorumDescription } from '../rpc/admin-service.js';
+import { Admin, type ClusterDescription } from '../client/admin.js';
+import { renderBrokers } from './topics.js';
+import { table } from './table.js';
 
 const describeDeadlineMs = 2000;
 
@@ -33,12 +36,27 @@ export async function describeCluster(options: { cluster: string; json?: boolean
     }),
   );
   const leaderView = views.find((view) => view.ok && view.quorum.role === 'leader');
+  const brokers = await describeBrokers(views.filter((view) => view.ok).map((view) => view.address));
   if (options.json) {
-    console.log(JSON.stringify({ clusterId: loaded.cluster.clusterId, nodes: views }, null, 2));
+    console.log(JSON.stringify({ clusterId: loaded.cluster.clusterId, nodes: views, brokers: brokers ?? null }, null, 2));
   } else {
     console.log(render(loaded.cluster.clusterId, views, leaderView));
+    console.log('');
+    console.log(brokers === undefined ? 'brokers: no node answered' : renderBrokers(brokers));
   }
   return leaderView === undefined ? 1 : 0;
+}
+
+async function describeBrokers(addresses: string[]): Promise<ClusterDescription | undefined> {
+  if (addresses.length === 0) return undefined;
+  const admin = new Admin({ bootstrap: addresses, requestTimeoutMs: describeDeadlineMs, retryForMs: describeDeadlineMs });
+  try {
+    return await admin.describeCluster();
+  } catch {
+    return undefined;
+  } finally {
+    admin.close();
+  }
 }
 
 function render(clusterId: string, views: NodeView[], leaderView: NodeView | undefined): string {
@@ -61,7 +79,6 @@ function render(clusterId: string, views: NodeView[], leaderView: NodeView | und
     const heardFrom = replica === undefined ? '-' : q.nodeId === leaderView?.id ? 'self' : replica.lastHeardMsAgo < 0 ? 'never' : `${replica.lastHeardMsAgo} ms ago`;
     rows.push([String(q.nodeId), view.address, q.role, String(q.term), String(q.leaderId || '-'), String(q.lastIndex), String(q.commitIndex), String(q.appliedIndex), replica === undefined ? '-' : String(replica.matchIndex), heardFrom]);
   }
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const row of rows) lines.push(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+  lines.push(...table(rows));
   return lines.join('\n');
 }

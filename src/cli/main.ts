@@ -35,7 +35,8 @@ program
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
   .option('--pretty', 'readable log lines instead of JSON (default: JSON)')
   .option('--snapshot-every-entries <n>', 'snapshot the metadata log after this many entries', positiveInteger)
-  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number }) => {
+  .option('--session-timeout-ms <n>', 'as active controller, fence a broker silent for this many ms (default 6000; brokers heartbeat every 500 ms)', positiveInteger)
+  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number }) => {
     process.exitCode = await runNode(options);
   });
 

@@ -87,6 +87,19 @@ export class Admin {
     });
   }
 
+  /**
+   * createTopics creates several topics, each on its own (as Kafka's Admin.createTopics): the
+   * result for each is its description or the error that refused it.
+   */
+  createTopics(topics: readonly NewTopic[]): Promise<PromiseSettledResult<TopicDescription>[]> {
+    return Promise.allSettled(topics.map((topic) => this.createTopic(topic)));
+  }
+
+  /** deleteTopics deletes several topics, each on its own; the result for each says whether it went. */
+  deleteTopics(names: readonly string[]): Promise<PromiseSettledResult<void>[]> {
+    return Promise.allSettled(names.map((name) => this.deleteTopic(name)));
+  }
+
   async deleteTopic(name: string): Promise<void> {
     const requestId = randomUUID();
     await this.toController((client) => client.call('DeleteTopic', { name, requestId }));
@@ -112,11 +125,23 @@ export class Admin {
     return this.anyNode((client) => client.call('DescribeTopics', { names }));
   }
 
+  /** anyNode asks the known nodes in turn (the controller first: its metadata is the freshest). */
   private anyNode<T>(call: (client: AdminClient) => Promise<T>): Promise<T> {
     return this.withRetries(async () => {
       if (this.nodes.size === 0) await this.describeCluster();
-      const address = this.nodes.get(this.controllerId) ?? [...this.nodes.values()][0] ?? this.options.bootstrap[0]!;
-      return call(this.client(address));
+      const controller = this.nodes.get(this.controllerId);
+      const addresses = [...new Set([...(controller === undefined ? [] : [controller]), ...this.nodes.values(), ...this.options.bootstrap])];
+      let lastError: unknown;
+      for (const address of addresses) {
+        try {
+          return await call(this.client(address));
+        } catch (error) {
+          if (!(error instanceof RaftbusError && error.retriable)) throw error;
+          lastError = error;
+        }
+      }
+      this.controllerId = 0;
+      throw lastError;
     });
   }
 

@@ -2,7 +2,8 @@
 // into the records to append and the response to send once they commit. None changes anything;
 // only replaying the records does (on every node alike). Time and ids are passed in.
 import { InvalidRequestError, StaleBrokerEpochError, TopicExistsError, UnknownTopicError, type Problem } from '../errors.js';
-import { MetadataImage, type BrokerRegistration, type PartitionRegistration, type TopicImage } from '../metadata/image.js';
+import type { BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage } from '../metadata/image.js';
+import { replayAll } from '../metadata/delta.js';
 import type { BrokerEndpoint, MetadataRecord } from '../metadata/records.js';
 import type { NodeId } from '../raft/types.js';
 import { placeReplicas } from './placement.js';
@@ -77,23 +78,20 @@ export function brokerHeartbeat(image: MetadataImage, request: BrokerHeartbeatRe
 export function fenceSilentBrokers(image: MetadataImage, options: { nowMs: number; sessionTimeoutMs: number; lastHeardMs: ReadonlyMap<NodeId, number> }): Outcome<{ fenced: NodeId[] }> {
   const records: MetadataRecord[] = [];
   const fenced: NodeId[] = [];
+  // Each fence is planned on the image with the earlier ones (and their leader moves) applied, so
+  // that no leadership moves to a broker fenced in the same batch.
   let working = image;
-  for (const broker of image.brokers.values()) {
+  for (const broker of [...image.brokers.values()].sort((a, b) => a.id - b.id)) {
     if (broker.fenced) continue;
     const heard = options.lastHeardMs.get(broker.id);
     if (heard !== undefined && options.nowMs - heard <= options.sessionTimeoutMs) continue;
+    const fence: MetadataRecord = { type: 'fenceBroker', brokerId: broker.id, brokerEpoch: broker.epoch };
+    const moved = leadersAwayFrom(replayAll(working, [fence], working.offset), broker.id);
     fenced.push(broker.id);
-    records.push({ type: 'fenceBroker', brokerId: broker.id, brokerEpoch: broker.epoch }, ...leadersAwayFrom(working, broker.id));
-    working = withBrokerFenced(working, broker.id);
+    records.push(fence, ...moved);
+    working = replayAll(working, [fence, ...moved], working.offset);
   }
   return { records, response: { fenced } };
-}
-
-/** withBrokerFenced is the image as if broker were fenced (to plan several fences in one batch). */
-function withBrokerFenced(image: MetadataImage, brokerId: NodeId): MetadataImage {
-  const brokers = new Map(image.brokers);
-  brokers.set(brokerId, { ...brokers.get(brokerId)!, fenced: true });
-  return new MetadataImage({ offset: image.offset, brokers, topics: image.topics, topicIds: image.topicIds, requests: image.requests });
 }
 
 function usable(image: MetadataImage, id: NodeId): boolean {
@@ -224,6 +222,9 @@ export function alterConfigs(image: MetadataImage, request: { name: string; set:
   const current = parseTopicConfigs(Object.fromEntries(topic.configs));
   if (current.kind !== 'ok') throw new InvalidRequestError(current.problems);
   const problems: Problem[] = [];
+  for (const key of request.remove) {
+    if (key in request.set) problems.push({ field: `remove["${key}"]`, message: `${key} is also set in this request; set a config or reset it, not both` });
+  }
   const defaults: Record<string, string> = configsToStrings(defaultTopicConfigs);
   for (const key of request.remove) {
     if (!(topicConfigKeys as readonly string[]).includes(key)) problems.push({ field: `remove["${key}"]`, message: `unknown config; known configs are ${topicConfigKeys.join(', ')}` });

@@ -25,13 +25,15 @@ export class ImpossibleRecordError extends Error {
 }
 
 export class MetadataDelta {
+  private base: MetadataImage;
   private brokers: Map<NodeId, BrokerRegistration> | undefined;
   private topics: Map<string, TopicImage> | undefined;
   private topicIds: Map<string, string> | undefined;
   private requests: Map<string, CompletedRequest> | undefined;
   private offset: number;
 
-  constructor(readonly base: MetadataImage) {
+  constructor(base: MetadataImage) {
+    this.base = base;
     this.offset = base.offset;
   }
 
@@ -186,13 +188,20 @@ export class MetadataDelta {
 
   /** apply returns the image with every replayed record applied, at the last replayed offset. */
   apply(): MetadataImage {
-    return new Image({
+    const image = new Image({
       offset: this.offset,
       brokers: this.brokers ?? this.base.brokers,
       topics: this.topics ?? this.base.topics,
       topicIds: this.topicIds ?? this.base.topicIds,
       requests: this.requests ?? this.base.requests,
     });
+    // The image now owns those maps: further replays copy them afresh, so it never changes.
+    this.base = image;
+    this.brokers = undefined;
+    this.topics = undefined;
+    this.topicIds = undefined;
+    this.requests = undefined;
+    return image;
   }
 }
 

@@ -33,7 +33,9 @@ function fromProto(message: Record<string, unknown>): MetadataRecord {
   const field = message['record'];
   const type = (Object.keys(oneofField) as MetadataRecordType[]).find((key) => oneofField[key] === field);
   if (type === undefined) throw new MetadataDecodeError(`a metadata record of no known type (${String(field)})`);
-  return { type, ...(message[field as string] as object) } as MetadataRecord;
+  const record = { type, ...(message[field as string] as object) } as MetadataRecord;
+  // protobufjs hands out bytes as views of the whole entry: copy them, so a record owns its payload.
+  return record.type === 'noOp' ? { ...record, payload: new Uint8Array(record.payload) } : record;
 }
 
 /** encodeRecordBatch encodes records as one MetadataRecordBatch (one Raft entry). */

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Admin, type AdminOptions } from '../../src/client/admin.js';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
 
@@ -33,6 +34,7 @@ export interface ProcessNode {
 export class ProcessCluster {
   readonly nodes = new Map<number, ProcessNode>();
   private readonly clients = new Map<number, AdminClient>();
+  private readonly admins: Admin[] = [];
 
   private constructor(
     readonly dir: string,
@@ -83,6 +85,42 @@ export class ProcessCluster {
     const gone = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await gone;
+  }
+
+  /**
+   * stop sends a signal (SIGTERM: a graceful stop) and waits up to timeoutMs for the process to
+   * exit; it returns the exit code (null when killed by a signal) and how long the exit took.
+   * Throws if the process is still running after timeoutMs (close() kills it).
+   */
+  async stop(id: number, options: { signal?: NodeJS.Signals; timeoutMs?: number } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; elapsedMs: number }> {
+    const child = this.nodes.get(id)!.process;
+    if (child === undefined) throw new Error(`node ${id} is not running`);
+    const startedMs = Date.now();
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`node ${id} did not exit within ${timeoutMs} ms of ${options.signal ?? 'SIGTERM'}`)), timeoutMs);
+    });
+    child.kill(options.signal ?? 'SIGTERM');
+    try {
+      const result = await Promise.race([exited, timedOut]);
+      return { ...result, elapsedMs: Date.now() - startedMs };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** liveIds lists the nodes whose process is running. */
+  liveIds(): number[] {
+    return [...this.nodes.keys()].filter((id) => this.nodes.get(id)!.process !== undefined);
+  }
+
+  /** admin returns an SDK Admin bootstrapped with every node's client address; close() closes it. */
+  admin(options: Partial<AdminOptions> = {}): Admin {
+    const admin = new Admin({ bootstrap: [...this.nodes.values()].map((node) => node.clientAddress), requestTimeoutMs: 2000, ...options });
+    this.admins.push(admin);
+    return admin;
   }
 
   client(id: number): AdminClient {
@@ -148,6 +186,7 @@ export class ProcessCluster {
 
   async close(): Promise<void> {
     for (const client of this.clients.values()) client.close();
+    for (const admin of this.admins.splice(0)) admin.close();
     await Promise.all([...this.nodes.keys()].map((id) => this.kill(id)));
     rmSync(this.dir, { recursive: true, force: true });
   }

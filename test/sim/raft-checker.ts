@@ -48,7 +48,10 @@ export class RaftChecker {
   /** onPersist: entries and hard state a node has just made durable. */
   persist(node: NodeId, options: { entries: readonly Entry[]; term?: number; vote?: NodeId; commit?: number }): void {
     this.checks++;
-    for (const entry of options.entries) this.checkEntryContent(node, entry, 'persisted');
+    // An uncommitted suffix may differ from what others committed (a stale leader appends to its
+    // own log until it learns of the new term); what a node knows committed may not.
+    const knownCommit = Math.max(this.memoryCommit.get(node) ?? 0, options.commit ?? 0);
+    for (const entry of options.entries) this.checkEntryContent(node, entry, 'persisted', entry.index <= knownCommit);
     if (options.term !== undefined) {
       const previous = this.persistedTerm.get(node) ?? 0;
       if (options.term < previous) violation('term never decreases', `node ${node} persisted term ${options.term} after ${previous}`);
@@ -62,10 +65,10 @@ export class RaftChecker {
     }
   }
 
-  private checkEntryContent(node: NodeId, entry: Entry, how: string): void {
+  private checkEntryContent(node: NodeId, entry: Entry, how: string, knownCommitted: boolean): void {
     const key = entryKey(entry);
     const committedKey = this.committed.get(entry.index);
-    if (committedKey !== undefined && committedKey !== key) {
+    if (knownCommitted && committedKey !== undefined && committedKey !== key) {
       violation('committed entries never change', `node ${node} ${how} ${key} at committed index ${entry.index}, which holds ${committedKey}`);
     }
     const slot = `${entry.index}/${entry.term}`;
@@ -74,10 +77,46 @@ export class RaftChecker {
     else if (known !== key) violation('log matching', `node ${node} ${how} ${key} at ${slot}, another log has ${known}`);
   }
 
-  /** send: a message leaves a node. Granted votes are recorded (one vote per term per node). */
-  send(message: Message): void {
+  /**
+   * send: a message leaves a node whose disk is `durable`. Checks the persistence contract (term,
+   * vote and entries are durable before any message that depends on them leaves) and records
+   * granted votes (one vote per term per node).
+   */
+  send(message: Message, durable: { term: number; vote: NodeId; holds: (index: number) => boolean }): void {
+    this.checks++;
+    const contract = 'the persistence contract: durable before a dependent message leaves';
+    if (message.term > durable.term && !(message.type === 'requestVote' && message.preVote) && !(message.type === 'requestVoteResponse' && message.preVote)) {
+      violation(contract, `node ${message.from} sent ${message.type} at term ${message.term} with term ${durable.term} on disk`);
+    }
     if (message.type === 'requestVoteResponse' && message.granted && !message.preVote) {
+      if (durable.term !== message.term || durable.vote !== message.to) {
+        violation(contract, `node ${message.from} granted its term-${message.term} vote to ${message.to} with term ${durable.term} vote ${durable.vote} on disk`);
+      }
       this.recordVote(message.from, message.term, message.to, 'granted vote');
+    }
+    if (message.type === 'appendEntriesResponse' && !message.reject && message.index > 0 && !durable.holds(message.index)) {
+      violation(contract, `node ${message.from} acknowledged index ${message.index} that its disk does not hold`);
+    }
+  }
+
+  /**
+   * elected: a node became leader of a term. It must hold a majority of votes granted for it in
+   * that term (election safety, checked at its source) and every entry committed so far (leader
+   * completeness, §5.4).
+   */
+  elected(options: { node: NodeId; term: number; voters: readonly NodeId[]; selfVote: NodeId; entryAt: (index: number) => Entry | undefined; firstIndex: number; lastIndex: number }): void {
+    const { node, term, voters } = options;
+    const votes = voters.filter((voter) => (voter === node ? options.selfVote === node : this.voteOf.get(`${voter}/${term}`) === node)).length;
+    if (votes < majority(voters.length)) {
+      violation('a leader is elected by a majority of votes of its term', `node ${node} leads term ${term} with ${votes} votes of voters [${voters.join(',')}]`);
+    }
+    for (let index = options.firstIndex; index <= this.committedMax; index++) {
+      const committed = this.committed.get(index);
+      if (committed === undefined) continue;
+      const entry = index <= options.lastIndex ? options.entryAt(index) : undefined;
+      if (entry === undefined || entryKey(entry) !== committed) {
+        violation('leader completeness: a new leader holds every committed entry', `node ${node} leads term ${term} without committed entry ${index} (${committed})`);
+      }
     }
   }
 

@@ -20,7 +20,11 @@ export type Op =
   | { readonly kind: 'propose'; readonly node: number; readonly count: number }
   | { readonly kind: 'confChange'; readonly type: ConfChangeType; readonly node: number }
   | { readonly kind: 'transfer'; readonly node: number }
-  | { readonly kind: 'read'; readonly node: number };
+  | { readonly kind: 'read'; readonly node: number }
+  | { readonly kind: 'isolateLeader' }
+  | { readonly kind: 'crashLeader' }
+  | { readonly kind: 'hold'; readonly node: number; readonly ticks: number }
+  | { readonly kind: 'holdLeader'; readonly ticks: number };
 
 export interface Step {
   readonly atTick: number;
@@ -33,6 +37,13 @@ export interface Scenario {
   readonly learners: number;
   readonly spares: number;
   readonly snapshotEveryEntries: number;
+  /** Raft settings vary per scenario: timing, batching and the optional protections. */
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly appendBytesMax: number;
+  readonly inflightMessagesMax: number;
   readonly steps: readonly Step[];
 }
 
@@ -60,12 +71,52 @@ const opArbitrary = (options: { membership: boolean }): fc.Arbitrary<Op> => {
     fc.record({ kind: fc.constant('propose' as const), node, count: fc.integer({ min: 1, max: 8 }) }),
     fc.record({ kind: fc.constant('transfer' as const), node }),
     fc.record({ kind: fc.constant('read' as const), node }),
+    // Faults aimed at whoever leads when they strike, and messages held for several election
+    // timeouts and then released together (a reconnect replaying a queue): the interleavings of
+    // Figure 8 and of stale votes need them.
+    fc.record({ kind: fc.constant('isolateLeader' as const) }),
+    fc.record({ kind: fc.constant('crashLeader' as const) }),
+    fc.record({ kind: fc.constant('hold' as const), node, ticks: fc.integer({ min: 5, max: 60 }) }),
+    fc.record({ kind: fc.constant('holdLeader' as const), ticks: fc.integer({ min: 5, max: 60 }) }),
   ];
   if (options.membership) {
     const change = fc.record({ kind: fc.constant('confChange' as const), type: fc.constantFrom(...confChangeTypes), node });
     ops.push(change, change);
   }
   return fc.oneof(...ops);
+};
+
+/**
+ * churnScenarioArbitrary: five voters and dense faults aimed at whoever leads (isolate, crash or
+ * hold the leader, restart a node, heal), one entry per append message. This is where leaders of
+ * different terms leave competing entries at the same index (Figure 8 of the Raft paper), which
+ * uniform random faults rarely reach.
+ */
+export const churnScenarioArbitrary = (options: { stepsMax: number }): fc.Arbitrary<Scenario> => {
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant('isolateLeader' as const) }),
+    fc.record({ kind: fc.constant('crashLeader' as const) }),
+    fc.record({ kind: fc.constant('holdLeader' as const), ticks: fc.integer({ min: 5, max: 40 }) }),
+    fc.record({ kind: fc.constant('restart' as const), node }),
+    fc.record({ kind: fc.constant('heal' as const) }),
+    fc.record({ kind: fc.constant('propose' as const), node, count: fc.integer({ min: 1, max: 3 }) }),
+  );
+  return fc
+    .record({
+      seed: fc.integer({ min: 1, max: 0x7fffffff }),
+      voters: fc.constant(5),
+      learners: fc.constant(0),
+      spares: fc.constant(0),
+      snapshotEveryEntries: fc.constant(1000),
+      electionTicks: fc.constantFrom(6, 10),
+      heartbeatTicks: fc.constant(1),
+      preVote: fc.boolean(),
+      checkQuorum: fc.boolean(),
+      appendBytesMax: fc.constant(1),
+      inflightMessagesMax: fc.constantFrom(1, 8),
+      steps: fc.array(fc.record({ atTick: fc.integer({ min: 0, max: safetyTicks }), op }), { minLength: 10, maxLength: options.stepsMax }),
+    })
+    .map((scenario) => ({ ...scenario, steps: [...scenario.steps].sort((a, b) => a.atTick - b.atTick) }));
 };
 
 /** scenarioArbitrary: 3 to 7 nodes (voters, learners, spares to add), and a fault schedule. */
@@ -77,6 +128,12 @@ export const scenarioArbitrary = (options: { membership: boolean; stepsMax: numb
       learners: fc.integer({ min: 0, max: 1 }),
       spares: options.membership ? fc.integer({ min: 0, max: 1 }) : fc.constant(0),
       snapshotEveryEntries: fc.constantFrom(5, 20, 1000),
+      electionTicks: fc.constantFrom(6, 10, 20),
+      heartbeatTicks: fc.constantFrom(1, 2, 3),
+      preVote: fc.boolean(),
+      checkQuorum: fc.boolean(),
+      appendBytesMax: fc.constantFrom(1, 256, 65_536),
+      inflightMessagesMax: fc.constantFrom(1, 8, 64),
       steps: fc.array(fc.record({ atTick: fc.integer({ min: 0, max: safetyTicks }), op: opArbitrary(options) }), { maxLength: options.stepsMax }),
     })
     .map((scenario) => ({ ...scenario, steps: [...scenario.steps].sort((a, b) => a.atTick - b.atTick) }));
@@ -109,11 +166,15 @@ export function runScenario(scenario: Scenario, options: { trace?: boolean } = {
     voters: ids.slice(0, scenario.voters),
     learners: ids.slice(scenario.voters, scenario.voters + scenario.learners),
     spares: ids.slice(scenario.voters + scenario.learners),
-    electionTicks: 10,
-    heartbeatTicks: 2,
+    electionTicks: scenario.electionTicks,
+    heartbeatTicks: Math.min(scenario.heartbeatTicks, scenario.electionTicks - 1),
     tickMs,
     fsyncMsMax: 3,
     snapshotEveryEntries: scenario.snapshotEveryEntries,
+    preVote: scenario.preVote,
+    checkQuorum: scenario.checkQuorum,
+    appendBytesMax: scenario.appendBytesMax,
+    inflightMessagesMax: scenario.inflightMessagesMax,
     trace: options.trace ?? false,
   };
   const simulation = new RaftSimulation(simOptions);
@@ -166,6 +227,23 @@ function perform(simulation: RaftSimulation, op: Op, context: { ids: NodeId[]; p
     }
     case 'read':
       return simulation.readIndex(pick(op.node));
+    case 'isolateLeader': {
+      const leader = simulation.leader();
+      if (leader !== undefined) simulation.network.partition([[leader], ids.filter((id) => id !== leader)]);
+      return;
+    }
+    case 'crashLeader': {
+      const leader = simulation.leader();
+      if (leader !== undefined) simulation.crash(leader);
+      return;
+    }
+    case 'hold':
+      return simulation.hold(pick(op.node), simulation.now + op.ticks * tickMs);
+    case 'holdLeader': {
+      const leader = simulation.leader();
+      if (leader !== undefined) simulation.hold(leader, simulation.now + op.ticks * tickMs);
+      return;
+    }
   }
 }
 
@@ -183,6 +261,7 @@ function proposeToLeader(simulation: RaftSimulation, count: number, fallback?: N
  */
 function heal(simulation: RaftSimulation, ids: NodeId[]): number {
   simulation.network.heal();
+  simulation.releaseAll();
   simulation.setLinkFaults(healthyLinks);
   for (const id of ids) simulation.restart(id);
   const start = simulation.now;

@@ -6,7 +6,7 @@ import { applyConfChange, decodeConfChange } from '../../src/raft/confchange.js'
 import { seededRandom, type Random } from '../../src/raft/prng.js';
 import { RawNode } from '../../src/raft/rawnode.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
-import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../../src/raft/types.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, Ready, Snapshot } from '../../src/raft/types.js';
 import { EventHeap } from './heap.js';
 import { SimNetwork, type LinkFaults } from './network.js';
 import { RaftChecker, entryKey } from './raft-checker.js';
@@ -25,7 +25,50 @@ export interface SimOptions {
   readonly fsyncMsMax: number;
   /** snapshotEveryEntries: a node snapshots and compacts when it applied this many past its snapshot. */
   readonly snapshotEveryEntries: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly appendBytesMax: number;
+  readonly inflightMessagesMax: number;
   readonly trace: boolean;
+  /** extension: an optional state machine every node runs beside the simulation's own (absent: none). */
+  readonly extension?: SimExtension;
+}
+
+/** SimMachine is a state machine an extension runs on a node: the shape of src/node/raft-host.ts's StateMachine. */
+export interface SimMachine {
+  apply(entries: readonly Entry[]): void;
+  snapshotData(): Uint8Array;
+  restore(snapshot: Snapshot): void;
+}
+
+/**
+ * SimExtension runs a second state machine on every node, beside the simulation's hash machine, and
+ * hears what each node applies. Its state travels in every snapshot after the hash machine's 4
+ * bytes (the hash machine reads only those), so snapshots, compaction and restarts carry it too.
+ */
+export interface SimExtension {
+  /** bootstrapData: the machine's state in the bootstrap snapshot every initial member starts from. */
+  readonly bootstrapData: Uint8Array;
+  /** machine: a fresh machine for node (at every start and restart); it is then restored from the node's snapshot. */
+  machine(node: NodeId): SimMachine;
+  /** restored: node's machine was just restored from snapshot (at start, or on installing a snapshot). */
+  restored?(node: NodeId, snapshot: Snapshot, machine: SimMachine): void;
+  /** applying: node is about to apply entry (not yet applied); a checker may judge the entry first. */
+  applying?(node: NodeId, entry: Entry): void;
+  /** applied: node's machine has just applied entry. */
+  applied?(node: NodeId, entry: Entry, machine: SimMachine): void;
+}
+
+/** withoutHash is the extension's part of a snapshot: the data after the hash machine's 4 bytes. */
+function withoutHash(snapshot: Snapshot): Snapshot {
+  return { metadata: snapshot.metadata, data: snapshot.data.subarray(4) };
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const data = new Uint8Array(a.length + b.length);
+  data.set(a, 0);
+  data.set(b, a.length);
+  return data;
 }
 
 /** The state machine of the simulation: a chained hash of everything applied, and membership. */
@@ -64,6 +107,8 @@ interface SimNode {
   readonly disk: MemoryStorage;
   raw: RawNode | undefined;
   machine: SimStateMachine | undefined;
+  /** extra: the extension's machine, when the simulation has an extension. */
+  extra: SimMachine | undefined;
   incarnation: number;
   readyInFlight: boolean;
 }
@@ -99,12 +144,16 @@ export class RaftSimulation {
   private nextPayload = 1;
   private nextReadId = 1;
   readonly trace: string[] = [];
+  private readonly electedTerm = new Map<NodeId, number>();
+  /** held: messages from or to these nodes are held back until the given time, then released at once. */
+  private readonly held = new Map<NodeId, number>();
 
   constructor(readonly options: SimOptions) {
     this.random = seededRandom(options.seed);
     this.network = new SimNetwork(seededRandom(options.seed ^ 0x5bd1e995));
     const confState: ConfState = { voters: [...options.voters], learners: [...options.learners] };
-    const bootstrap: Snapshot = { metadata: { index: 1, term: 1, confState }, data: new Uint8Array(4) };
+    const bootstrapData = options.extension === undefined ? new Uint8Array(4) : concatBytes(new Uint8Array(4), options.extension.bootstrapData);
+    const bootstrap: Snapshot = { metadata: { index: 1, term: 1, confState }, data: bootstrapData };
     for (const id of [...options.voters, ...options.learners]) {
       this.addNode(id, new MemoryStorage({ snapshot: bootstrap, hardState: { term: 1, vote: 0, commit: 1 } }));
     }
@@ -112,7 +161,7 @@ export class RaftSimulation {
   }
 
   private addNode(id: NodeId, disk: MemoryStorage): void {
-    const node: SimNode = { id, disk, raw: undefined, machine: undefined, incarnation: 0, readyInFlight: false };
+    const node: SimNode = { id, disk, raw: undefined, machine: undefined, extra: undefined, incarnation: 0, readyInFlight: false };
     this.nodes.set(id, node);
     this.start(node);
   }
@@ -120,6 +169,13 @@ export class RaftSimulation {
   private start(node: SimNode): void {
     node.incarnation++;
     node.machine = new SimStateMachine(node.disk.snapshot());
+    const extension = this.options.extension;
+    if (extension !== undefined) {
+      const snapshot = node.disk.snapshot();
+      node.extra = extension.machine(node.id);
+      node.extra.restore(withoutHash(snapshot));
+      extension.restored?.(node.id, snapshot, node.extra);
+    }
     node.raw = new RawNode({
       id: node.id,
       group: simGroup,
@@ -128,7 +184,9 @@ export class RaftSimulation {
       electionTicks: this.options.electionTicks,
       heartbeatTicks: this.options.heartbeatTicks,
       applied: node.machine.appliedIndex,
-      limits: { appendBytesMax: 256, inflightMessagesMax: 8 },
+      preVote: this.options.preVote,
+      checkQuorum: this.options.checkQuorum,
+      limits: { appendBytesMax: this.options.appendBytesMax, inflightMessagesMax: this.options.inflightMessagesMax },
     });
     node.readyInFlight = false;
     this.checker.restarted(node.id);
@@ -206,7 +264,7 @@ export class RaftSimulation {
     node.disk.append(ready.entries);
     if (ready.hardState !== undefined) node.disk.setHardState(ready.hardState);
     this.checker.persist(node.id, { entries: ready.entries, ...(ready.hardState ?? {}) });
-    for (const message of ready.messages) this.send(message);
+    for (const message of ready.messages) this.send(message, node);
     if (ready.snapshot !== undefined) this.restoreMachine(node, ready.snapshot);
     for (const entry of ready.committedEntries) this.applyEntry(node, entry);
     for (const read of ready.readStates) this.readConfirmed(node, read.requestId, read.index);
@@ -216,14 +274,30 @@ export class RaftSimulation {
     this.afterInput(node);
   }
 
-  private send(message: Message): void {
-    this.checker.send(message);
-    for (const delay of this.network.deliveries(message)) this.schedule({ at: this.now + delay, kind: 'deliver', message });
+  private send(message: Message, node: SimNode): void {
+    const disk = node.disk;
+    const hardState = disk.hardState();
+    this.checker.send(message, {
+      term: hardState.term,
+      vote: hardState.vote,
+      holds: (index) => index <= disk.snapshot().metadata.index || disk.term(index) !== undefined,
+    });
+    const heldUntil = Math.max(this.held.get(message.from) ?? 0, this.held.get(message.to) ?? 0);
+    for (const delay of this.network.deliveries(message)) {
+      let at = this.now + delay;
+      // A held message arrives late, together with the others held, in a random order.
+      if (heldUntil > this.now) at = Math.max(at, heldUntil + Math.floor(this.random() * this.options.tickMs * 3));
+      this.schedule({ at, kind: 'deliver', message });
+    }
   }
 
   private restoreMachine(node: SimNode, snapshot: Snapshot): void {
     node.machine = new SimStateMachine(snapshot);
     this.checker.applied(node.id, snapshot.metadata.index, node.machine.hash);
+    if (node.extra !== undefined) {
+      node.extra.restore(withoutHash(snapshot));
+      this.options.extension!.restored?.(node.id, snapshot, node.extra);
+    }
   }
 
   private applyEntry(node: SimNode, entry: Entry): void {
@@ -232,6 +306,12 @@ export class RaftSimulation {
     if (entry.index !== machine.appliedIndex + 1) throw new Error(`node ${node.id} applied ${entry.index} after ${machine.appliedIndex}`);
     machine.apply(entry);
     this.checker.applied(node.id, entry.index, machine.hash);
+    if (node.extra !== undefined) {
+      const extension = this.options.extension!;
+      extension.applying?.(node.id, entry);
+      node.extra.apply([entry]);
+      extension.applied?.(node.id, entry, node.extra);
+    }
     if (entry.type !== 'normal' || entry.data.length === 0) return;
     const payload = Buffer.from(entry.data).toString();
     const proposal = this.pending.get(payload);
@@ -253,7 +333,8 @@ export class RaftSimulation {
     const snapshotIndex = node.disk.snapshot().metadata.index;
     if (machine.appliedIndex - snapshotIndex < this.options.snapshotEveryEntries) return;
     if (machine.appliedIndex > node.disk.lastIndex()) return;
-    node.disk.createSnapshot(machine.appliedIndex, machine.confState, machine.snapshotData());
+    const data = node.extra === undefined ? machine.snapshotData() : concatBytes(machine.snapshotData(), node.extra.snapshotData());
+    node.disk.createSnapshot(machine.appliedIndex, machine.confState, data);
   }
 
   private observe(node: SimNode): void {
@@ -271,6 +352,18 @@ export class RaftSimulation {
         return disk === undefined ? undefined : { term: (index) => disk.term(index), snapshotIndex: () => disk.snapshot().metadata.index };
       },
     });
+    if (raft.role === 'leader' && this.electedTerm.get(node.id) !== raft.term) {
+      this.electedTerm.set(node.id, raft.term);
+      this.checker.elected({
+        node: node.id,
+        term: raft.term,
+        voters: raft.confState.voters,
+        selfVote: raft.vote,
+        entryAt: (index) => (index >= raft.log.firstIndex() && index <= raft.log.lastIndex() ? raft.log.slice(index, index + 1, Infinity)[0] : undefined),
+        firstIndex: raft.log.firstIndex(),
+        lastIndex: raft.log.lastIndex(),
+      });
+    }
     if (raft.role === 'leader') {
       this.checker.leaderMembership({ node: node.id, committed: raft.committedConfState(), effective: raft.confState, pendingChanges: raft.pendingConfChanges() });
     }
@@ -285,6 +378,7 @@ export class RaftSimulation {
     if (this.options.trace) this.log(`crash ${id}`);
     node.raw = undefined;
     node.machine = undefined;
+    node.extra = undefined;
     node.readyInFlight = false;
   }
 
@@ -307,6 +401,16 @@ export class RaftSimulation {
     const result = node.raw.propose(Buffer.from(payload));
     if (result.kind === 'accepted') this.pending.set(payload, { node: id, index: result.index, term: result.term, payload });
     this.afterInput(node);
+  }
+
+  /** proposeData proposes raw bytes to node id (an extension's entry) and returns what its Raft answered. */
+  proposeData(id: NodeId, data: Uint8Array): ProposeResult | undefined {
+    const node = this.nodes.get(id)!;
+    if (node.raw === undefined) return undefined;
+    const result = node.raw.propose(data);
+    if (this.options.trace) this.log(`proposeData ${data.length}B at ${id}: ${result.kind}${result.kind === 'accepted' ? ` ${result.index}/${result.term}` : ''}`);
+    this.afterInput(node);
+    return result;
   }
 
   proposeConfChange(id: NodeId, change: ConfChange): void {
@@ -334,6 +438,15 @@ export class RaftSimulation {
     this.afterInput(node);
   }
 
+  /** hold delays every message from or to node until `untilMs`, then releases them together. */
+  hold(id: NodeId, untilMs: number): void {
+    this.held.set(id, Math.max(this.held.get(id) ?? 0, untilMs));
+  }
+
+  releaseAll(): void {
+    this.held.clear();
+  }
+
   setLinkFaults(faults: LinkFaults): void {
     this.network.faults = faults;
   }
@@ -356,6 +469,21 @@ export class RaftSimulation {
 
   appliedIndex(id: NodeId): number {
     return this.nodes.get(id)?.machine?.appliedIndex ?? 0;
+  }
+
+  /** extraMachine: the extension's machine on node id while it is up. */
+  extraMachine(id: NodeId): SimMachine | undefined {
+    return this.nodes.get(id)?.extra;
+  }
+
+  /** incarnation counts the starts of node id: it changes when the node restarts. */
+  incarnation(id: NodeId): number {
+    return this.nodes.get(id)?.incarnation ?? 0;
+  }
+
+  /** log appends a line to the trace (when tracing). */
+  note(line: string): void {
+    if (this.options.trace) this.log(line);
   }
 
   status(id: NodeId): ReturnType<RawNode['status']> | undefined {
