@@ -157,6 +157,10 @@ export function createTopic(image: MetadataImage, request: CreateTopicOperation,
   if (request.requestId !== '' && retried?.kind === 'createTopic' && retried.topic === request.name) {
     const topic = image.topics.get(retried.topicId);
     if (topic !== undefined) return { records: [], response: describeTopic(topic) };
+    // A retry must not bring back a topic someone deleted since this request created it.
+    throw new InvalidRequestError([
+      { field: 'requestId', message: `request ${request.requestId} created topic ${request.name} (${retried.topicId}), which has since been deleted; send a new request to create it again` },
+    ]);
   }
   if (image.topicIds.has(request.name)) throw new TopicExistsError(request.name);
   const brokers = image.unfencedBrokers();

@@ -6,6 +6,7 @@
 import { applyConfChange, decodeConfChange } from '../raft/confchange.js';
 import type { Random } from '../raft/prng.js';
 import { RawNode, type Status } from '../raft/rawnode.js';
+import { splitMessages } from '../raft/ready.js';
 import type { RaftLogger } from '../raft/raft.js';
 import type { ConfState, Entry, GroupId, HardState, Message, NodeId, ProposeResult, Ready, Snapshot } from '../raft/types.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
@@ -26,6 +27,9 @@ export interface StateMachine {
 export interface HardStateStore {
   saveHardStates(states: readonly { group: GroupId; hardState: HardState }[], options: { sync: boolean }): Promise<void>;
 }
+
+/** commitWriteMs: how often commit indexes that moved are written (unsynced) to the state store. */
+const commitWriteMs = 1000;
 
 export interface RaftTiming {
   readonly tickMs: number;
@@ -146,6 +150,9 @@ export class RaftHost {
   private roundScheduled = false;
   private roundRunning = false;
   private ticker: NodeJS.Timeout | undefined;
+  private commitWriter: NodeJS.Timeout | undefined;
+  private readonly commitsToWrite = new Map<GroupId, HardState>();
+  private hardStateTail: Promise<void> = Promise.resolve();
   private closed = false;
   private failure: Error | undefined;
   /** rounds counts persist rounds; syncs counts durability barriers (log fdatasyncs, synced batches). */
@@ -164,6 +171,7 @@ export class RaftHost {
   /** start begins ticking every group. */
   start(): void {
     this.ticker = setInterval(() => this.tick(), this.options.timing.tickMs);
+    this.commitWriter = setInterval(() => void this.flushCommits(), commitWriteMs);
   }
 
   private tick(): void {
@@ -260,10 +268,19 @@ export class RaftHost {
   /** round persists every group's Ready behind one sync barrier, then sends, then applies. */
   private async round(): Promise<void> {
     this.rounds++;
-    const work: { hosted: HostedGroup; ready: Ready }[] = [];
-    for (const hosted of this.groups.values()) if (hosted.raw.hasReady()) work.push({ hosted, ready: hosted.raw.ready() });
+    const work: { hosted: HostedGroup; ready: Ready; late: Message[] }[] = [];
+    const early: Message[] = [];
+    for (const hosted of this.groups.values()) {
+      if (!hosted.raw.hasReady()) continue;
+      const ready = hosted.raw.ready();
+      const split = splitMessages(ready, hosted.options.storage.hardState());
+      early.push(...split.early);
+      work.push({ hosted, ready, late: split.late });
+    }
+    // A leader's appends leave while its own write is on disk (thesis §10.2.1); the rest waits.
+    if (early.length > 0) this.options.send(early);
     await this.persist(work);
-    const messages = work.flatMap(({ ready }) => ready.messages);
+    const messages = work.flatMap(({ late }) => late);
     if (messages.length > 0) this.options.send(messages);
     for (const { hosted, ready } of work) {
       if (ready.snapshot !== undefined) hosted.failWaitersUpTo(ready.snapshot.metadata.index);
@@ -275,9 +292,8 @@ export class RaftHost {
   private async persist(work: readonly { hosted: HostedGroup; ready: Ready }[]): Promise<void> {
     const snapshots = work.filter(({ ready }) => ready.snapshot !== undefined);
     await Promise.all(snapshots.map(({ hosted, ready }) => hosted.options.snapshots.save(ready.snapshot!)));
-    const hardStates: { group: GroupId; hardState: HardState }[] = [];
+    const termOrVote: { group: GroupId; hardState: HardState }[] = [];
     const syncs: Promise<void>[] = [];
-    let voteOrTermChanged = false;
     for (const { hosted, ready } of work) {
       const storage = hosted.options.storage;
       if (ready.snapshot !== undefined) storage.installSnapshot(ready.snapshot);
@@ -286,17 +302,35 @@ export class RaftHost {
         syncs.push(storage.log.sync());
         this.syncs++;
       }
-      if (ready.hardState !== undefined) {
-        const previous = storage.hardState();
-        voteOrTermChanged ||= previous.term !== ready.hardState.term || previous.vote !== ready.hardState.vote;
-        storage.setHardState(ready.hardState);
-        hardStates.push({ group: hosted.options.group, hardState: ready.hardState });
-      }
+      if (ready.hardState === undefined) continue;
+      const previous = storage.hardState();
+      storage.setHardState(ready.hardState);
+      if (previous.term !== ready.hardState.term || previous.vote !== ready.hardState.vote) termOrVote.push({ group: hosted.options.group, hardState: ready.hardState });
+      else this.commitsToWrite.set(hosted.options.group, ready.hardState);
     }
-    // Term and vote must be durable before a message leaves; a commit index may be re-learned.
-    if (hardStates.length > 0) syncs.push(this.options.hardStates.saveHardStates(hardStates, { sync: voteOrTermChanged }));
-    if (voteOrTermChanged) this.syncs++;
+    // Term and vote must be durable before a message leaves. A commit index alone can be re-learned
+    // from the leader: it is written lazily, without fsync, at most every commitWriteMs.
+    if (termOrVote.length > 0) {
+      for (const { group } of termOrVote) this.commitsToWrite.delete(group);
+      syncs.push(this.writeHardStates(termOrVote, { sync: true }));
+      this.syncs++;
+    }
     await Promise.all(syncs);
+  }
+
+  /** writeHardStates chains hard-state writes so that a later one never lands before an earlier one. */
+  private writeHardStates(states: { group: GroupId; hardState: HardState }[], options: { sync: boolean }): Promise<void> {
+    const write = this.hardStateTail.then(() => this.options.hardStates.saveHardStates(states, options));
+    this.hardStateTail = write.catch(() => undefined);
+    return write;
+  }
+
+  /** flushCommits writes the commit indexes that moved since the last write, unsynced. */
+  private flushCommits(): Promise<void> {
+    if (this.commitsToWrite.size === 0) return Promise.resolve();
+    const states = [...this.commitsToWrite].map(([group, hardState]) => ({ group, hardState }));
+    this.commitsToWrite.clear();
+    return this.writeHardStates(states, { sync: false }).catch((error: unknown) => this.fail(error as Error));
   }
 
   /** snapshot writes the state machine out at the applied index and compacts the log before it. */
@@ -331,8 +365,11 @@ export class RaftHost {
     if (this.closed) return;
     this.closed = true;
     if (this.ticker !== undefined) clearInterval(this.ticker);
+    if (this.commitWriter !== undefined) clearInterval(this.commitWriter);
     for (const hosted of this.groups.values()) hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
     while (this.roundRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    await this.flushCommits();
+    await this.hardStateTail;
     await Promise.all([...this.groups.values()].map((hosted) => hosted.options.storage.log.sync()));
   }
 }

@@ -214,8 +214,14 @@ export class Raft {
     }
   }
 
+  /**
+   * promotable: this node may campaign. A voter of its latest configuration may; so may a voter of
+   * the committed one that the latest removes or demotes, until that change commits (thesis
+   * §4.2.2): its log may be the only one holding the change, and the others may need it to lead.
+   * Its own vote counts only when it is a voter of its latest configuration (voteResult).
+   */
   private promotable(): boolean {
-    return this.confState.voters.includes(this.id);
+    return this.confState.voters.includes(this.id) || this.baseConfState.voters.includes(this.id);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -451,7 +457,9 @@ export class Raft {
   persisted(index: number, term: number): void {
     if (this.role !== 'leader' || this.log.term(index) !== term) return;
     const self = this.progress.get(this.id);
-    if (self?.maybeUpdate(index) && this.maybeCommit()) this.broadcastAppend();
+    // Followers learn the new commit index with the next append or heartbeat (§5.3), not at once:
+    // an extra message and round on every node per commit is the larger cost.
+    if (self?.maybeUpdate(index)) this.maybeCommit();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -699,8 +707,8 @@ export class Raft {
     if (progress.state === 'probe') progress.becomeReplicate();
     else if (progress.state === 'snapshot' && progress.match + 1 >= this.log.firstIndex()) progress.becomeReplicate();
     else if (progress.state === 'replicate') progress.inflights.freeUpTo(message.index);
-    if (this.maybeCommit()) this.broadcastAppend();
-    else if (wasPaused) this.sendAppend(message.from, { sendIfEmpty: true });
+    this.maybeCommit();
+    if (wasPaused) this.sendAppend(message.from, { sendIfEmpty: true });
     while (this.sendAppend(message.from, { sendIfEmpty: false })) {
       // keep the pipeline full
     }

@@ -5,6 +5,7 @@
 import { applyConfChange, decodeConfChange } from '../../src/raft/confchange.js';
 import { seededRandom, type Random } from '../../src/raft/prng.js';
 import { RawNode } from '../../src/raft/rawnode.js';
+import { splitMessages } from '../../src/raft/ready.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, Ready, Snapshot } from '../../src/raft/types.js';
 import { EventHeap } from './heap.js';
@@ -145,6 +146,8 @@ export class RaftSimulation {
   private nextReadId = 1;
   readonly trace: string[] = [];
   private readonly electedTerm = new Map<NodeId, number>();
+  /** lateMessages: per node, the messages of its Ready in flight that wait for it to be durable. */
+  private readonly lateMessages = new Map<NodeId, Message[]>();
   /** held: messages from or to these nodes are held back until the given time, then released at once. */
   private readonly held = new Map<NodeId, number>();
 
@@ -252,6 +255,10 @@ export class RaftSimulation {
     if (node.readyInFlight || !raw.hasReady()) return;
     const ready = raw.ready();
     node.readyInFlight = true;
+    // As the node does: messages that depend on nothing unpersisted leave at once.
+    const { early, late } = splitMessages(ready, node.disk.hardState());
+    for (const message of early) this.send(message, node);
+    this.lateMessages.set(node.id, late);
     const needsFsync = ready.entries.length > 0 || ready.hardState !== undefined || ready.snapshot !== undefined;
     const delay = needsFsync ? Math.floor(this.random() * (this.options.fsyncMsMax + 1)) : 0;
     this.schedule({ at: this.now + delay, kind: 'persisted', node: node.id, incarnation: node.incarnation, ready });
@@ -264,7 +271,8 @@ export class RaftSimulation {
     node.disk.append(ready.entries);
     if (ready.hardState !== undefined) node.disk.setHardState(ready.hardState);
     this.checker.persist(node.id, { entries: ready.entries, ...(ready.hardState ?? {}) });
-    for (const message of ready.messages) this.send(message, node);
+    for (const message of this.lateMessages.get(node.id) ?? ready.messages) this.send(message, node);
+    this.lateMessages.delete(node.id);
     if (ready.snapshot !== undefined) this.restoreMachine(node, ready.snapshot);
     for (const entry of ready.committedEntries) this.applyEntry(node, entry);
     for (const read of ready.readStates) this.readConfirmed(node, read.requestId, read.index);
@@ -380,6 +388,7 @@ export class RaftSimulation {
     node.machine = undefined;
     node.extra = undefined;
     node.readyInFlight = false;
+    this.lateMessages.delete(id); // what waited for the disk is lost with the Ready
   }
 
   restart(id: NodeId): void {
