@@ -1,5 +1,6 @@
 // Found by the rule tests and fixed in the core; kept as regressions.
 import { describe, expect, it } from 'vitest';
+import { encodeConfChange } from './confchange.js';
 import { Raft } from './raft.js';
 import { RawNode } from './rawnode.js';
 import { MemoryStorage } from './storage.js';
@@ -48,5 +49,36 @@ describe('regressions found by the rule tests', () => {
     raft.step({ type: 'heartbeat', group, from: 1, to: 2, term: 5, commit: 9, context: 0 });
     expect(warnings).toEqual(['heartbeat commit past the end of the log']);
     expect({ term: raft.term, vote: raft.vote, leader: raft.leader, commit: raft.log.committed }).toEqual({ term: 5, vote: 0, leader: 1, commit: 1 });
+  });
+
+  // Found by the simulator: a leader that demoted itself (uncommitted), kept appending and stepped
+  // down held the only up-to-date log but could not campaign, and no one else could win. A voter of
+  // the committed configuration may campaign until its removal commits (thesis §4.2.2); its own
+  // vote counts only if its latest configuration has it as a voter.
+  it('a voter demoted by an uncommitted change still campaigns, and wins on the votes of the new voters', () => {
+    const demoteSelf = { index: 2, term: 2, type: 'confChange' as const, data: encodeConfChange({ type: 'addLearner', nodeId: 1 }) };
+    const storage = new MemoryStorage({
+      snapshot: { metadata: { index: 1, term: 1, confState: { voters: [1, 2], learners: [] } }, data: new Uint8Array(0) },
+      hardState: { term: 2, vote: 1, commit: 1 },
+      entries: [demoteSelf],
+    });
+    const raft = new Raft({ id: 1, group, storage, random: () => 0, electionTicks: 10, heartbeatTicks: 2, preVote: false });
+    expect(raft.confState).toEqual({ voters: [2], learners: [1] });
+    raft.campaign({ transfer: false });
+    expect(raft.role).toBe('candidate');
+    expect(raft.messages.filter((m) => m.type === 'requestVote').map((m) => m.to)).toEqual([2]);
+    raft.step({ type: 'requestVoteResponse', group, from: 2, to: 1, term: 3, preVote: false, granted: true });
+    expect(raft.role).toBe('leader');
+  });
+
+  it('a node that is a voter of neither its committed nor its latest configuration never campaigns', () => {
+    const storage = new MemoryStorage({
+      snapshot: { metadata: { index: 1, term: 1, confState: { voters: [2, 3], learners: [1] } }, data: new Uint8Array(0) },
+      hardState: { term: 2, vote: 0, commit: 1 },
+    });
+    const raft = new Raft({ id: 1, group, storage, random: () => 0, electionTicks: 10, heartbeatTicks: 2 });
+    for (let tick = 0; tick < 100; tick++) raft.tick();
+    expect(raft.role).toBe('follower');
+    expect(raft.messages).toEqual([]);
   });
 });
