@@ -117,6 +117,8 @@ export class Raft {
   private uncommitted: { index: number; bytes: number }[] = [];
   private uncommittedBytes = 0;
   private readonly readQueue: ReadIndexQueue;
+  /** appendsPending: entries were proposed since the last flushAppends. */
+  private appendsPending = false;
   /** abstainUntilIndex: after losing acknowledged entries, no votes or campaigns until the log reaches it. */
   private abstainUntilIndex = 0;
   /** Reads that arrived before this leader committed an entry of its own term. */
@@ -337,7 +339,8 @@ export class Raft {
       return { kind: 'queueFull', uncommittedBytes: this.uncommittedBytes, limitBytes: this.limits.uncommittedBytesMax };
     }
     const index = this.appendLocal([{ type, data }]);
-    if (this.role === 'leader') this.broadcastAppend();
+    // Sent at the next Ready (flushAppends): proposals that arrive together leave as one append.
+    this.appendsPending = true;
     return { kind: 'accepted', index, term: this.term };
   }
 
@@ -373,6 +376,16 @@ export class Raft {
     if (progress.match === this.log.lastIndex()) this.sendTimeoutNow(target);
     else this.sendAppend(target, { sendIfEmpty: true });
     return { kind: 'started' };
+  }
+
+  /**
+   * flushAppends sends followers the entries proposed since the last call, one append message per
+   * follower (within its flow control) instead of one per proposal. RawNode calls it for every Ready.
+   */
+  flushAppends(): void {
+    if (!this.appendsPending) return;
+    this.appendsPending = false;
+    if (this.role === 'leader') this.broadcastAppend();
   }
 
   private sendTimeoutNow(to: NodeId): void {

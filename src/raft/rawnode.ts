@@ -106,6 +106,7 @@ export class RawNode {
   /** ready hands out the next round of work. Throws if the previous Ready was not advanced. */
   ready(): Ready {
     assert(this.outstanding === undefined, 'ready() called before advance()');
+    this.raft.flushAppends();
     const log = this.raft.log;
     const ready: Ready = {
       softState: this.softStateChanged() ? this.softState() : undefined,
