@@ -1,10 +1,10 @@
 // `raftbus cluster describe`: every node's view of the metadata quorum, side by side.
 import { AdminClient } from '../client/admin-client.js';
-import { ClusterFileError, loadClusterFile } from '../node/cluster-file.js';
 import type { QuorumDescription } from '../rpc/admin-service.js';
 import { Admin, type ClusterDescription } from '../client/admin.js';
 import { renderBrokers } from './topics.js';
 import { table } from './table.js';
+import { loadCluster } from './connect.js';
 
 const describeDeadlineMs = 2000;
 
@@ -12,16 +12,7 @@ type NodeView = { id: number; address: string } & ({ ok: true; quorum: QuorumDes
 
 /** describeCluster prints the quorum; returns 0 when a leader is known, 1 otherwise, 2 on a bad file. */
 export async function describeCluster(options: { cluster: string; json?: boolean }): Promise<number> {
-  let loaded;
-  try {
-    loaded = await loadClusterFile(options.cluster);
-  } catch (error) {
-    if (error instanceof ClusterFileError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
-  }
+  const loaded = await loadCluster(options.cluster);
   const views: NodeView[] = await Promise.all(
     loaded.cluster.nodes.map(async (node): Promise<NodeView> => {
       const address = `${node.host}:${node.clientPort}`;

@@ -1,7 +1,7 @@
 // How CLI commands find the cluster: --bootstrap-server host:port[,host:port], else every node
 // of the cluster file (default cluster.example.json).
 import { Admin } from '../client/admin.js';
-import { ClusterFileError, loadClusterFile } from '../node/cluster-file.js';
+import { ClusterFileError, formatIssue, loadClusterFile, type LoadedClusterFile } from '../node/cluster-file.js';
 
 export interface ConnectOptions {
   readonly bootstrapServer?: string;
@@ -19,6 +19,18 @@ export class CliError extends Error {
   }
 }
 
+/** loadCluster loads a cluster file for a command; a bad file becomes a CliError (exit code 2). */
+export async function loadCluster(path: string): Promise<LoadedClusterFile> {
+  try {
+    const loaded = await loadClusterFile(path);
+    for (const warning of loaded.warnings) console.error(`warning: ${formatIssue(warning)}`);
+    return loaded;
+  } catch (error) {
+    if (error instanceof ClusterFileError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
 export async function bootstrapAddresses(options: ConnectOptions): Promise<string[]> {
   if (options.bootstrapServer !== undefined) {
     const addresses = options.bootstrapServer.split(',').map((address) => address.trim()).filter((address) => address.length > 0);
@@ -27,10 +39,10 @@ export async function bootstrapAddresses(options: ConnectOptions): Promise<strin
     return addresses;
   }
   try {
-    const loaded = await loadClusterFile(options.cluster);
+    const loaded = await loadCluster(options.cluster);
     return loaded.cluster.nodes.map((node) => `${node.host}:${node.clientPort}`);
   } catch (error) {
-    if (error instanceof ClusterFileError) throw new CliError(`${error.message}\n(or name a node with --bootstrap-server host:port)`, 2);
+    if (error instanceof CliError) throw new CliError(`${error.message}\n(or name a node with --bootstrap-server host:port)`, 2);
     throw error;
   }
 }

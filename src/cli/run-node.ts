@@ -1,5 +1,5 @@
 // `raftbus node`: one node in this process until SIGINT or SIGTERM, then a graceful stop.
-import { ClusterFileError, loadClusterFile, formatIssue } from '../node/cluster-file.js';
+import { loadCluster } from './connect.js';
 import { createLogger, logLevels, type LogLevel } from '../node/logger.js';
 import { RaftbusNode } from '../node/node.js';
 
@@ -9,17 +9,7 @@ export async function runNode(options: { cluster: string; id: number; logLevel: 
     console.error(`--log-level: '${options.logLevel}' is not one of ${logLevels.join(', ')}`);
     return 2;
   }
-  let loaded;
-  try {
-    loaded = await loadClusterFile(options.cluster);
-  } catch (error) {
-    if (error instanceof ClusterFileError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
-  }
-  for (const warning of loaded.warnings) console.error(`warning: ${formatIssue(warning)}`);
+  const loaded = await loadCluster(options.cluster);
   const logger = createLogger({ nodeId: options.id, level: options.logLevel as LogLevel, pretty: options.pretty === true });
   let node: RaftbusNode;
   let failed: Error | undefined;

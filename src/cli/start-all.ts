@@ -4,8 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ClusterFileError, loadClusterFile } from '../node/cluster-file.js';
 import { formatPrettyLine } from '../node/logger.js';
+import { loadCluster } from './connect.js';
 
 const stopGraceMs = 15_000;
 const colours = [36, 33, 35, 32, 34, 91, 92, 93, 94, 95];
@@ -28,16 +28,7 @@ function readable(line: string): string {
 
 /** startAll returns the exit code: 0 when every node stopped cleanly after Ctrl-C, else 1 (2: bad file). */
 export async function startAll(options: { cluster: string; logLevel: string }): Promise<number> {
-  let loaded;
-  try {
-    loaded = await loadClusterFile(options.cluster);
-  } catch (error) {
-    if (error instanceof ClusterFileError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
-  }
+  const loaded = await loadCluster(options.cluster);
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
   const file = resolve(options.cluster);
   let stopping = false;

@@ -81,4 +81,14 @@ describe('regressions found by the rule tests', () => {
     expect(raft.role).toBe('follower');
     expect(raft.messages).toEqual([]);
   });
+
+  // Found by the persistence-contract check: messages of an older term still waiting for a Ready
+  // would leave after the node's newer term (and a log truncated by the new leader) were on disk.
+  it('moving to a higher term drops the messages of older terms not yet handed out', () => {
+    const raft = new Raft({ id: 2, group, storage: storage({ term: 2, vote: 0, commit: 1 }), random: () => 0, electionTicks: 10, heartbeatTicks: 2, checkQuorum: false, preVote: false });
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 2, prevIndex: 1, prevTerm: 1, entries: [{ index: 2, term: 2, type: 'normal', data: new Uint8Array([1]) }], commit: 1 });
+    expect(raft.messages.map((m) => `${m.type}@${m.term}`)).toEqual(['appendEntriesResponse@2']);
+    raft.step({ type: 'requestVote', group, from: 3, to: 2, term: 3, preVote: false, transfer: false, lastIndex: 2, lastTerm: 2 });
+    expect(raft.messages.map((m) => `${m.type}@${m.term}`)).toEqual(['requestVoteResponse@3']);
+  });
 });

@@ -196,6 +196,10 @@ export class Raft {
       assert(term > this.term, 'term must not decrease', { from: this.term, to: term });
       this.term = term;
       this.vote = noNode;
+      // Messages of older terms not yet handed out describe a log and a vote this node is about to
+      // replace: an acknowledgement of entries a new leader truncates, a vote of a term it left.
+      // They would leave after that replacement is on disk, so they are dropped (Raft tolerates loss).
+      this.messages = this.messages.filter((message) => message.term >= term);
     }
     this.leader = noNode;
     this.electionElapsed = 0;

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type { NodeId } from '../../src/raft/types.js';
 import { ControllerModel, type AdminRequest, type ModelTiming } from './controller-model.js';
 import { healthyLinks } from './network.js';
-import { ScenarioFailure } from './raft-scenario.js';
+import { ScenarioFailure, isNetworkOp, performNetworkOp } from './raft-scenario.js';
 import { RaftSimulation, type SimOptions } from './raft-simulation.js';
 
 /** Nodes are named by position (modulo the node count) so that shrinking keeps schedules valid. */
@@ -184,9 +184,9 @@ export function runScenario(scenario: Scenario, options: { trace?: boolean } = {
 }
 
 function perform(simulation: RaftSimulation, model: ControllerModel, op: Op, context: { ids: NodeId[]; pick: (position: number) => NodeId }): void {
-  const { ids, pick } = context;
-  const sideOf = (mask: number): [NodeId[], NodeId[]] => [ids.filter((_, i) => (mask >> i) & 1), ids.filter((_, i) => !((mask >> i) & 1))];
+  const { pick } = context;
   simulation.note(`op ${JSON.stringify(op)}`);
+  if (isNetworkOp(op)) return performNetworkOp(simulation, op, context);
   switch (op.kind) {
     case 'crash': {
       const id = pick(op.node);
@@ -200,28 +200,8 @@ function perform(simulation: RaftSimulation, model: ControllerModel, op: Op, con
       simulation.crash(leader);
       return model.crashed(leader);
     }
-    case 'isolateLeader': {
-      const leader = simulation.leader();
-      if (leader !== undefined) simulation.network.partition([[leader], ids.filter((id) => id !== leader)]);
-      return;
-    }
     case 'restart':
       return restart(simulation, model, pick(op.node));
-    case 'isolate':
-      return simulation.network.partition([[pick(op.node)], ids.filter((id) => id !== pick(op.node))]);
-    case 'split':
-      return simulation.network.partition(sideOf(op.mask));
-    case 'bridge': {
-      const bridge = pick(op.bridge);
-      const [a, b] = sideOf(op.mask);
-      return simulation.network.partition([a.filter((id) => id !== bridge), b.filter((id) => id !== bridge)]);
-    }
-    case 'oneWay':
-      return simulation.network.cutOneWay(pick(op.from), pick(op.to));
-    case 'heal':
-      return simulation.network.heal();
-    case 'links':
-      return simulation.setLinkFaults({ dropRate: op.dropRate, duplicateRate: op.duplicateRate, delayMinMs: 1, delayMaxMs: op.delayMaxMs });
     case 'transfer': {
       const leader = simulation.leader();
       if (leader !== undefined) simulation.transferLeadership(leader, pick(op.node));

@@ -190,14 +190,20 @@ export function runScenario(scenario: Scenario, options: { trace?: boolean } = {
   }
 }
 
-function perform(simulation: RaftSimulation, op: Op, context: { ids: NodeId[]; pick: (position: number) => NodeId }): void {
+/** NetworkOp: the faults of the network, shared by every simulation built on RaftSimulation. */
+export type NetworkOp = Extract<Op, { kind: 'isolate' | 'split' | 'bridge' | 'oneWay' | 'heal' | 'links' | 'isolateLeader' }>;
+
+const networkOpKinds: ReadonlySet<Op['kind']> = new Set(['isolate', 'split', 'bridge', 'oneWay', 'heal', 'links', 'isolateLeader']);
+
+export function isNetworkOp(op: { kind: string }): op is NetworkOp {
+  return networkOpKinds.has(op.kind as Op['kind']);
+}
+
+/** performNetworkOp cuts, heals or degrades links; nodes are named by position as in Op. */
+export function performNetworkOp(simulation: RaftSimulation, op: NetworkOp, context: { ids: NodeId[]; pick: (position: number) => NodeId }): void {
   const { ids, pick } = context;
   const sideOf = (mask: number): [NodeId[], NodeId[]] => [ids.filter((_, i) => (mask >> i) & 1), ids.filter((_, i) => !((mask >> i) & 1))];
   switch (op.kind) {
-    case 'crash':
-      return simulation.crash(pick(op.node));
-    case 'restart':
-      return simulation.restart(pick(op.node));
     case 'isolate':
       return simulation.network.partition([[pick(op.node)], ids.filter((id) => id !== pick(op.node))]);
     case 'split':
@@ -213,6 +219,22 @@ function perform(simulation: RaftSimulation, op: Op, context: { ids: NodeId[]; p
       return simulation.network.heal();
     case 'links':
       return simulation.setLinkFaults({ dropRate: op.dropRate, duplicateRate: op.duplicateRate, delayMinMs: 1, delayMaxMs: op.delayMaxMs });
+    case 'isolateLeader': {
+      const leader = simulation.leader();
+      if (leader !== undefined) simulation.network.partition([[leader], ids.filter((id) => id !== leader)]);
+      return;
+    }
+  }
+}
+
+function perform(simulation: RaftSimulation, op: Op, context: { ids: NodeId[]; pick: (position: number) => NodeId }): void {
+  const { pick } = context;
+  if (isNetworkOp(op)) return performNetworkOp(simulation, op, context);
+  switch (op.kind) {
+    case 'crash':
+      return simulation.crash(pick(op.node));
+    case 'restart':
+      return simulation.restart(pick(op.node));
     case 'propose':
       return proposeToLeader(simulation, op.count, pick(op.node));
     case 'confChange': {
@@ -227,11 +249,6 @@ function perform(simulation: RaftSimulation, op: Op, context: { ids: NodeId[]; p
     }
     case 'read':
       return simulation.readIndex(pick(op.node));
-    case 'isolateLeader': {
-      const leader = simulation.leader();
-      if (leader !== undefined) simulation.network.partition([[leader], ids.filter((id) => id !== leader)]);
-      return;
-    }
     case 'crashLeader': {
       const leader = simulation.leader();
       if (leader !== undefined) simulation.crash(leader);
