@@ -121,3 +121,14 @@ export class StaleBrokerEpochError extends RaftbusError {
     super(`broker ${brokerId} with epoch ${brokerEpoch} is not registered with that epoch; register again`);
   }
 }
+
+/** InvalidRecordBatchError: a record batch that is not Kafka RecordBatch v2 as sent, or breaks a limit. */
+export class InvalidRecordBatchError extends RaftbusError {
+  override readonly name = 'InvalidRecordBatchError';
+  readonly retriable = false;
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`invalid record batch: ${field} ${reason}`);
+  }
