@@ -132,3 +132,4 @@ export class InvalidRecordBatchError extends RaftbusError {
   ) {
     super(`invalid record batch: ${field} ${reason}`);
   }
+}

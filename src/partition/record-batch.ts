@@ -104,8 +104,6 @@ export interface RecordBatchInput {
 /** BatchValidation is the outcome of validateBatch: the header, or the field at fault and why. */
 export type BatchValidation = { kind: 'ok'; header: BatchHeader } | { kind: 'invalid'; field: string; reason: string };
 
-}
-
 /**
  * encodeRecordBatch returns the batch a client sends: header, CRC32C and the records section,
  * compressed with batch.compression. baseTimestamp is the first record's timestamp and maxTimestamp
