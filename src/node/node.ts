@@ -14,6 +14,7 @@ import { StateStore } from '../storage/state-store.js';
 import { encodeRecordBatch } from '../rpc/metadata-codec.js';
 import { registerAdminService, type AdminBackend, type ClusterDescription, type MetadataLogPage, type QuorumDescription, type TopicDescription } from '../rpc/admin-service.js';
 import { registerControllerService } from '../rpc/controller-service.js';
+import { unaryChannelOptions } from '../rpc/unary.js';
 import { NotControllerError } from '../errors.js';
 import type { TopicImage } from '../metadata/image.js';
 import { BrokerLifecycle } from './broker-lifecycle.js';
@@ -120,7 +121,7 @@ export class RaftbusNode implements AdminBackend {
         snapshotEveryEntries: options.snapshotEveryEntries ?? nodeDefaults.snapshotEveryEntries,
         logger: logger.child({ group: metadataGroup }),
       });
-      const server = new grpc.Server();
+      const server = new grpc.Server(unaryChannelOptions);
       const clientPort = await bindOrExplain(server, self);
       const controller = self.roles.includes('controller')
         ? new ControllerRuntime(host, metadata.machine, { sessionTimeoutMs: options.sessionTimeoutMs ?? controllerDefaults.sessionTimeoutMs, fenceCheckMs: controllerDefaults.fenceCheckMs }, logger.child({ component: 'controller' }))

@@ -423,5 +423,7 @@ export function channelOptions(limits: PeerLimits): grpc.ChannelOptions {
     'grpc.use_local_subchannel_pool': 1,
     'grpc.initial_reconnect_backoff_ms': limits.peerReconnectBackoffMsMin,
     'grpc.max_reconnect_backoff_ms': limits.peerReconnectBackoffMsMax,
+    // channelz is grpc-js's live introspection; we do not serve it and it costs CPU per message.
+    'grpc.enable_channelz': 0,
   };
 }

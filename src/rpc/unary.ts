@@ -5,6 +5,9 @@ import { metadataGroup } from '../node/limits.js';
 import { grpcServiceDefinition } from './proto.js';
 import { leaderHintOf, toStatus } from './status.js';
 
+/** unaryChannelOptions: grpc-js's channelz introspection is not served and costs CPU per call. */
+export const unaryChannelOptions: grpc.ChannelOptions = Object.freeze({ 'grpc.enable_channelz': 0 });
+
 /** clientConversion decodes 64-bit integers as numbers: indexes and terms stay far below 2^53. */
 export const clientConversion = Object.freeze({ longs: Number, enums: String, defaults: true, arrays: true });
 
@@ -38,7 +41,7 @@ export class UnaryClient {
     private readonly deadlineMs: number,
   ) {
     const Constructor = grpc.makeGenericClientConstructor(grpcServiceDefinition(serviceName, { kind: 'protobuf', conversion: clientConversion }), serviceName);
-    this.stub = new Constructor(address, grpc.credentials.createInsecure()) as Stub;
+    this.stub = new Constructor(address, grpc.credentials.createInsecure(), unaryChannelOptions) as Stub;
   }
 
   call<T>(method: string, request: object): Promise<T> {
