@@ -42,11 +42,13 @@ export class ProcessCluster {
     private readonly extraArgs: string[],
   ) {}
 
-  static async create(options: { nodes: number; extraArgs?: string[] }): Promise<ProcessCluster> {
+  /** create writes a cluster file; roles[i] gives node i+1's roles (default: controller and broker). */
+  static async create(options: { nodes: number; extraArgs?: string[]; roles?: readonly (readonly string[])[] }): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'raftbus-test-'));
     const nodes = [];
     for (let id = 1; id <= options.nodes; id++) {
-      nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'], dataDir: `node-${id}` });
+      const roles = options.roles?.[id - 1] ?? ['controller', 'broker'];
+      nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles, dataDir: `node-${id}` });
     }
     const clusterFile = join(dir, 'cluster.json');
     writeFileSync(clusterFile, JSON.stringify({ clusterId: 'test-cluster', nodes }, null, 2));
