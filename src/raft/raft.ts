@@ -12,7 +12,8 @@
 // Durable state (term, vote) changes here only in memory; RawNode hands it out to be persisted
 // before any message that depends on it is sent.
 import { assert } from './assert.js';
-import { applyConfChange, decodeConfChange, encodeConfChange } from './confchange.js';
+import { applyConfChange, encodeConfChange } from './confchange.js';
+import { MembershipLog } from './membership.js';
 import { defaultRaftLimits, type RaftLimits } from './limits.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
@@ -75,12 +76,6 @@ export type ReadIndexResult =
   | { readonly kind: 'notLeader'; readonly leaderHint: NodeId }
   | { readonly kind: 'queueFull'; readonly limit: number };
 
-/** TrackedConfChange is a membership change in the log above the commit index. */
-interface TrackedConfChange {
-  readonly index: number;
-  readonly term: number;
-  readonly change: ConfChange;
-}
 
 export class Raft {
   readonly id: NodeId;
@@ -110,10 +105,7 @@ export class Raft {
   private leadTransferee: NodeId = noNode;
   /** pendingConfIndex: no new membership change until commit reaches it (one at a time). */
   private pendingConfIndex = 0;
-  /** baseConfState is the membership as of the commit index. */
-  private baseConfState: ConfState = { voters: [], learners: [] };
-  /** confTail: membership changes in the log above the commit index, in index order. */
-  private confTail: TrackedConfChange[] = [];
+  private readonly membership: MembershipLog;
   private uncommitted: { index: number; bytes: number }[] = [];
   private uncommittedBytes = 0;
   private readonly readQueue: ReadIndexQueue;
@@ -141,9 +133,9 @@ export class Raft {
     const { hardState, confState } = config.storage.initialState();
     this.term = hardState.term;
     this.vote = hardState.vote;
-    this.baseConfState = confState;
+    this.membership = new MembershipLog(confState, { logger: this.logger, group: this.group });
     this.entriesAppended(this.log.slice(this.log.firstIndex(), this.log.lastIndex() + 1, Infinity));
-    this.applyConfState(this.effectiveConfState());
+    this.applyConfState(this.membership.latest());
     if (hardState.commit > this.log.lastIndex()) {
       // The log lost entries this node had acknowledged (a damaged tail was cut away). Until it
       // holds them again its vote could elect a candidate that lacks committed entries.
@@ -227,7 +219,7 @@ export class Raft {
    * Its own vote counts only when it is a voter of its latest configuration (voteResult).
    */
   private promotable(): boolean {
-    return this.confState.voters.includes(this.id) || this.baseConfState.voters.includes(this.id);
+    return this.confState.voters.includes(this.id) || this.membership.committed().voters.includes(this.id);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -674,8 +666,7 @@ export class Raft {
   private restore(snapshot: Snapshot): void {
     this.logger.info({ group: this.group, index: snapshot.metadata.index, term: snapshot.metadata.term }, 'restoring a snapshot from the leader');
     this.log.restore(snapshot);
-    this.baseConfState = snapshot.metadata.confState;
-    this.confTail = [];
+    this.membership.restore(snapshot.metadata.confState);
     this.applyConfState(snapshot.metadata.confState);
   }
 
@@ -811,54 +802,18 @@ export class Raft {
   // ------------------------------------------------------------------------------------------
   // Membership.
 
-  /**
-   * entriesAppended updates the membership after entries were written to the log (replacing any
-   * suffix from entries[0].index on). A node always uses the latest configuration in its log,
-   * committed or not (Raft thesis §4.1): with one change at a time, that keeps every two
-   * configurations in use from having disjoint majorities.
-   */
+  /** entriesAppended updates the membership after entries were written to the log. */
   private entriesAppended(entries: readonly Entry[]): void {
-    const first = entries[0];
-    if (first === undefined) return;
-    const before = this.confTail.length;
-    this.confTail = this.confTail.filter((tracked) => tracked.index < first.index);
-    let changed = this.confTail.length !== before;
-    for (const entry of entries) {
-      if (entry.type !== 'confChange') continue;
-      const change = decodeConfChange(entry.data);
-      if (change === undefined) {
-        this.logger.warn({ group: this.group, index: entry.index }, 'undecodable membership change in the log; ignored');
-        continue;
-      }
-      this.confTail.push({ index: entry.index, term: entry.term, change });
-      changed = true;
-    }
-    if (changed) this.applyConfState(this.effectiveConfState());
-  }
-
-  /** effectiveConfState is the base membership with every change in the log applied in order. */
-  private effectiveConfState(): ConfState {
-    let confState = this.baseConfState;
-    for (const tracked of this.confTail) {
-      const outcome = applyConfChange(confState, tracked.change);
-      if (outcome.kind === 'ok') confState = outcome.confState;
-      else this.logger.warn({ group: this.group, index: tracked.index, reason: outcome.reason }, 'membership change in the log does not apply; ignored');
-    }
-    return confState;
+    if (this.membership.appended(entries)) this.applyConfState(this.membership.latest());
   }
 
   /**
-   * foldCommittedConfChanges moves changes at or below the commit index into the base. A leader
-   * whose own removal has just committed steps down.
+   * foldCommittedConfChanges moves changes at or below the commit index into the committed
+   * configuration. A leader whose own removal has just committed steps down.
    */
   private foldCommittedConfChanges(): void {
-    while (this.confTail.length > 0 && this.confTail[0]!.index <= this.log.committed) {
-      const tracked = this.confTail.shift()!;
-      const outcome = applyConfChange(this.baseConfState, tracked.change);
-      if (outcome.kind === 'ok') this.baseConfState = outcome.confState;
-      this.logger.info({ group: this.group, index: tracked.index, change: tracked.change }, 'membership change committed');
-    }
-    if (this.role === 'leader' && this.confTail.length === 0 && !this.promotable()) {
+    this.membership.foldThrough(this.log.committed);
+    if (this.role === 'leader' && this.membership.pendingChanges() === 0 && !this.promotable()) {
       this.logger.info({ group: this.group }, 'stepping down: no longer a voter');
       this.becomeFollower(this.term, noNode);
     }
@@ -899,11 +854,11 @@ export class Raft {
 
   /** committedConfState is the membership as of the commit index. */
   committedConfState(): ConfState {
-    return this.baseConfState;
+    return this.membership.committed();
   }
 
   /** pendingConfChanges counts membership changes in the log above the commit index. */
   pendingConfChanges(): number {
-    return this.confTail.length;
+    return this.membership.pendingChanges();
   }
 }
