@@ -92,6 +92,11 @@ export class InvalidRequestError extends RaftbusError {
   constructor(readonly problems: readonly Problem[]) {
     super(problems.map((problem) => `${problem.field}: ${problem.message}`).join('\n'));
   }
+
+  /** of is the refusal of one field: the message names the field and says what is allowed. */
+  static of(field: string, message: string): InvalidRequestError {
+    return new InvalidRequestError([{ field, message }]);
+  }
 }
 
 export class TopicExistsError extends RaftbusError {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidRequestError, StaleBrokerEpochError, TopicExistsError, UnknownTopicError } from '../errors.js';
 import { replayAll } from '../metadata/delta.js';
 import { MetadataImage } from '../metadata/image.js';
+import { describeTopic } from '../metadata/image.js';
 import type { MetadataRecord } from '../metadata/records.js';
 import {
   alterConfigs,
@@ -352,7 +353,8 @@ describe('createTopic', () => {
 
     // The response describes the topic the records make.
     const topic = cluster.image.topicByName('orders')!;
-    expect(response).toEqual({ name: 'orders', topicId: topic.id, partitions: topic.partitions, configs });
+    expect(response).toEqual(describeTopic(topic));
+    expect(response.configs).toEqual(configs);
     expect(Object.fromEntries(topic.configs)).toEqual(configs);
     expect(cluster.image.requests.get('req-1')).toEqual({ requestId: 'req-1', kind: 'createTopic', topic: 'orders', topicId: 'topic-id-1' });
   });
@@ -473,8 +475,8 @@ describe('createPartitions', () => {
       expect(record.leader).toBe(record.replicas[0]);
     }
     const topic = cluster.image.topicByName('orders')!;
-    expect(topic.partitions.slice(0, 3)).toEqual(created.partitions);
-    expect(response.partitions).toEqual(topic.partitions);
+    expect(describeTopic(topic).partitions.slice(0, 3)).toEqual(created.partitions);
+    expect(response.partitions).toEqual(describeTopic(topic).partitions);
     // Evenly: 9 partitions x 2 replicas on 3 brokers: each leads 3 and holds 6.
     for (const id of [1, 2, 3]) {
       expect(topic.partitions.filter((partition) => partition.leader === id)).toHaveLength(3);
@@ -488,7 +490,8 @@ describe('createPartitions', () => {
     const topic = cluster.image.topicByName('orders')!;
     const response = cluster.run((image) => createPartitions(image, { name: 'orders', partitions: 2 }));
     expect(cluster.last).toEqual([]);
-    expect(response).toEqual({ name: 'orders', topicId: topic.id, partitions: topic.partitions, configs: {} });
+    expect(response).toEqual(describeTopic(topic));
+    expect(response.configs).toEqual({});
   });
 
   it('refuses fewer partitions, too many, an unknown topic, or too few unfenced brokers', () => {

@@ -2,7 +2,9 @@
 // into the records to append and the response to send once they commit. None changes anything;
 // only replaying the records does (on every node alike). Time and ids are passed in.
 import { InvalidRequestError, StaleBrokerEpochError, TopicExistsError, UnknownTopicError, type Problem } from '../errors.js';
-import type { BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage } from '../metadata/image.js';
+import { describeTopic, type BrokerRegistration, type MetadataImage, type PartitionRegistration, type TopicDescription, type TopicImage } from '../metadata/image.js';
+
+export type { TopicDescription } from '../metadata/image.js';
 import { replayAll } from '../metadata/delta.js';
 import type { BrokerEndpoint, MetadataRecord } from '../metadata/records.js';
 import type { NodeId } from '../raft/types.js';
@@ -141,12 +143,6 @@ export interface CreateTopicOperation {
   readonly requestId: string;
 }
 
-export interface TopicDescription {
-  readonly name: string;
-  readonly topicId: string;
-  readonly partitions: readonly PartitionRegistration[];
-  readonly configs: Readonly<Record<string, string>>;
-}
 
 /**
  * createTopic places the topic's partitions on the unfenced brokers and returns its records.
@@ -176,8 +172,8 @@ export function createTopic(image: MetadataImage, request: CreateTopicOperation,
   placement.assignments.forEach((replicas, partition) => {
     records.push({ type: 'partition', topicId, partition, replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 });
   });
-  const partitions = placement.assignments.map((replicas) => ({ replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 }));
-  return { records, response: { name: request.name, topicId, partitions, configs: { ...request.configs } } };
+  const partitions = placement.assignments.map((replicas): PartitionRegistration => ({ replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 }));
+  return { records, response: describeTopic({ id: topicId, name: request.name, partitions, configs: new Map(Object.entries(request.configs)) }) };
 }
 
 /** deleteTopic removes a topic. A retry of a delete already done is answered as done. */
@@ -215,8 +211,8 @@ export function createPartitions(image: MetadataImage, request: { name: string; 
     leaderEpoch: 0,
     partitionEpoch: 0,
   }));
-  const partitions = [...topic.partitions, ...placement.assignments.map((replicas) => ({ replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 }))];
-  return { records, response: { ...describeTopic(topic), partitions } };
+  const partitions = [...topic.partitions, ...placement.assignments.map((replicas): PartitionRegistration => ({ replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 }))];
+  return { records, response: describeTopic({ ...topic, partitions }) };
 }
 
 /** alterConfigs sets (and, for keys in `remove`, resets to default) topic configs. */
@@ -244,9 +240,5 @@ export function alterConfigs(image: MetadataImage, request: { name: string; set:
   const configs = Object.fromEntries(topic.configs);
   for (const [key, value] of Object.entries(request.set)) configs[key] = value;
   for (const key of request.remove) delete configs[key];
-  return { records, response: { ...describeTopic(topic), configs } };
-}
-
-export function describeTopic(topic: TopicImage): TopicDescription {
-  return { name: topic.name, topicId: topic.id, partitions: topic.partitions, configs: Object.fromEntries(topic.configs) };
+  return { records, response: describeTopic({ ...topic, configs: new Map(Object.entries(configs)) }) };
 }

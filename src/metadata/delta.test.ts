@@ -11,13 +11,13 @@ import {
   createPartitions,
   createTopic,
   deleteTopic,
-  describeTopic,
   fenceSilentBrokers,
   registerBroker,
   type Outcome,
   type TopicDescription,
 } from '../controller/operations.js';
 import { parseTopicConfigs } from '../controller/topic-validation.js';
+import { describeTopic } from './image.js';
 import { InvalidRequestError, StaleBrokerEpochError, TopicExistsError, UnknownTopicError } from '../errors.js';
 import { decodeMetadataSnapshot, decodeRecordBatch, encodeMetadataSnapshot, encodeRecordBatch } from '../rpc/metadata-codec.js';
 import { ImpossibleRecordError, MetadataDelta, replayAll, requestsRetainedMax } from './delta.js';

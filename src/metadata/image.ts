@@ -31,6 +31,32 @@ export interface TopicImage {
   readonly configs: ReadonlyMap<string, string>;
 }
 
+/** PartitionDescription is a partition as clients see it. */
+export interface PartitionDescription {
+  readonly partition: number;
+  readonly replicas: readonly NodeId[];
+  readonly leader: NodeId;
+  readonly leaderEpoch: number;
+}
+
+/** TopicDescription is a topic as clients see it: configs are the overrides only. */
+export interface TopicDescription {
+  readonly name: string;
+  readonly topicId: string;
+  readonly partitions: readonly PartitionDescription[];
+  readonly configs: Readonly<Record<string, string>>;
+}
+
+/** describeTopic is what clients are told of a topic. */
+export function describeTopic(topic: TopicImage): TopicDescription {
+  return {
+    name: topic.name,
+    topicId: topic.id,
+    partitions: topic.partitions.map((partition, index) => ({ partition: index, replicas: partition.replicas, leader: partition.leader, leaderEpoch: partition.leaderEpoch })),
+    configs: Object.fromEntries(topic.configs),
+  };
+}
+
 export const requestKinds = ['createTopic', 'deleteTopic'] as const;
 export type RequestKind = (typeof requestKinds)[number];
 

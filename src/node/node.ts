@@ -16,7 +16,7 @@ import { registerAdminService, type AdminBackend, type ClusterDescription, type 
 import { registerControllerService } from '../rpc/controller-service.js';
 import { unaryChannelOptions } from '../rpc/unary.js';
 import { NotControllerError } from '../errors.js';
-import type { TopicImage } from '../metadata/image.js';
+import { describeTopic } from '../metadata/image.js';
 import { BrokerLifecycle } from './broker-lifecycle.js';
 import { ControllerRuntime } from './controller-runtime.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
@@ -205,7 +205,7 @@ export class RaftbusNode implements AdminBackend {
   }
 
   createTopic(request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string>; requestId: string }): Promise<TopicDescription> {
-    return this.requireController().createTopic(request).then(toTopicDescription);
+    return this.requireController().createTopic(request);
   }
 
   deleteTopic(request: { name: string; requestId: string }): Promise<{ topicId: string }> {
@@ -213,11 +213,11 @@ export class RaftbusNode implements AdminBackend {
   }
 
   createPartitions(request: { name: string; partitions: number }): Promise<TopicDescription> {
-    return this.requireController().createPartitions(request).then(toTopicDescription);
+    return this.requireController().createPartitions(request);
   }
 
   alterConfigs(request: { name: string; set: Record<string, string>; remove: string[] }): Promise<TopicDescription> {
-    return this.requireController().alterConfigs(request).then(toTopicDescription);
+    return this.requireController().alterConfigs(request);
   }
 
   listTopics(): { names: string[]; metadataOffset: number } {
@@ -233,7 +233,7 @@ export class RaftbusNode implements AdminBackend {
     for (const name of wanted) {
       const topic = image.topicByName(name);
       if (topic === undefined) unknown.push(name);
-      else topics.push(describeTopicImage(topic));
+      else topics.push(describeTopic(topic));
     }
     return { topics, unknown, metadataOffset: image.offset };
   }
@@ -354,22 +354,4 @@ function bindOrExplain(server: grpc.Server, self: ClusterNode): Promise<number> 
       else reject(new NodeStartError(`cannot listen on client port ${address}: ${error.message}. Is another process using it? Stop it or change clientPort of node ${self.id} in the cluster file.`, { cause: error }));
     });
   });
-}
-
-function describeTopicImage(topic: TopicImage): TopicDescription {
-  return {
-    name: topic.name,
-    topicId: topic.id,
-    partitions: topic.partitions.map((partition, index) => ({ partition: index, replicas: partition.replicas, leader: partition.leader, leaderEpoch: partition.leaderEpoch })),
-    configs: Object.fromEntries(topic.configs),
-  };
-}
-
-function toTopicDescription(topic: { name: string; topicId: string; partitions: readonly { replicas: readonly NodeId[]; leader: NodeId; leaderEpoch: number }[]; configs: Readonly<Record<string, string>> }): TopicDescription {
-  return {
-    name: topic.name,
-    topicId: topic.topicId,
-    partitions: topic.partitions.map((partition, index) => ({ partition: index, replicas: partition.replicas, leader: partition.leader, leaderEpoch: partition.leaderEpoch })),
-    configs: topic.configs,
-  };
 }

@@ -3,7 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Entry, NodeId, Role } from '../raft/types.js';
 import { metadataLogEntriesMax, noOpPayloadBytesMax } from '../node/limits.js';
 import { grpcServiceDefinition } from './proto.js';
-import { InvalidArgumentError } from './status.js';
+import { InvalidRequestError } from '../errors.js';
 import { answer, clientConversion } from './unary.js';
 
 export { clientConversion } from './unary.js';
@@ -37,19 +37,8 @@ export interface MetadataLogPage {
   readonly entries: readonly Entry[];
 }
 
-export interface PartitionDescription {
-  readonly partition: number;
-  readonly replicas: readonly NodeId[];
-  readonly leader: NodeId;
-  readonly leaderEpoch: number;
-}
-
-export interface TopicDescription {
-  readonly name: string;
-  readonly topicId: string;
-  readonly partitions: readonly PartitionDescription[];
-  readonly configs: Readonly<Record<string, string>>;
-}
+export type { PartitionDescription, TopicDescription } from '../metadata/image.js';
+import type { TopicDescription } from '../metadata/image.js';
 
 export interface BrokerDescription {
   readonly id: NodeId;
@@ -95,7 +84,7 @@ export interface AdminBackend {
 const requestIdCharsMax = 64;
 
 function checkRequestId(requestId: string): void {
-  if (requestId.length > requestIdCharsMax) throw new InvalidArgumentError('requestId', `${requestId.length} characters exceeds the limit of ${requestIdCharsMax}`);
+  if (requestId.length > requestIdCharsMax) throw InvalidRequestError.of('requestId', `${requestId.length} characters exceeds the limit of ${requestIdCharsMax}`);
 }
 
 /** registerAdminService adds the Admin service to a server. */
@@ -104,13 +93,13 @@ export function registerAdminService(server: grpc.Server, backend: AdminBackend)
     DescribeQuorum: answer(() => backend.describeQuorum()),
     AppendNoOp: answer(async (request: { payload: Uint8Array }) => {
       if (request.payload.length > noOpPayloadBytesMax) {
-        throw new InvalidArgumentError('payload', `${request.payload.length} bytes exceeds the limit of ${noOpPayloadBytesMax} bytes`);
+        throw InvalidRequestError.of('payload', `${request.payload.length} bytes exceeds the limit of ${noOpPayloadBytesMax} bytes`);
       }
       return backend.appendNoOp(request.payload);
     }),
     ReadMetadataLog: answer((request: { fromIndex: number; maxEntries: number }) => {
       if (request.maxEntries > metadataLogEntriesMax) {
-        throw new InvalidArgumentError('maxEntries', `${request.maxEntries} exceeds the limit of ${metadataLogEntriesMax}`);
+        throw InvalidRequestError.of('maxEntries', `${request.maxEntries} exceeds the limit of ${metadataLogEntriesMax}`);
       }
       const page = backend.readMetadataLog({ fromIndex: request.fromIndex, maxEntries: request.maxEntries === 0 ? 1000 : request.maxEntries });
       return { firstIndex: page.firstIndex, lastIndex: page.lastIndex, entries: page.entries.map((entry) => ({ ...entry, data: entry.data })) };

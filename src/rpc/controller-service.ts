@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, RegisterBrokerRequest } from '../controller/operations.js';
 import { grpcServiceDefinition } from './proto.js';
-import { InvalidArgumentError } from './status.js';
+import { InvalidRequestError } from '../errors.js';
 import { UnaryClient, answer, clientConversion } from './unary.js';
 
 export const controllerServiceName = 'raftbus.controller.v1.Controller';
@@ -27,11 +27,11 @@ const hostCharsMax = 253;
 export function registerControllerService(server: grpc.Server, backend: ControllerBackend): void {
   server.addService(grpcServiceDefinition(controllerServiceName, { kind: 'protobuf', conversion: clientConversion }), {
     RegisterBroker: answer((request: RegisterMessage) => {
-      if (request.brokerId <= 0) throw new InvalidArgumentError('brokerId', 'must be a positive node id');
+      if (request.brokerId <= 0) throw InvalidRequestError.of('brokerId', 'must be a positive node id');
       if (request.incarnationId.length === 0 || request.incarnationId.length > incarnationIdCharsMax) {
-        throw new InvalidArgumentError('incarnationId', `must have 1 to ${incarnationIdCharsMax} characters`);
+        throw InvalidRequestError.of('incarnationId', `must have 1 to ${incarnationIdCharsMax} characters`);
       }
-      if (request.host.length === 0 || request.host.length > hostCharsMax) throw new InvalidArgumentError('host', `must have 1 to ${hostCharsMax} characters`);
+      if (request.host.length === 0 || request.host.length > hostCharsMax) throw InvalidRequestError.of('host', `must have 1 to ${hostCharsMax} characters`);
       return backend.registerBroker({
         brokerId: request.brokerId,
         incarnationId: request.incarnationId,

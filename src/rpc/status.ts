@@ -1,43 +1,83 @@
-// Mapping of raftbus errors to gRPC status, and back. The only place that knows both.
+// Mapping of raftbus errors to gRPC status, and back: the only place that knows both. A typed
+// error travels as a status code (for any gRPC client) and, in the `raftbus-error-bin` trailer, as
+// its name and fields, from which the SDK rebuilds the very same error.
 import * as grpc from '@grpc/grpc-js';
-import { InvalidRequestError, NotControllerError, NotLeaderError, RaftbusError, TopicExistsError, UnknownTopicError, StaleBrokerEpochError } from '../errors.js';
+import {
+  InvalidRecordBatchError,
+  InvalidRequestError,
+  NotControllerError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalRejectedError,
+  RaftbusError,
+  ShuttingDownError,
+  StaleBrokerEpochError,
+  TopicExistsError,
+  UnknownTopicError,
+} from '../errors.js';
 
-/** leaderTrailer names the trailer that carries a leader hint with FAILED_PRECONDITION. */
-export const leaderTrailer = 'raftbus-leader';
+const errorTrailer = 'raftbus-error-bin';
 
-/** InvalidArgumentError is bad input from a client: the message names the field and the limit. */
-export class InvalidArgumentError extends RaftbusError {
-  override readonly name = 'InvalidArgumentError';
-  readonly retriable = false;
+/** RemoteError is an error a server reported that raftbus does not type; retriable follows the code. */
+export class RemoteError extends RaftbusError {
+  override readonly name = 'RemoteError';
+  readonly retriable: boolean;
   constructor(
-    readonly field: string,
-    problem: string,
+    readonly code: grpc.status,
+    readonly details: string,
+    readonly address: string,
   ) {
-    super(`${field}: ${problem}`);
+    super(`${details} (${grpc.status[code]} from ${address})`);
+    this.retriable = retriableCodes.has(code);
   }
 }
+
+const retriableCodes = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.ABORTED]);
+
+type Fields = Record<string, unknown>;
+
+/** Each typed error: its status code, the fields it travels with, and how it is rebuilt. */
+const typedErrors: { [name: string]: { code: (error: RaftbusError) => grpc.status; fields: (error: never) => Fields; rebuild: (fields: never) => RaftbusError } } = {
+  NotLeaderError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: NotLeaderError) => ({ group: e.group, leaderHint: e.leaderHint }), rebuild: (f: NotLeaderError) => new NotLeaderError(f.group, f.leaderHint) },
+  NotControllerError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: NotControllerError) => ({ controllerHint: e.controllerHint }), rebuild: (f: NotControllerError) => new NotControllerError(f.controllerHint) },
+  InvalidRequestError: { code: () => grpc.status.INVALID_ARGUMENT, fields: (e: InvalidRequestError) => ({ problems: e.problems }), rebuild: (f: InvalidRequestError) => new InvalidRequestError(f.problems) },
+  InvalidRecordBatchError: { code: () => grpc.status.INVALID_ARGUMENT, fields: (e: InvalidRecordBatchError) => ({ field: e.field, reason: e.reason }), rebuild: (f: InvalidRecordBatchError) => new InvalidRecordBatchError(f.field, f.reason) },
+  TopicExistsError: { code: () => grpc.status.ALREADY_EXISTS, fields: (e: TopicExistsError) => ({ topic: e.topic }), rebuild: (f: TopicExistsError) => new TopicExistsError(f.topic) },
+  UnknownTopicError: { code: () => grpc.status.NOT_FOUND, fields: (e: UnknownTopicError) => ({ topic: e.topic }), rebuild: (f: UnknownTopicError) => new UnknownTopicError(f.topic) },
+  StaleBrokerEpochError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: StaleBrokerEpochError) => ({ brokerId: e.brokerId, brokerEpoch: e.brokerEpoch }), rebuild: (f: StaleBrokerEpochError) => new StaleBrokerEpochError(f.brokerId, f.brokerEpoch) },
+  ProposalDroppedError: { code: () => grpc.status.UNAVAILABLE, fields: (e: ProposalDroppedError) => ({ group: e.group, index: e.index }), rebuild: (f: ProposalDroppedError) => new ProposalDroppedError(f.group, f.index) },
+  ProposalRejectedError: { code: (e) => (e.retriable ? grpc.status.UNAVAILABLE : grpc.status.FAILED_PRECONDITION), fields: (e: ProposalRejectedError) => ({ group: e.group, result: e.result }), rebuild: (f: ProposalRejectedError) => new ProposalRejectedError(f.group, f.result) },
+  ShuttingDownError: { code: () => grpc.status.UNAVAILABLE, fields: () => ({}), rebuild: () => new ShuttingDownError() },
+};
 
 /** toStatus turns an error into the gRPC status a client sees. Unknown errors are INTERNAL. */
 export function toStatus(error: unknown): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
-  if (error instanceof NotLeaderError || error instanceof NotControllerError) {
-    const hint = error instanceof NotLeaderError ? error.leaderHint : error.controllerHint;
-    if (hint !== 0) metadata.set(leaderTrailer, String(hint));
-    return { code: grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
+  if (!(error instanceof RaftbusError)) {
+    return { code: grpc.status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? String(error)}`, metadata };
   }
-  if (error instanceof InvalidArgumentError || error instanceof InvalidRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: error.message, metadata };
-  if (error instanceof TopicExistsError) return { code: grpc.status.ALREADY_EXISTS, details: error.message, metadata };
-  if (error instanceof UnknownTopicError) return { code: grpc.status.NOT_FOUND, details: error.message, metadata };
-  if (error instanceof StaleBrokerEpochError) return { code: grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
-  if (error instanceof RaftbusError) {
+  const typed = typedErrors[error.name];
+  if (typed === undefined) {
     return { code: error.retriable ? grpc.status.UNAVAILABLE : grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
   }
-  return { code: grpc.status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? String(error)}`, metadata };
+  metadata.set(errorTrailer, Buffer.from(JSON.stringify({ name: error.name, fields: typed.fields(error as never) })));
+  return { code: typed.code(error), details: error.message, metadata };
 }
 
-/** leaderHintOf reads the leader hint from a FAILED_PRECONDITION status, if there is one. */
-export function leaderHintOf(error: grpc.ServiceError): number | undefined {
-  const value = error.metadata?.get(leaderTrailer)[0];
-  const hint = value === undefined ? NaN : Number(value);
-  return Number.isSafeInteger(hint) && hint > 0 ? hint : undefined;
+/**
+ * fromStatus rebuilds the typed error a raftbus server sent, or a RemoteError (retriable when the
+ * code says so) for anything else, such as a connection that failed.
+ */
+export function fromStatus(error: grpc.ServiceError, address: string): Error {
+  const trailer = error.metadata?.get(errorTrailer)[0];
+  if (trailer instanceof Buffer) {
+    try {
+      const { name, fields } = JSON.parse(trailer.toString()) as { name: string; fields: Fields };
+      const typed = typedErrors[name];
+      if (typed !== undefined) return typed.rebuild(fields as never);
+    } catch {
+      // A trailer that does not parse is treated as absent.
+    }
+  }
+  return new RemoteError(error.code, error.details ?? error.message, address);
 }

@@ -1,9 +1,9 @@
 // Helpers shared by every unary gRPC service and client of raftbus.
 import * as grpc from '@grpc/grpc-js';
-import { InvalidRequestError, NotControllerError, NotLeaderError, RaftbusError, TopicExistsError, UnknownTopicError, type Problem } from '../errors.js';
-import { metadataGroup } from '../node/limits.js';
 import { grpcServiceDefinition } from './proto.js';
-import { leaderHintOf, toStatus } from './status.js';
+import { fromStatus, toStatus } from './status.js';
+
+export { RemoteError } from './status.js';
 
 /** unaryChannelOptions: grpc-js's channelz introspection is not served and costs CPU per call. */
 export const unaryChannelOptions: grpc.ChannelOptions = Object.freeze({ 'grpc.enable_channelz': 0 });
@@ -56,42 +56,4 @@ export class UnaryClient {
   close(): void {
     this.stub.close();
   }
-}
-
-/** RemoteError is an error a server reported; code is the gRPC status, retriable says whether to try again. */
-export class RemoteError extends RaftbusError {
-  override readonly name = 'RemoteError';
-  readonly retriable: boolean;
-  constructor(
-    readonly code: grpc.status,
-    readonly details: string,
-    readonly address: string,
-  ) {
-    super(`${details} (${grpc.status[code]} from ${address})`);
-    this.retriable = retriableCodes.has(code);
-  }
-}
-
-const retriableCodes = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.ABORTED]);
-
-/** fromStatus maps a gRPC error back to a typed error where raftbus defines one. */
-export function fromStatus(error: grpc.ServiceError, address: string): Error {
-  const details = error.details ?? error.message;
-  if (error.code === grpc.status.FAILED_PRECONDITION) {
-    const hint = leaderHintOf(error);
-    if (hint !== undefined || details.startsWith('not the active controller')) return new NotControllerError(hint ?? 0);
-    if (details.startsWith('not the leader')) return new NotLeaderError(metadataGroup, 0);
-  }
-  if (error.code === grpc.status.INVALID_ARGUMENT) return new InvalidRequestError(problemsOf(details));
-  if (error.code === grpc.status.ALREADY_EXISTS) return Object.assign(new TopicExistsError(''), { message: details });
-  if (error.code === grpc.status.NOT_FOUND) return Object.assign(new UnknownTopicError(''), { message: details });
-  return new RemoteError(error.code, details, address);
-}
-
-/** problemsOf reads back the "field: message", one per line, form InvalidRequestError is sent in. */
-function problemsOf(details: string): Problem[] {
-  return details.split('\n').map((part) => {
-    const colon = part.indexOf(': ');
-    return colon < 0 ? { field: 'request', message: part } : { field: part.slice(0, colon), message: part.slice(colon + 2) };
-  });
 }
