@@ -4,11 +4,12 @@
 // interrupted (SIGINT, SIGTERM, SIGHUP) or dies of an uncaught error.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
+import { freePort } from './free-port.js';
+
 
 /** cliPath is the compiled raftbus CLI (dist/src/cli/main.js) next to dist/bench/. */
 export const cliPath = join(import.meta.dirname, '../../src/cli/main.js');
@@ -63,18 +64,6 @@ function installGuards(): void {
     process.stderr.write(`unhandled rejection: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     killEverything();
     process.exit(1);
-  });
-}
-
-/** freePort asks the OS for a loopback port that is free right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
   });
 }
 

@@ -242,6 +242,11 @@ export class RaftHost {
     return Promise.reject(new ProposalRejectedError(hosted.options.group, result));
   }
 
+  private anyReady(): boolean {
+    for (const hosted of this.groups.values()) if (hosted.raw.hasReady()) return true;
+    return false;
+  }
+
   private scheduleRound(): void {
     if (this.roundScheduled || this.roundRunning || this.closed) return;
     this.roundScheduled = true;
@@ -255,14 +260,14 @@ export class RaftHost {
     if (this.roundRunning || this.closed) return;
     this.roundRunning = true;
     try {
-      while (!this.closed && [...this.groups.values()].some((hosted) => hosted.raw.hasReady())) await this.round();
+      while (!this.closed && this.anyReady()) await this.round();
       for (const hosted of this.groups.values()) if (hosted.wantsSnapshot()) await this.snapshot(hosted);
     } catch (error) {
       this.fail(error as Error);
     } finally {
       this.roundRunning = false;
     }
-    if ([...this.groups.values()].some((hosted) => hosted.raw.hasReady())) this.scheduleRound();
+    if (this.anyReady()) this.scheduleRound();
   }
 
   /** round persists every group's Ready behind one sync barrier, then sends, then applies. */

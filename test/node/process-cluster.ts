@@ -2,25 +2,15 @@
 // temporary data directory, for tests that kill -9, pause and restart them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Admin, type AdminOptions } from '../../src/client/admin.js';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
+import { freePort } from '../../bench/lib/free-port.js';
+
 
 export const cliPath = join(import.meta.dirname, '../../dist/src/cli/main.js');
-
-/** freePort asks the OS for a port that is free right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface ProcessNode {
   readonly id: number;

@@ -10,16 +10,10 @@
 //
 // This simulation found that a create retried with its request id after its topic was deleted
 // created the topic again; the schedule that showed it is kept below as a regression.
-import { randomInt } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runScenario, scenarioArbitrary, type Scenario } from './controller-scenario.js';
-import { ScenarioFailure } from './raft-scenario.js';
-
-const factor = Number(process.env.RAFTBUS_SIM_RUNS_FACTOR ?? '1');
-const seed = Number(process.env.RAFTBUS_SEED ?? randomInt(1, 2 ** 31 - 1));
-const path = process.env.RAFTBUS_PATH;
+import { checkSchedules, simFactor, simPath, simTestTimeoutMs } from './property.js';
 
 interface Totals {
   runs: number;
@@ -31,10 +25,14 @@ interface Totals {
 }
 
 function check(name: string, arbitrary: fc.Arbitrary<Scenario>, numRuns: number): Totals {
-  console.log(`${name}: seed=${seed} runs=${numRuns} (replay: RAFTBUS_SEED=${seed}${path ? ` RAFTBUS_PATH=${path}` : ''})`);
   const totals: Totals = { runs: 0, batches: 0, topics: 0, checks: 0, livenessTicksMax: 0, outcomes: new Map() };
-  const result = fc.check(
-    fc.property(arbitrary, (scenario) => {
+  checkSchedules({
+    name,
+    file: 'test/sim/controller.sim.test.ts',
+    testName: propertyName,
+    arbitrary,
+    numRuns,
+    run: (scenario) => {
       const { model, livenessTicks } = runScenario(scenario);
       totals.runs++;
       totals.batches += model.checker.batches;
@@ -42,29 +40,15 @@ function check(name: string, arbitrary: fc.Arbitrary<Scenario>, numRuns: number)
       totals.checks += model.checker.checks;
       totals.livenessTicksMax = Math.max(totals.livenessTicksMax, livenessTicks);
       for (const [key, count] of model.outcomes) totals.outcomes.set(key, (totals.outcomes.get(key) ?? 0) + count);
-    }),
-    { seed, numRuns: path ? 1 : numRuns, ...(path ? { path } : {}), endOnFailure: false },
-  );
-  if (result.failed) {
-    const counterexample = result.counterexample?.[0] as Scenario | undefined;
-    if (counterexample !== undefined) {
-      mkdirSync('.sim-failures', { recursive: true });
-      const file = `.sim-failures/controller-${seed}.json`;
-      let trace: readonly string[] = [];
-      try {
-        runScenario(counterexample, { trace: true });
-      } catch (error) {
-        trace = error instanceof ScenarioFailure ? [error.message, ...error.trace] : [String(error)];
-      }
-      writeFileSync(file, JSON.stringify({ seed, path: result.counterexamplePath, scenario: counterexample, trace }, null, 1));
-      console.log(`counterexample written to ${file}`);
-    }
-    throw new Error(`${fc.defaultReportMessage(result) ?? 'property failed'}\n${String(result.errorInstance)}`);
-  }
+    },
+    traced: (scenario) => runScenario(scenario, { trace: true }),
+  });
   const outcomes = [...totals.outcomes].sort(([a], [b]) => a.localeCompare(b)).map(([key, count]) => `${key}=${count}`);
   console.log(`${name}: ${totals.runs} schedules, ${totals.batches} committed batches, ${totals.topics} topics created, ${totals.checks} checks, liveness <= ${totals.livenessTicksMax} ticks\n  answers: ${outcomes.join(' ')}`);
   return totals;
 }
+
+const propertyName = 'converges every image under crashes, partitions, loss, duplication, delay and retried requests';
 
 /** The shrunk schedule that found the bug: create payments (r1), delete it, retry r1. */
 const recreatedAfterDelete: Scenario = {
@@ -89,10 +73,10 @@ describe('controller simulation', () => {
   });
 
 
-  it('converges every image under crashes, partitions, loss, duplication, delay and retried requests', () => {
-    const totals = check('controller', scenarioArbitrary({ stepsMax: 50 }), 300 * factor);
+  it(propertyName, { timeout: simTestTimeoutMs }, () => {
+    const totals = check('controller', scenarioArbitrary({ stepsMax: 50 }), 300 * simFactor);
     expect(totals.runs).toBeGreaterThan(0);
-    if (path === undefined) {
+    if (simPath === undefined) {
       // The schedules made real progress, not only faults (each run also creates one probe topic).
       expect(totals.topics).toBeGreaterThan(1.5 * totals.runs);
       expect(totals.batches).toBeGreaterThan(5 * totals.runs);
