@@ -49,7 +49,7 @@ describe('regression: fenceSilentBrokers leaves partitions led by a broker it fe
     let image = cluster(3);
     const records: MetadataRecord[] = [
       { type: 'topic', name: 'orders', topicId: 'orders-id', requestId: '' },
-      { type: 'partition', topicId: 'orders-id', partition: 0, replicas: [1, 2, 3], leader: 1, leaderEpoch: 0, partitionEpoch: 0 },
+      { type: 'partition', topicId: 'orders-id', partition: 0, replicas: [1, 2, 3], leader: 1, leaderEpoch: 0, partitionEpoch: 0, groupId: 1 },
     ];
     image = replayAll(image, records, image.offset + 1);
 

@@ -8,6 +8,7 @@ import { MetadataImage } from '../metadata/image.js';
 import { describeTopic } from '../metadata/image.js';
 import type { MetadataRecord } from '../metadata/records.js';
 import {
+  allocateProducerIds,
   alterConfigs,
   brokerHeartbeat,
   createPartitions,
@@ -455,6 +456,32 @@ describe('deleteTopic', () => {
       expect(error).toBeInstanceOf(UnknownTopicError);
       expect(error).toMatchObject({ topic: request.name, retriable: false });
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('Raft group ids and producer ids', () => {
+  it('every partition gets a group id no partition had before, across deletes and snapshots', () => {
+    const cluster = new Cluster().start(3);
+    cluster.createTopic({ name: 'orders', partitions: 3, replicationFactor: 2 });
+    cluster.run((image) => createPartitions(image, { name: 'orders', partitions: 5 }));
+    const first = cluster.image.topicByName('orders')!.partitions.map((partition) => partition.groupId);
+    expect(first).toEqual([1, 2, 3, 4, 5]);
+    cluster.run((image) => deleteTopic(image, { name: 'orders', requestId: 'del-1' }));
+    // A snapshot holds no partition of the deleted topic, yet the ids stay spent.
+    cluster.image = replayAll(MetadataImage.empty, cluster.image.toRecords(), cluster.image.offset);
+    cluster.createTopic({ name: 'payments', partitions: 2 });
+    expect(cluster.image.topicByName('payments')!.partitions.map((partition) => partition.groupId)).toEqual([6, 7]);
+  });
+
+  it('hands out producer ids once each, and refuses a count out of range naming the limit', () => {
+    const cluster = new Cluster().start(1);
+    expect(cluster.run((image) => allocateProducerIds(image, { count: 1 }))).toEqual({ firstProducerId: 0, count: 1 });
+    expect(cluster.run((image) => allocateProducerIds(image, { count: 10 }))).toEqual({ firstProducerId: 1, count: 10 });
+    cluster.image = replayAll(MetadataImage.empty, cluster.image.toRecords(), cluster.image.offset);
+    expect(cluster.run((image) => allocateProducerIds(image, { count: 1 }))).toEqual({ firstProducerId: 11, count: 1 });
+    for (const count of [0, 1001, 1.5]) expect(problemFields(() => allocateProducerIds(cluster.image, { count }))).toEqual(['count']);
   });
 });
 

@@ -169,10 +169,8 @@ export function createTopic(image: MetadataImage, request: CreateTopicOperation,
   for (const [key, value] of Object.entries(request.configs).sort(([a], [b]) => a.localeCompare(b))) {
     records.push({ type: 'config', topic: request.name, key, hasValue: true, value });
   }
-  placement.assignments.forEach((replicas, partition) => {
-    records.push({ type: 'partition', topicId, partition, replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 });
-  });
-  const partitions = placement.assignments.map((replicas): PartitionRegistration => ({ replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 }));
+  const partitions = newPartitions(image, placement.assignments);
+  partitions.forEach((registration, partition) => records.push({ type: 'partition', topicId, partition, ...registration }));
   return { records, response: describeTopic({ id: topicId, name: request.name, partitions, configs: new Map(Object.entries(request.configs)) }) };
 }
 
@@ -202,17 +200,26 @@ export function createPartitions(image: MetadataImage, request: { name: string; 
     existing: topic.partitions.map((partition) => partition.replicas),
   });
   if (placement.kind !== 'placed') throw new InvalidRequestError([{ field: 'replicationFactor', message: `replication factor ${replicationFactor} is larger than the ${brokers.length} unfenced brokers` }]);
-  const records: MetadataRecord[] = placement.assignments.map((replicas, i) => ({
-    type: 'partition',
-    topicId: topic.id,
-    partition: topic.partitions.length + i,
-    replicas,
-    leader: replicas[0]!,
-    leaderEpoch: 0,
-    partitionEpoch: 0,
-  }));
-  const partitions = [...topic.partitions, ...placement.assignments.map((replicas): PartitionRegistration => ({ replicas, leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0 }))];
-  return { records, response: describeTopic({ ...topic, partitions }) };
+  const added = newPartitions(image, placement.assignments);
+  const records: MetadataRecord[] = added.map((registration, i) => ({ type: 'partition', topicId: topic.id, partition: topic.partitions.length + i, ...registration }));
+  return { records, response: describeTopic({ ...topic, partitions: [...topic.partitions, ...added] }) };
+}
+
+/** newPartitions registers placed partitions, led by their first replica, on fresh Raft group ids. */
+function newPartitions(image: MetadataImage, assignments: readonly (readonly NodeId[])[]): PartitionRegistration[] {
+  return assignments.map((replicas, i) => ({ replicas: [...replicas], leader: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0, groupId: image.nextGroupId + i }));
+}
+
+/** producerIdsPerRequestMax bounds the producer ids one request may take. */
+export const producerIdsPerRequestMax = 1000;
+
+/** allocateProducerIds hands out `count` producer ids that no one was given before. */
+export function allocateProducerIds(image: MetadataImage, request: { count: number }): Outcome<{ firstProducerId: number; count: number }> {
+  if (!Number.isInteger(request.count) || request.count < 1 || request.count > producerIdsPerRequestMax) {
+    throw InvalidRequestError.of('count', `must be 1..${producerIdsPerRequestMax}, got ${request.count}`);
+  }
+  const first = image.nextProducerId;
+  return { records: [{ type: 'producerIds', nextProducerId: first + request.count }], response: { firstProducerId: first, count: request.count } };
 }
 
 /** alterConfigs sets (and, for keys in `remove`, resets to default) topic configs. */

@@ -52,12 +52,14 @@ function canonical(image: MetadataImage): string {
         {
           id: t.id,
           name: t.name,
-          partitions: t.partitions.map((p) => ({ replicas: [...p.replicas], leader: p.leader, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch })),
+          partitions: t.partitions.map((p) => ({ replicas: [...p.replicas], leader: p.leader, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, groupId: p.groupId })),
           configs: [...t.configs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
         },
       ]),
     topicIds: [...image.topicIds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     requests: [...image.requests],
+    nextGroupId: image.nextGroupId,
+    nextProducerId: image.nextProducerId,
   });
 }
 
@@ -468,7 +470,9 @@ describe('snapshots and the codec', () => {
       { type: 'unfenceBroker', brokerId: 2, brokerEpoch: 2 ** 40 },
       { type: 'brokerShutdown', brokerId: 3, brokerEpoch: 7 },
       { type: 'topic', name: 'a', topicId: '', requestId: '' },
-      { type: 'partition', topicId: 't', partition: 0xffff_ffff, replicas: [], leader: 0, leaderEpoch: 0xffff_ffff, partitionEpoch: 0 },
+      { type: 'partition', topicId: 't', partition: 0xffff_ffff, replicas: [], leader: 0, leaderEpoch: 0xffff_ffff, partitionEpoch: 0, groupId: 2 ** 40 },
+      { type: 'groupIds', nextGroupId: 2 ** 41 },
+      { type: 'producerIds', nextProducerId: 2 ** 50 },
       { type: 'partitionChange', topicId: 't', partition: 0, leaderChanged: false, leader: 0, replicasChanged: true, replicas: [3, 1, 2] },
       { type: 'removeTopic', topicId: 't', requestId: 'r' },
       { type: 'config', topic: 'a', key: 'retention.ms', hasValue: false, value: '' },
@@ -495,7 +499,7 @@ describe('replay refuses impossible records', () => {
       offset: 3,
       records: [
         { type: 'topic', name: 'orders', topicId: 't1', requestId: 'create-orders' },
-        { type: 'partition', topicId: 't1', partition: 0, replicas: [1, 2], leader: 1, leaderEpoch: 0, partitionEpoch: 0 },
+        { type: 'partition', topicId: 't1', partition: 0, replicas: [1, 2], leader: 1, leaderEpoch: 0, partitionEpoch: 0, groupId: 1 },
       ],
     },
   ]);
@@ -524,7 +528,7 @@ describe('replay refuses impossible records', () => {
     const next = replayAll(
       base,
       [
-        { type: 'partition', topicId: 't1', partition: 1, replicas: [2, 1], leader: 0, leaderEpoch: 0, partitionEpoch: 0 },
+        { type: 'partition', topicId: 't1', partition: 1, replicas: [2, 1], leader: 0, leaderEpoch: 0, partitionEpoch: 0, groupId: 2 },
         { type: 'fenceBroker', brokerId: 1, brokerEpoch: 1 },
         { type: 'unfenceBroker', brokerId: 2, brokerEpoch: 2 },
         { type: 'config', topic: 'orders', key: 'retention.ms', hasValue: true, value: '1' },
@@ -540,22 +544,28 @@ describe('replay refuses impossible records', () => {
   });
 
   it('a partition of an unknown topic', () => {
-    expectImpossible({ type: 'partition', topicId: 'nope', partition: 0, replicas: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 0 }, /unknown topic id nope/);
+    expectImpossible({ type: 'partition', topicId: 'nope', partition: 0, replicas: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 0, groupId: 9 }, /unknown topic id nope/);
   });
 
   it('a partition number out of sequence: repeated or skipping ahead', () => {
-    expectImpossible({ type: 'partition', topicId: 't1', partition: 0, replicas: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 0 }, /partition 0 of orders, which has 1/);
-    expectImpossible({ type: 'partition', topicId: 't1', partition: 2, replicas: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 0 }, /partition 2 of orders, which has 1/);
+    expectImpossible({ type: 'partition', topicId: 't1', partition: 0, replicas: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 0, groupId: 9 }, /partition 0 of orders, which has 1/);
+    expectImpossible({ type: 'partition', topicId: 't1', partition: 2, replicas: [1], leader: 1, leaderEpoch: 0, partitionEpoch: 0, groupId: 9 }, /partition 2 of orders, which has 1/);
   });
 
   it('replicas that repeat a broker, or none', () => {
-    expectImpossible({ type: 'partition', topicId: 't1', partition: 1, replicas: [1, 2, 1], leader: 1, leaderEpoch: 0, partitionEpoch: 0 }, /replicas \[1,2,1\] repeat a broker/);
-    expectImpossible({ type: 'partition', topicId: 't1', partition: 1, replicas: [], leader: 0, leaderEpoch: 0, partitionEpoch: 0 }, /no replicas/);
+    expectImpossible({ type: 'partition', topicId: 't1', partition: 1, replicas: [1, 2, 1], leader: 1, leaderEpoch: 0, partitionEpoch: 0, groupId: 9 }, /replicas \[1,2,1\] repeat a broker/);
+    expectImpossible({ type: 'partition', topicId: 't1', partition: 1, replicas: [], leader: 0, leaderEpoch: 0, partitionEpoch: 0, groupId: 9 }, /no replicas/);
     expectImpossible({ type: 'partitionChange', topicId: 't1', partition: 0, leaderChanged: false, leader: 0, replicasChanged: true, replicas: [2, 2] }, /repeat a broker/);
   });
 
+  it('the metadata quorum\'s group id on a partition, or id counters that go back', () => {
+    expectImpossible({ type: 'partition', topicId: 't1', partition: 1, replicas: [1, 2], leader: 1, leaderEpoch: 0, partitionEpoch: 0, groupId: 0 }, /group id 0/);
+    expectImpossible({ type: 'groupIds', nextGroupId: 1 }, /next group id 1 below 2/);
+    expectImpossible({ type: 'producerIds', nextProducerId: 0 }, /next producer id 0 not above 0/);
+  });
+
   it('a leader that is not among the replicas', () => {
-    expectImpossible({ type: 'partition', topicId: 't1', partition: 1, replicas: [1, 2], leader: 3, leaderEpoch: 0, partitionEpoch: 0 }, /leader 3 is not a replica of \[1,2\]/);
+    expectImpossible({ type: 'partition', topicId: 't1', partition: 1, replicas: [1, 2], leader: 3, leaderEpoch: 0, partitionEpoch: 0, groupId: 9 }, /leader 3 is not a replica of \[1,2\]/);
     expectImpossible({ type: 'partitionChange', topicId: 't1', partition: 0, leaderChanged: true, leader: 3, replicasChanged: false, replicas: [] }, /leader 3 is not a replica/);
     // New replicas that drop the current leader, the leader unchanged.
     expectImpossible({ type: 'partitionChange', topicId: 't1', partition: 0, leaderChanged: false, leader: 0, replicasChanged: true, replicas: [2] }, /leader 1 is not a replica of \[2\]/);

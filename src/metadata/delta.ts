@@ -2,7 +2,7 @@
 // changes metadata: the active controller, the standbys and every broker all run this code.
 import type { NodeId } from '../raft/types.js';
 import type { BrokerRegistration, CompletedRequest, MetadataImage, PartitionRegistration, TopicImage } from './image.js';
-import { MetadataImage as Image } from './image.js';
+import { MetadataImage as Image, firstPartitionGroupId } from './image.js';
 import type { MetadataRecord } from './records.js';
 
 /** requestsRetainedMax bounds the completed request ids an image remembers. */
@@ -31,10 +31,14 @@ export class MetadataDelta {
   private topicIds: Map<string, string> | undefined;
   private requests: Map<string, CompletedRequest> | undefined;
   private offset: number;
+  private nextGroupId: number;
+  private nextProducerId: number;
 
   constructor(base: MetadataImage) {
     this.base = base;
     this.offset = base.offset;
+    this.nextGroupId = base.nextGroupId;
+    this.nextProducerId = base.nextProducerId;
   }
 
   private writableBrokers(): Map<NodeId, BrokerRegistration> {
@@ -91,6 +95,14 @@ export class MetadataDelta {
         return this.replayConfig(record, fail);
       case 'completedRequest':
         return this.remember({ requestId: record.requestId, kind: record.kind as CompletedRequest['kind'], topic: record.topic, topicId: record.topicId });
+      case 'groupIds':
+        if (!Number.isSafeInteger(record.nextGroupId) || record.nextGroupId < this.nextGroupId) fail(`next group id ${record.nextGroupId} below ${this.nextGroupId}`);
+        this.nextGroupId = record.nextGroupId;
+        return;
+      case 'producerIds':
+        if (!Number.isSafeInteger(record.nextProducerId) || record.nextProducerId <= this.nextProducerId) fail(`next producer id ${record.nextProducerId} not above ${this.nextProducerId}`);
+        this.nextProducerId = record.nextProducerId;
+        return;
       case 'noOp':
         return;
     }
@@ -136,7 +148,10 @@ export class MetadataDelta {
     if (record.partition !== topic.partitions.length) fail(`partition ${record.partition} of ${topic.name}, which has ${topic.partitions.length}`);
     const problem = replicasProblem(record.replicas, record.leader);
     if (problem !== undefined) fail(problem);
-    const partition: PartitionRegistration = { replicas: [...record.replicas], leader: record.leader, leaderEpoch: record.leaderEpoch, partitionEpoch: record.partitionEpoch };
+    // A snapshot lists partitions by topic name, not by group id: ids need not rise record by record.
+    if (!Number.isSafeInteger(record.groupId) || record.groupId < firstPartitionGroupId) fail(`group id ${record.groupId}`);
+    this.nextGroupId = Math.max(this.nextGroupId, record.groupId + 1);
+    const partition: PartitionRegistration = { replicas: [...record.replicas], leader: record.leader, leaderEpoch: record.leaderEpoch, partitionEpoch: record.partitionEpoch, groupId: record.groupId };
     this.writableTopics().set(topic.id, { ...topic, partitions: [...topic.partitions, partition] });
   }
 
@@ -148,6 +163,7 @@ export class MetadataDelta {
     const problem = replicasProblem(replicas, leader);
     if (problem !== undefined) fail(problem);
     const next: PartitionRegistration = {
+      groupId: current.groupId,
       replicas,
       leader,
       leaderEpoch: current.leaderEpoch + (record.leaderChanged ? 1 : 0),
@@ -194,6 +210,8 @@ export class MetadataDelta {
       topics: this.topics ?? this.base.topics,
       topicIds: this.topicIds ?? this.base.topicIds,
       requests: this.requests ?? this.base.requests,
+      nextGroupId: this.nextGroupId,
+      nextProducerId: this.nextProducerId,
     });
     // The image now owns those maps: further replays copy them afresh, so it never changes.
     this.base = image;

@@ -20,6 +20,8 @@ export interface PartitionRegistration {
   readonly leader: NodeId;
   readonly leaderEpoch: number;
   readonly partitionEpoch: number;
+  /** groupId: the Raft group that replicates the partition. */
+  readonly groupId: number;
 }
 
 export interface TopicImage {
@@ -37,6 +39,7 @@ export interface PartitionDescription {
   readonly replicas: readonly NodeId[];
   readonly leader: NodeId;
   readonly leaderEpoch: number;
+  readonly groupId: number;
 }
 
 /** TopicDescription is a topic as clients see it: configs are the overrides only. */
@@ -52,9 +55,20 @@ export function describeTopic(topic: TopicImage): TopicDescription {
   return {
     name: topic.name,
     topicId: topic.id,
-    partitions: topic.partitions.map((partition, index) => ({ partition: index, replicas: partition.replicas, leader: partition.leader, leaderEpoch: partition.leaderEpoch })),
+    partitions: topic.partitions.map((partition, index) => ({ partition: index, replicas: partition.replicas, leader: partition.leader, leaderEpoch: partition.leaderEpoch, groupId: partition.groupId })),
     configs: Object.fromEntries(topic.configs),
   };
+}
+
+/** firstPartitionGroupId: group 0 is the metadata quorum; partitions get 1, 2, ... */
+export const firstPartitionGroupId = 1;
+
+/** PartitionRef names one partition and the Raft group replicating it. */
+export interface PartitionRef {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly registration: PartitionRegistration;
 }
 
 export const requestKinds = ['createTopic', 'deleteTopic'] as const;
@@ -69,7 +83,7 @@ export interface CompletedRequest {
 }
 
 export class MetadataImage {
-  static readonly empty = new MetadataImage({ offset: 0, brokers: new Map(), topics: new Map(), topicIds: new Map(), requests: new Map() });
+  static readonly empty = new MetadataImage({ offset: 0, brokers: new Map(), topics: new Map(), topicIds: new Map(), requests: new Map(), nextGroupId: firstPartitionGroupId, nextProducerId: 0 });
 
   /** offset is the index of the last metadata log entry replayed into this image. */
   readonly offset: number;
@@ -80,6 +94,10 @@ export class MetadataImage {
   readonly topicIds: ReadonlyMap<string, string>;
   /** requests: recently completed request ids, oldest first, bounded. */
   readonly requests: ReadonlyMap<string, CompletedRequest>;
+  /** nextGroupId is the Raft group id the next partition gets; ids are never reused. */
+  readonly nextGroupId: number;
+  /** nextProducerId is the first producer id not handed out yet. */
+  readonly nextProducerId: number;
 
   constructor(parts: {
     offset: number;
@@ -87,8 +105,12 @@ export class MetadataImage {
     topics: ReadonlyMap<string, TopicImage>;
     topicIds: ReadonlyMap<string, string>;
     requests: ReadonlyMap<string, CompletedRequest>;
+    nextGroupId: number;
+    nextProducerId: number;
   }) {
     this.offset = parts.offset;
+    this.nextGroupId = parts.nextGroupId;
+    this.nextProducerId = parts.nextProducerId;
     this.brokers = parts.brokers;
     this.topics = parts.topics;
     this.topicIds = parts.topicIds;
@@ -109,6 +131,17 @@ export class MetadataImage {
     let total = 0;
     for (const topic of this.topics.values()) total += topic.partitions.length;
     return total;
+  }
+
+  /** replicaPartitions lists every partition with a replica on broker. */
+  replicaPartitions(broker: NodeId): PartitionRef[] {
+    const refs: PartitionRef[] = [];
+    for (const topic of this.topics.values()) {
+      topic.partitions.forEach((registration, partition) => {
+        if (registration.replicas.includes(broker)) refs.push({ topic: topic.name, topicId: topic.id, partition, registration });
+      });
+    }
+    return refs;
   }
 
   /** partitionsHostedBy lists the partitions with a replica on broker, as topic name and partition. */
@@ -139,10 +172,13 @@ export class MetadataImage {
         records.push({ type: 'config', topic: topic.name, key, hasValue: true, value });
       }
       topic.partitions.forEach((partition, index) => {
-        records.push({ type: 'partition', topicId: topic.id, partition: index, ...partition });
+        const { replicas, leader, leaderEpoch, partitionEpoch, groupId } = partition;
+        records.push({ type: 'partition', topicId: topic.id, partition: index, replicas, leader, leaderEpoch, partitionEpoch, groupId });
       });
     }
     for (const request of this.requests.values()) records.push({ type: 'completedRequest', ...request });
+    if (this.nextGroupId > firstPartitionGroupId) records.push({ type: 'groupIds', nextGroupId: this.nextGroupId });
+    if (this.nextProducerId > 0) records.push({ type: 'producerIds', nextProducerId: this.nextProducerId });
     return records;
   }
 }

@@ -21,6 +21,8 @@ export type MetadataRecord =
       readonly leader: NodeId;
       readonly leaderEpoch: number;
       readonly partitionEpoch: number;
+      /** groupId: the partition's Raft group; unique across the cluster's life. */
+      readonly groupId: number;
     }
   | {
       readonly type: 'partitionChange';
@@ -34,6 +36,10 @@ export type MetadataRecord =
   | { readonly type: 'removeTopic'; readonly topicId: string; readonly requestId: string }
   | { readonly type: 'config'; readonly topic: string; readonly key: string; readonly hasValue: boolean; readonly value: string }
   | { readonly type: 'completedRequest'; readonly requestId: string; readonly kind: string; readonly topic: string; readonly topicId: string }
-  | { readonly type: 'noOp'; readonly payload: Uint8Array };
+  | { readonly type: 'noOp'; readonly payload: Uint8Array }
+  /** groupIds: the next unused Raft group id (written in snapshots). */
+  | { readonly type: 'groupIds'; readonly nextGroupId: number }
+  /** producerIds: ids below nextProducerId are handed out. */
+  | { readonly type: 'producerIds'; readonly nextProducerId: number };
 
 export type MetadataRecordType = MetadataRecord['type'];

@@ -15,6 +15,8 @@ const oneofField = {
   config: 'config',
   completedRequest: 'completedRequest',
   noOp: 'noOp',
+  groupIds: 'groupIds',
+  producerIds: 'producerIds',
 } as const satisfies Record<MetadataRecordType, string>;
 
 const conversion = { longs: Number, enums: String, defaults: true, arrays: true, oneofs: true, bytes: Uint8Array } as const;

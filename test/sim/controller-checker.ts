@@ -22,7 +22,7 @@ function violation(property: string, detail: string): never {
  * is forgotten first).
  */
 export function canonicalImage(image: MetadataImage): string {
-  return canonicalJson({ offset: image.offset, brokers: image.brokers, topics: image.topics, topicIds: image.topicIds, requestsInOrder: [...image.requests.values()] });
+  return canonicalJson({ offset: image.offset, brokers: image.brokers, topics: image.topics, topicIds: image.topicIds, requestsInOrder: [...image.requests.values()], nextGroupId: image.nextGroupId, nextProducerId: image.nextProducerId });
 }
 
 function canonicalJson(value: unknown): string {
