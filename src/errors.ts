@@ -138,3 +138,86 @@ export class InvalidRecordBatchError extends RaftbusError {
     super(`invalid record batch: ${field} ${reason}`);
   }
 }
+
+/** UnknownPartitionError: the topic exists but has no such partition. */
+export class UnknownPartitionError extends RaftbusError {
+  override readonly name = 'UnknownPartitionError';
+  readonly retriable = false;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly partitions: number,
+  ) {
+    super(`topic ${topic} has no partition ${partition}; its partitions are 0..${partitions - 1}`);
+  }
+}
+
+/** OffsetOutOfRangeError: a read below the log start or past the high watermark; the valid range is given. */
+export class OffsetOutOfRangeError extends RaftbusError {
+  override readonly name = 'OffsetOutOfRangeError';
+  readonly retriable = false;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly logStartOffset: number,
+    readonly highWatermark: number,
+  ) {
+    super(`offset ${offset} of ${topic}-${partition} is out of range: the partition holds offsets ${logStartOffset} to ${highWatermark} (its high watermark)`);
+  }
+}
+
+/** OutOfOrderSequenceError: an idempotent producer skipped or repeated sequence numbers: a batch before this one was lost. */
+export class OutOfOrderSequenceError extends RaftbusError {
+  override readonly name = 'OutOfOrderSequenceError';
+  readonly retriable = false;
+  constructor(
+    readonly producerId: number,
+    readonly expectedSequence: number,
+    readonly receivedSequence: number,
+  ) {
+    super(`producer ${producerId} sent sequence ${receivedSequence}, but ${expectedSequence} comes next: a batch in between never arrived`);
+  }
+}
+
+/** ProducerFencedError: a producer of an older epoch; a newer instance with the same id took over. */
+export class ProducerFencedError extends RaftbusError {
+  override readonly name = 'ProducerFencedError';
+  readonly retriable = false;
+  constructor(
+    readonly producerId: number,
+    readonly currentEpoch: number,
+  ) {
+    super(`producer ${producerId} is fenced: epoch ${currentEpoch} has taken over`);
+  }
+}
+
+/** UnknownProducerIdError: the partition holds no state for the producer and the batch does not start at sequence 0. */
+export class UnknownProducerIdError extends RaftbusError {
+  override readonly name = 'UnknownProducerIdError';
+  readonly retriable = false;
+  constructor(readonly producerId: number) {
+    super(`the partition holds no state for producer ${producerId} (evicted or deleted by retention); start again with a new producer id`);
+  }
+}
+
+/** DuplicateInFlightError: a retry of a batch still being replicated; retry to learn its offset. */
+export class DuplicateInFlightError extends RaftbusError {
+  override readonly name = 'DuplicateInFlightError';
+  readonly retriable = true;
+  constructor(
+    readonly producerId: number,
+    readonly baseOffset: number,
+  ) {
+    super(`a batch of producer ${producerId} with these sequences is still being replicated at offset ${baseOffset}; retry to learn whether it committed`);
+  }
+}
+
+/** ProduceTimeoutError: the batch was appended but not acknowledged in time; its outcome is unknown (an idempotent retry is safe). */
+export class ProduceTimeoutError extends RaftbusError {
+  override readonly name = 'ProduceTimeoutError';
+  readonly retriable = true;
+  constructor(readonly timeoutMs: number) {
+    super(`the batch was not acknowledged within ${timeoutMs} ms; its outcome is unknown, retry (idempotence makes a retry safe)`);
+  }
+}

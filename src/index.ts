@@ -11,6 +11,17 @@ export {
   ProposalRejectedError,
   ShuttingDownError,
   StaleBrokerEpochError,
+  InvalidRecordBatchError,
+  UnknownPartitionError,
+  OffsetOutOfRangeError,
+  OutOfOrderSequenceError,
+  ProducerFencedError,
+  UnknownProducerIdError,
+  DuplicateInFlightError,
+  ProduceTimeoutError,
   type Problem,
 } from './errors.js';
+export { Producer, type ProducerOptions, type ProducerRecord, type RecordMetadata, type Acks } from './client/producer.js';
+export { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartitionOffset, type OffsetReset } from './client/consumer.js';
+export { startCluster, type StartClusterOptions, type RunningCluster } from './cluster/start-cluster.js';
 export { RemoteError } from './rpc/unary.js';

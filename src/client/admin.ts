@@ -115,6 +115,11 @@ export class Admin {
     return this.toController((client) => client.call('AlterConfigs', { name, set: change.set ?? {}, remove: change.remove ?? [] }));
   }
 
+  /** allocateProducerIds takes `count` producer ids (1..1000) no one else was given. */
+  allocateProducerIds(count: number): Promise<{ firstProducerId: number; count: number }> {
+    return this.toController((client) => client.call('AllocateProducerIds', { count }));
+  }
+
   async listTopics(): Promise<string[]> {
     const response = await this.anyNode((client) => client.call<{ names: string[] }>('ListTopics', {}));
     return response.names;

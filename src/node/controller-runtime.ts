@@ -151,4 +151,8 @@ export class ControllerRuntime {
   alterConfigs(request: { name: string; set: Readonly<Record<string, string>>; remove: readonly string[] }): Promise<operations.TopicDescription> {
     return this.execute((image) => operations.alterConfigs(image, request));
   }
+
+  allocateProducerIds(request: { count: number }): Promise<{ firstProducerId: number; count: number }> {
+    return this.execute((image) => operations.allocateProducerIds(image, request));
+  }
 }

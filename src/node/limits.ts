@@ -28,3 +28,28 @@ export const controllerDefaults = Object.freeze({
   /** How long a broker waits for the controller to release it on a graceful shutdown. */
   controlledShutdownMs: 5000,
 });
+
+/** Bounds and defaults of the partitions a broker hosts, and of produce and fetch. */
+export const partitionDefaults = Object.freeze({
+  /** fetchBytesDefault: what a fetch returns when the client asks no size (at least one batch). */
+  fetchBytesDefault: 1024 * 1024,
+  /** fetchBytesMax bounds one fetch answer's batches (a single larger batch still goes whole). */
+  fetchBytesMax: 8 * 1024 * 1024,
+  /** fetchWaitMsMax bounds a long poll. */
+  fetchWaitMsMax: 30_000,
+  /** waitingFetchesMax bounds the long polls parked on one node. */
+  waitingFetchesMax: 10_000,
+  /** produceTimeoutMsDefault and produceTimeoutMsMax: how long a produce waits for its acks. */
+  produceTimeoutMsDefault: 30_000,
+  produceTimeoutMsMax: 300_000,
+  /** produceStreamInFlightMax bounds the unanswered requests of one ProduceStream. */
+  produceStreamInFlightMax: 4096,
+  /** subscribeWaitMs: how long a Subscribe stream parks between commits before it looks again. */
+  subscribeWaitMs: 1000,
+  /** balanceEveryMs: how often a partition leader checks whether the controller's chosen leader should lead instead. */
+  balanceEveryMs: 1000,
+  /** retentionCheckMs: how often retention looks for whole segments to delete. */
+  retentionCheckMs: 5000,
+  /** grpcMessageBytesMax: the largest gRPC message a broker accepts or a client receives. */
+  grpcMessageBytesMax: 16 * 1024 * 1024,
+});

@@ -14,8 +14,9 @@ import { StateStore } from '../storage/state-store.js';
 import { encodeRecordBatch } from '../rpc/metadata-codec.js';
 import { registerAdminService, type AdminBackend, type ClusterDescription, type MetadataLogPage, type QuorumDescription, type TopicDescription } from '../rpc/admin-service.js';
 import { registerControllerService } from '../rpc/controller-service.js';
-import { unaryChannelOptions } from '../rpc/unary.js';
-import { NotControllerError } from '../errors.js';
+import { brokerServerOptions, registerBrokerService, type BrokerBackend, type BrokerMetadata, type BrokerPartition } from '../rpc/broker-service.js';
+import { PartitionReplicas } from './partition-replicas.js';
+import { NotControllerError, NotLeaderError } from '../errors.js';
 import { describeTopic } from '../metadata/image.js';
 import { BrokerLifecycle } from './broker-lifecycle.js';
 import { ControllerRuntime } from './controller-runtime.js';
@@ -50,7 +51,7 @@ export function bootstrapMembership(cluster: ClusterConfig): ConfState {
   return { voters: voters.sort((a, b) => a - b), learners: learners.sort((a, b) => a - b) };
 }
 
-export class RaftbusNode implements AdminBackend {
+export class RaftbusNode implements AdminBackend, BrokerBackend {
   readonly startedAtMs = Date.now();
   private closing: Promise<void> | undefined;
 
@@ -68,6 +69,7 @@ export class RaftbusNode implements AdminBackend {
       lastHeard: Map<NodeId, number>;
       controller: ControllerRuntime | undefined;
       broker: BrokerLifecycle | undefined;
+      replicas: PartitionReplicas | undefined;
     },
     readonly ports: { peer: number; client: number },
   ) {}
@@ -121,7 +123,7 @@ export class RaftbusNode implements AdminBackend {
         snapshotEveryEntries: options.snapshotEveryEntries ?? nodeDefaults.snapshotEveryEntries,
         logger: logger.child({ group: metadataGroup }),
       });
-      const server = new grpc.Server(unaryChannelOptions);
+      const server = new grpc.Server(brokerServerOptions);
       const clientPort = await bindOrExplain(server, self);
       const controller = self.roles.includes('controller')
         ? new ControllerRuntime(host, metadata.machine, { sessionTimeoutMs: options.sessionTimeoutMs ?? controllerDefaults.sessionTimeoutMs, fenceCheckMs: controllerDefaults.fenceCheckMs }, logger.child({ component: 'controller' }))
@@ -129,12 +131,25 @@ export class RaftbusNode implements AdminBackend {
       const broker = self.roles.includes('broker')
         ? new BrokerLifecycle(cluster, self, { appliedIndex: () => metadata.machine.appliedIndex, leaderHint: () => host.status(metadataGroup)?.leader ?? 0 }, logger.child({ component: 'broker' }))
         : undefined;
-      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard, controller, broker }, { peer: peerPort.port, client: clientPort });
+      const replicas = self.roles.includes('broker')
+        ? new PartitionReplicas({ self: nodeId, dataDir: dataDir.path, host, stateStore, image: () => metadata.machine.image, logger: logger.child({ component: 'partitions' }) })
+        : undefined;
+      if (replicas !== undefined) {
+        metadata.machine.onImage((image) => replicas.onImage(image));
+        replicas.onImage(metadata.machine.image);
+        cleanup.push(async () => {
+          await replicas.close();
+          replicas.closeLogs();
+        });
+      }
+      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard, controller, broker, replicas }, { peer: peerPort.port, client: clientPort });
       registerAdminService(server, node);
+      if (replicas !== undefined) registerBrokerService(server, node);
       if (controller !== undefined) registerControllerService(server, controller);
       host.start();
       controller?.start();
       broker?.start();
+      replicas?.start();
       logger.info({ peerPort: peerPort.port, clientPort, dataDir: dataDir.path }, 'node started');
       return node;
     } catch (error) {
@@ -198,6 +213,39 @@ export class RaftbusNode implements AdminBackend {
     return { firstIndex, lastIndex, entries };
   }
 
+  /** partitions is this node's partition replicas (undefined on a node without the broker role). */
+  get partitions(): PartitionReplicas | undefined {
+    return this.parts.replicas;
+  }
+
+  partition(topic: string, partition: number): BrokerPartition {
+    const replicas = this.parts.replicas;
+    if (replicas === undefined) throw new NotLeaderError(0, 0);
+    return replicas.partition(topic, partition);
+  }
+
+  brokerMetadata(topics: readonly string[]): BrokerMetadata {
+    const image = this.metadata.machine.image;
+    const brokers = [...image.brokers.values()].sort((a, b) => a.id - b.id).map((broker) => ({ id: broker.id, host: broker.endpoint.host, port: broker.endpoint.port, fenced: broker.fenced }));
+    const names = topics.length > 0 ? topics : [...image.topicIds.keys()].sort();
+    const described: BrokerMetadata['topics'] = [];
+    const unknownTopics: string[] = [];
+    for (const name of names) {
+      const topic = image.topicByName(name);
+      if (topic === undefined) {
+        unknownTopics.push(name);
+        continue;
+      }
+      const partitions = topic.partitions.map((registration, partition) => {
+        const raftLeader = this.parts.replicas?.raftLeader(registration.groupId);
+        const leader = raftLeader === undefined || raftLeader === 0 ? registration.leader : raftLeader;
+        return { partition, leader, replicas: [...registration.replicas], groupId: registration.groupId, leaderEpoch: registration.leaderEpoch };
+      });
+      described.push({ name: topic.name, topicId: topic.id, partitions, configs: Object.fromEntries(topic.configs) });
+    }
+    return { brokers, topics: described, unknownTopics, metadataOffset: image.offset };
+  }
+
   private requireController(): ControllerRuntime {
     const controller = this.parts.controller;
     if (controller === undefined) throw new NotControllerError(this.host.status(metadataGroup)?.leader ?? 0);
@@ -218,6 +266,10 @@ export class RaftbusNode implements AdminBackend {
 
   alterConfigs(request: { name: string; set: Record<string, string>; remove: string[] }): Promise<TopicDescription> {
     return this.requireController().alterConfigs(request);
+  }
+
+  allocateProducerIds(request: { count: number }): Promise<{ firstProducerId: number; count: number }> {
+    return this.requireController().allocateProducerIds(request);
   }
 
   listTopics(): { names: string[]; metadataOffset: number } {
@@ -292,14 +344,16 @@ export class RaftbusNode implements AdminBackend {
   }
 
   private async closeOnce(): Promise<void> {
-    const { server, transport, stateStore, dataDir, logger, controller, broker } = this.parts;
+    const { server, transport, stateStore, dataDir, logger, controller, broker, replicas } = this.parts;
     await broker?.shutdown();
+    await replicas?.close();
     await this.handOffLeadership();
     controller?.stop();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     await this.host.close();
     await transport.close();
     this.metadata.storage.log.close();
+    replicas?.closeLogs();
     await stateStore.close();
     await dataDir.close();
     logger.info('node stopped');

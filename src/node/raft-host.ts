@@ -3,6 +3,7 @@
 // (entries to each group's log, hard states in one batch, then one sync barrier covering every
 // group), and only then sends their messages and applies their committed entries. While a round
 // is on disk, new work accumulates and goes into the next round: group commit.
+import { assert } from '../raft/assert.js';
 import { applyConfChange, decodeConfChange } from '../raft/confchange.js';
 import type { Random } from '../raft/prng.js';
 import { RawNode, type Status } from '../raft/rawnode.js';
@@ -57,6 +58,8 @@ interface Waiter {
 class HostedGroup {
   readonly raw: RawNode;
   readonly waiters = new Map<number, Waiter>();
+  /** persistWaiters wait for an entry to be durable on this node only (acks=1). */
+  readonly persistWaiters = new Map<number, Waiter>();
   appliedIndex: number;
   appliedTerm: number;
   /** confState is the membership as of appliedIndex, for snapshots. */
@@ -119,12 +122,26 @@ class HostedGroup {
     else waiter.reject(new ProposalDroppedError(this.options.group, entry.index));
   }
 
-  /** failWaitersBelow rejects waiters whose slot a snapshot skipped: their outcome is unknown here. */
+  /** settlePersisted answers the persist waiters of entries just made durable. */
+  settlePersisted(entries: readonly Entry[]): void {
+    if (this.persistWaiters.size === 0) return;
+    for (const entry of entries) {
+      const waiter = this.persistWaiters.get(entry.index);
+      if (waiter === undefined) continue;
+      this.persistWaiters.delete(entry.index);
+      if (waiter.term === entry.term) waiter.resolve({ index: entry.index, term: entry.term });
+      else waiter.reject(new ProposalDroppedError(this.options.group, entry.index));
+    }
+  }
+
+  /** failWaitersUpTo rejects waiters whose slot a snapshot skipped: their outcome is unknown here. */
   failWaitersUpTo(index: number): void {
-    for (const [waiterIndex, waiter] of this.waiters) {
-      if (waiterIndex > index) continue;
-      this.waiters.delete(waiterIndex);
-      waiter.reject(new ProposalDroppedError(this.options.group, waiterIndex));
+    for (const waiters of [this.waiters, this.persistWaiters]) {
+      for (const [waiterIndex, waiter] of waiters) {
+        if (waiterIndex > index) continue;
+        waiters.delete(waiterIndex);
+        waiter.reject(new ProposalDroppedError(this.options.group, waiterIndex));
+      }
     }
   }
 
@@ -211,6 +228,78 @@ export class RaftHost {
     return this.waitFor(hosted, hosted.raw.propose(data));
   }
 
+  /**
+   * proposeDurable is propose for a caller who needs less than a commit: with 'leader' it
+   * resolves once the entry is durable on this node (Kafka's acks=1), with 'none' at once.
+   */
+  proposeDurable(group: GroupId, data: Uint8Array, durability: 'quorum' | 'leader' | 'none'): { index: number; term: number; done: Promise<{ index: number; term: number }> } {
+    const hosted = this.requireGroup(group);
+    const result = hosted.raw.propose(data);
+    if (result.kind !== 'accepted') throw result.kind === 'notLeader' ? new NotLeaderError(group, result.leaderHint) : new ProposalRejectedError(group, result);
+    this.scheduleRound();
+    const position = { index: result.index, term: result.term };
+    if (durability === 'none') return { ...position, done: Promise.resolve(position) };
+    const waiters = durability === 'quorum' ? hosted.waiters : hosted.persistWaiters;
+    const done = new Promise<{ index: number; term: number }>((resolve, reject) => waiters.set(result.index, { term: result.term, resolve, reject }));
+    return { ...position, done };
+  }
+
+  /** pendingEntries returns a group's entries after its applied index (proposed, not applied yet). */
+  pendingEntries(group: GroupId): Entry[] {
+    const hosted = this.requireGroup(group);
+    const log = hosted.raw.raft.log;
+    const lastIndex = log.lastIndex();
+    const entries: Entry[] = [];
+    // A read from disk may stop short of what was asked (it is bounded): read on until the end.
+    for (let next = hosted.appliedIndex + 1; next <= lastIndex; next = entries[entries.length - 1]!.index + 1) {
+      entries.push(...log.slice(next, lastIndex + 1, Number.MAX_SAFE_INTEGER));
+    }
+    return entries;
+  }
+
+  /** hosts says whether this node hosts the group. */
+  hosts(group: GroupId): boolean {
+    return this.groups.has(group);
+  }
+
+  /**
+   * exclusive runs work between rounds, when no Ready is outstanding: for changes to a group's
+   * storage that a round must not see half done (retention, removing a group).
+   */
+  async exclusive<T>(work: () => Promise<T> | T): Promise<T> {
+    while (this.roundRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    this.roundRunning = true;
+    try {
+      return await work();
+    } finally {
+      this.roundRunning = false;
+      if (this.anyReady()) this.scheduleRound();
+    }
+  }
+
+  /** removeGroup stops hosting a group (its partition was deleted); waiters are rejected. Resolves when no round uses it. */
+  removeGroup(group: GroupId): Promise<void> {
+    return this.exclusive(() => {
+      const hosted = this.groups.get(group);
+      if (hosted === undefined) return;
+      this.groups.delete(group);
+      this.commitsToWrite.delete(group);
+      hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
+    });
+  }
+
+  /** compact records a snapshot taken outside the round loop (retention) and drops the log before it. */
+  async compact(group: GroupId, snapshot: Snapshot): Promise<void> {
+    await this.exclusive(async () => {
+      const hosted = this.groups.get(group);
+      if (hosted === undefined) return;
+      assert(snapshot.metadata.index <= hosted.appliedIndex, 'a group compacts only what it applied', { group, index: snapshot.metadata.index, applied: hosted.appliedIndex });
+      await hosted.options.snapshots.save(snapshot);
+      hosted.options.storage.compact(snapshot);
+      await hosted.options.storage.log.sync();
+    });
+  }
+
   /** campaign makes this node start an election in the group now (tests, leadership moves). */
   campaign(group: GroupId): void {
     this.requireGroup(group).raw.campaign();
@@ -288,6 +377,7 @@ export class RaftHost {
     const messages = work.flatMap(({ late }) => late);
     if (messages.length > 0) this.options.send(messages);
     for (const { hosted, ready } of work) {
+      hosted.settlePersisted(ready.entries);
       if (ready.snapshot !== undefined) hosted.failWaitersUpTo(ready.snapshot.metadata.index);
       hosted.applyReady(ready);
       hosted.raw.advance(ready);

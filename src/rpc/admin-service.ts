@@ -76,6 +76,7 @@ export interface AdminBackend {
   deleteTopic(request: { name: string; requestId: string }): Promise<{ topicId: string }>;
   createPartitions(request: { name: string; partitions: number }): Promise<TopicDescription>;
   alterConfigs(request: { name: string; set: Record<string, string>; remove: string[] }): Promise<TopicDescription>;
+  allocateProducerIds(request: { count: number }): Promise<{ firstProducerId: number; count: number }>;
   listTopics(): { names: string[]; metadataOffset: number };
   describeTopics(names: readonly string[]): { topics: TopicDescription[]; unknown: string[]; metadataOffset: number };
   describeCluster(): ClusterDescription;
@@ -114,6 +115,7 @@ export function registerAdminService(server: grpc.Server, backend: AdminBackend)
     }),
     CreatePartitions: answer((request: { name: string; partitions: number }) => backend.createPartitions(request)),
     AlterConfigs: answer((request: { name: string; set: Record<string, string>; remove: string[] }) => backend.alterConfigs(request)),
+    AllocateProducerIds: answer((request: { count: number }) => backend.allocateProducerIds(request)),
     ListTopics: answer(() => backend.listTopics()),
     DescribeTopics: answer((request: { names: string[] }) => backend.describeTopics(request.names)),
     DescribeCluster: answer(() => backend.describeCluster()),

@@ -14,6 +14,13 @@ import {
   StaleBrokerEpochError,
   TopicExistsError,
   UnknownTopicError,
+  UnknownPartitionError,
+  OffsetOutOfRangeError,
+  OutOfOrderSequenceError,
+  ProducerFencedError,
+  UnknownProducerIdError,
+  DuplicateInFlightError,
+  ProduceTimeoutError,
 } from '../errors.js';
 
 const errorTrailer = 'raftbus-error-bin';
@@ -48,7 +55,50 @@ const typedErrors: { [name: string]: { code: (error: RaftbusError) => grpc.statu
   ProposalDroppedError: { code: () => grpc.status.UNAVAILABLE, fields: (e: ProposalDroppedError) => ({ group: e.group, index: e.index }), rebuild: (f: ProposalDroppedError) => new ProposalDroppedError(f.group, f.index) },
   ProposalRejectedError: { code: (e) => (e.retriable ? grpc.status.UNAVAILABLE : grpc.status.FAILED_PRECONDITION), fields: (e: ProposalRejectedError) => ({ group: e.group, result: e.result }), rebuild: (f: ProposalRejectedError) => new ProposalRejectedError(f.group, f.result) },
   ShuttingDownError: { code: () => grpc.status.UNAVAILABLE, fields: () => ({}), rebuild: () => new ShuttingDownError() },
+  UnknownPartitionError: { code: () => grpc.status.NOT_FOUND, fields: (e: UnknownPartitionError) => ({ topic: e.topic, partition: e.partition, partitions: e.partitions }), rebuild: (f: UnknownPartitionError) => new UnknownPartitionError(f.topic, f.partition, f.partitions) },
+  OffsetOutOfRangeError: {
+    code: () => grpc.status.OUT_OF_RANGE,
+    fields: (e: OffsetOutOfRangeError) => ({ topic: e.topic, partition: e.partition, offset: e.offset, logStartOffset: e.logStartOffset, highWatermark: e.highWatermark }),
+    rebuild: (f: OffsetOutOfRangeError) => new OffsetOutOfRangeError(f.topic, f.partition, f.offset, f.logStartOffset, f.highWatermark),
+  },
+  OutOfOrderSequenceError: {
+    code: () => grpc.status.FAILED_PRECONDITION,
+    fields: (e: OutOfOrderSequenceError) => ({ producerId: e.producerId, expectedSequence: e.expectedSequence, receivedSequence: e.receivedSequence }),
+    rebuild: (f: OutOfOrderSequenceError) => new OutOfOrderSequenceError(f.producerId, f.expectedSequence, f.receivedSequence),
+  },
+  ProducerFencedError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: ProducerFencedError) => ({ producerId: e.producerId, currentEpoch: e.currentEpoch }), rebuild: (f: ProducerFencedError) => new ProducerFencedError(f.producerId, f.currentEpoch) },
+  UnknownProducerIdError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: UnknownProducerIdError) => ({ producerId: e.producerId }), rebuild: (f: UnknownProducerIdError) => new UnknownProducerIdError(f.producerId) },
+  DuplicateInFlightError: { code: () => grpc.status.UNAVAILABLE, fields: (e: DuplicateInFlightError) => ({ producerId: e.producerId, baseOffset: e.baseOffset }), rebuild: (f: DuplicateInFlightError) => new DuplicateInFlightError(f.producerId, f.baseOffset) },
+  ProduceTimeoutError: { code: () => grpc.status.DEADLINE_EXCEEDED, fields: (e: ProduceTimeoutError) => ({ timeoutMs: e.timeoutMs }), rebuild: (f: ProduceTimeoutError) => new ProduceTimeoutError(f.timeoutMs) },
 };
+
+/** ErrorInfo is a typed error inside a stream's message (proto raftbus.broker.v1.ErrorInfo). */
+export interface ErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly retriable: boolean;
+  readonly fieldsJson: string;
+}
+
+/** toErrorInfo describes an error for an answer inside a stream; unknown errors become internal ones. */
+export function toErrorInfo(error: unknown): ErrorInfo {
+  if (!(error instanceof RaftbusError)) return { name: 'InternalError', message: `internal error: ${(error as Error)?.message ?? String(error)}`, retriable: false, fieldsJson: '{}' };
+  const typed = typedErrors[error.name];
+  return { name: error.name, message: error.message, retriable: error.retriable, fieldsJson: JSON.stringify(typed === undefined ? {} : typed.fields(error as never)) };
+}
+
+/** fromErrorInfo rebuilds the typed error of an ErrorInfo, or a RemoteError when it is not one raftbus types. */
+export function fromErrorInfo(info: ErrorInfo, address: string): Error {
+  const typed = typedErrors[info.name];
+  if (typed !== undefined) {
+    try {
+      return typed.rebuild(JSON.parse(info.fieldsJson) as never);
+    } catch {
+      // Fields that do not parse: fall through to an untyped error.
+    }
+  }
+  return new RemoteError(info.retriable ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL, info.message, address);
+}
 
 /** toStatus turns an error into the gRPC status a client sees. Unknown errors are INTERNAL. */
 export function toStatus(error: unknown): Partial<grpc.StatusObject> {

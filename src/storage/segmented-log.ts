@@ -116,6 +116,11 @@ export class SegmentedLog {
     this.last = scanned.baseIndex + scanned.terms.length - 1;
   }
 
+  /** segmentBaseIndexes lists the first index of every segment file, oldest first (retention deletes whole segments). */
+  segmentBaseIndexes(): number[] {
+    return this.segments.map((segment) => Math.max(segment.baseIndex, this.start));
+  }
+
   /** firstIndex is the index of the first entry held (lastIndex() + 1 when none are). */
   firstIndex(): number {
     return this.start;

@@ -1,0 +1,84 @@
+// startCluster runs a whole raftbus cluster inside the calling process: every node on loopback
+// with its own ports and a temporary data directory. It is for tests of services that use
+// raftbus: a real cluster (real Raft, real fsync, real gRPC), started and removed in seconds.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { Admin } from '../client/admin.js';
+import type { ClusterConfig } from '../node/cluster-file.js';
+import { RaftbusNode } from '../node/node.js';
+
+export interface StartClusterOptions {
+  /** nodes: how many nodes, each controller and broker; default 3. */
+  readonly nodes?: number;
+  /** logger: default silent. */
+  readonly logger?: Logger;
+  /** readyTimeoutMs: how long to wait for every broker to be registered and unfenced; default 30 s. */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface RunningCluster {
+  /** bootstrap: the client addresses of the nodes, for Producer, Consumer and Admin. */
+  readonly bootstrap: string[];
+  readonly nodes: readonly RaftbusNode[];
+  readonly config: ClusterConfig;
+  /** close stops every node and deletes the data directories. */
+  close(): Promise<void>;
+}
+
+const nodesMax = 9;
+
+async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+/** startCluster starts the nodes and resolves once every broker is unfenced. */
+export async function startCluster(options: StartClusterOptions = {}): Promise<RunningCluster> {
+  const count = options.nodes ?? 3;
+  if (!Number.isInteger(count) || count < 1 || count > nodesMax) throw new RangeError(`nodes: must be 1..${nodesMax}, got ${count}`);
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const root = await mkdtemp(join(tmpdir(), 'raftbus-cluster-'));
+  const nodes = [];
+  for (let id = 1; id <= count; id++) {
+    nodes.push({ id, host: '127.0.0.1', peerPort: await freeLoopbackPort(), clientPort: await freeLoopbackPort(), roles: ['controller', 'broker'] as const, dataDir: join(root, `node-${id}`), rack: undefined });
+  }
+  const config: ClusterConfig = { clusterId: `test-${root.slice(-6)}`, nodes };
+  const started: RaftbusNode[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.all(started.map((node) => node.close()));
+    await rm(root, { recursive: true, force: true });
+  };
+  try {
+    started.push(...(await Promise.all(config.nodes.map((node) => RaftbusNode.start({ cluster: config, nodeId: node.id, logger: logger.child({ node: node.id }) })))));
+    const bootstrap = config.nodes.map((node) => `${node.host}:${node.clientPort}`);
+    await waitForBrokers(bootstrap, count, options.readyTimeoutMs ?? 30_000);
+    return { bootstrap, nodes: started, config, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function waitForBrokers(bootstrap: string[], count: number, timeoutMs: number): Promise<void> {
+  const admin = new Admin({ bootstrap, retryForMs: timeoutMs });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const cluster = await admin.describeCluster().catch(() => undefined);
+      if (cluster !== undefined && cluster.brokers.filter((broker) => !broker.fenced).length >= count) return;
+      if (Date.now() > deadline) throw new Error(`the cluster did not get ${count} unfenced brokers within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    admin.close();
+  }
+}

@@ -1,0 +1,198 @@
+// HostedPartition is one partition replica on this node: its Raft group's storage and state
+// machine, and what the Broker service asks of it: produce (on the leader), fetch and list offsets
+// (on any replica, never past the high watermark), and retention.
+import type { NodeId } from '../raft/types.js';
+import type { TopicConfigs } from '../controller/topic-validation.js';
+import {
+  DuplicateInFlightError,
+  InvalidRecordBatchError,
+  NotLeaderError,
+  OffsetOutOfRangeError,
+  OutOfOrderSequenceError,
+  ProduceTimeoutError,
+  ProducerFencedError,
+  UnknownProducerIdError,
+} from '../errors.js';
+import { PartitionLeader, PartitionState, encodePartitionSnapshot, isBatchEntry, type PrepareOutcome } from '../partition/partition-state.js';
+import { readBatchHeader, validateBatch } from '../partition/record-batch.js';
+import { defaultRecordBatchLimits } from '../partition/limits.js';
+import type { SnapshotStore } from '../storage/snapshot-store.js';
+import type { DurableRaftStorage } from './durable-raft-storage.js';
+import type { RaftHost } from './raft-host.js';
+import type { Acks, BrokerPartition, FetchAnswer, OffsetSpec, ProduceAnswer } from '../rpc/broker-service.js';
+import { partitionDefaults } from './limits.js';
+
+export interface PartitionIdentity {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly groupId: number;
+  readonly dir: string;
+}
+
+export class HostedPartition implements BrokerPartition {
+  readonly state = new PartitionState();
+  private readonly leader = new PartitionLeader(this.state);
+  private waitingFetches = 0;
+
+  constructor(
+    readonly id: PartitionIdentity,
+    readonly storage: DurableRaftStorage,
+    readonly snapshots: SnapshotStore,
+    private readonly host: RaftHost,
+    private readonly configs: () => TopicConfigs,
+  ) {}
+
+  get label(): string {
+    return `${this.id.topic}-${this.id.partition}`;
+  }
+
+  /** produce appends a batch as the partition's leader; it answers once acks are met (acks=0: once proposed). */
+  async produce(request: { acks: Acks; batch: Uint8Array; timeoutMs: number }): Promise<ProduceAnswer> {
+    const { maxMessageBytes } = this.configs();
+    if (request.batch.length > maxMessageBytes) {
+      throw new InvalidRecordBatchError('batchLength', `is ${request.batch.length} bytes, above the topic's max.message.bytes of ${maxMessageBytes}`);
+    }
+    const validation = validateBatch(request.batch, { ...defaultRecordBatchLimits, batchBytesMax: maxMessageBytes });
+    if (validation.kind === 'invalid') throw new InvalidRecordBatchError(validation.field, validation.reason);
+    const status = this.host.status(this.id.groupId);
+    if (status === undefined || status.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
+    if (this.leader.term !== status.term) this.leader.begin(status.term, this.host.pendingEntries(this.id.groupId));
+    const outcome = this.leader.prepare(request.batch, validation.header);
+    if (outcome.kind !== 'append') return this.answerWithoutAppend(outcome, request.acks, validation.header.producerId);
+    const appendTimeMs = Date.now();
+    const proposal = this.host.proposeDurable(this.id.groupId, outcome.bytes, request.acks === -1 ? 'quorum' : request.acks === 1 ? 'leader' : 'none');
+    this.leader.proposed(outcome.bytes);
+    await withTimeout(proposal.done, request.timeoutMs);
+    return { baseOffset: outcome.baseOffset, appendTimeMs, replicas: request.acks === -1 ? this.replicasHolding(proposal.index) : 1, duplicate: false, logStartOffset: this.state.logStartOffset };
+  }
+
+  private answerWithoutAppend(outcome: Exclude<PrepareOutcome, { kind: 'append' }>, acks: Acks, producerId: bigint): ProduceAnswer {
+    const id = Number(producerId);
+    switch (outcome.kind) {
+      case 'duplicate':
+        if (!outcome.committed && acks === -1) throw new DuplicateInFlightError(id, outcome.baseOffset);
+        return { baseOffset: outcome.baseOffset, appendTimeMs: -1, replicas: 0, duplicate: true, logStartOffset: this.state.logStartOffset };
+      case 'outOfOrder':
+        throw new OutOfOrderSequenceError(id, outcome.expectedSequence, outcome.receivedSequence);
+      case 'fenced':
+        throw new ProducerFencedError(id, outcome.currentEpoch);
+      case 'unknownProducer':
+        throw new UnknownProducerIdError(id);
+      case 'invalid':
+        throw new InvalidRecordBatchError(outcome.field, outcome.reason);
+    }
+  }
+
+  /** replicasHolding counts the voters whose log holds index, this leader included. */
+  private replicasHolding(index: number): number {
+    const status = this.host.status(this.id.groupId);
+    return status?.progress.filter((progress) => !progress.isLearner && progress.match >= index).length ?? 0;
+  }
+
+  /** leaderHint is the Raft leader this replica knows (0: none). */
+  leaderHint(): NodeId {
+    return this.host.status(this.id.groupId)?.leader ?? 0;
+  }
+
+  /**
+   * fetch reads committed batches from offset, up to maxBytes (at least one batch). When fewer
+   * than minBytes are there it waits up to maxWaitMs for more. Throws OffsetOutOfRangeError.
+   */
+  async fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, cancelled: () => boolean = () => false): Promise<FetchAnswer> {
+    const deadline = Date.now() + request.maxWaitMs;
+    for (;;) {
+      const answer = this.read(request.offset, request.maxBytes);
+      const remainingMs = deadline - Date.now();
+      if (answer.batches.length >= Math.max(1, request.minBytes) || remainingMs <= 0 || cancelled()) return answer;
+      await this.waitForAdvance(remainingMs);
+    }
+  }
+
+  private read(offset: number, maxBytes: number): FetchAnswer {
+    const lookup = this.state.lookup(offset);
+    const empty = { highWatermark: this.state.highWatermark, logStartOffset: this.state.logStartOffset, batches: new Uint8Array(0), nextOffset: offset };
+    if (lookup.kind === 'outOfRange') throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, lookup.logStartOffset, lookup.highWatermark);
+    if (lookup.kind === 'atEnd') return empty;
+    const entries = this.storage.entries(lookup.raftIndex, this.state.lastBatchIndex() + 1, maxBytes);
+    const batches = entries.filter(isBatchEntry).map((entry) => entry.data);
+    const last = batches[batches.length - 1];
+    if (last === undefined) return empty;
+    const header = readBatchHeader(last);
+    const nextOffset = Number(header.baseOffset) + header.lastOffsetDelta + 1;
+    return { ...empty, batches: Buffer.concat(batches), nextOffset };
+  }
+
+  private waitForAdvance(timeoutMs: number): Promise<void> {
+    if (this.waitingFetches >= partitionDefaults.waitingFetchesMax) return new Promise((resolve) => setTimeout(resolve, Math.min(timeoutMs, 100)));
+    this.waitingFetches++;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        remove();
+        this.waitingFetches--;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      const remove = this.state.onAdvance(done);
+    });
+  }
+
+  /** listOffsets answers the earliest, the latest or the first offset at or after a timestamp. */
+  listOffset(spec: OffsetSpec): number {
+    if (spec.kind === 'earliest') return this.state.logStartOffset;
+    if (spec.kind === 'latest') return this.state.highWatermark;
+    return this.state.offsetForTimestamp(spec.timestampMs);
+  }
+
+  /**
+   * enforceRetention deletes whole segments older than retention.ms, or beyond retention.bytes,
+   * never the last segment and never past what is applied. Returns the new log start offset.
+   */
+  async enforceRetention(nowMs: number): Promise<number> {
+    const { retentionMs, retentionBytes } = this.configs();
+    const segmentStarts = this.storage.log.segmentBaseIndexes();
+    const batches = this.state.batches();
+    let deleteBelow = 0;
+    let bytes = this.state.bytes;
+    // Segment i holds [segmentStarts[i], segmentStarts[i+1]); the last one is never deleted.
+    const snapshotIndex = this.storage.snapshot().metadata.index;
+    for (let i = 0; i + 1 < segmentStarts.length; i++) {
+      const end = segmentStarts[i + 1]!;
+      if (end - 1 <= snapshotIndex) continue;
+      if (end - 1 > this.state.lastBatchIndex()) break;
+      const held = batches.filter((batch) => batch.raftIndex >= segmentStarts[i]! && batch.raftIndex < end);
+      const segmentBytes = held.reduce((sum, batch) => sum + batch.bytes, 0);
+      const expired = retentionMs >= 0 && held.every((batch) => batch.maxTimestamp < nowMs - retentionMs);
+      const oversized = retentionBytes >= 0 && bytes - segmentBytes >= retentionBytes;
+      if (!expired && !oversized) break;
+      bytes -= segmentBytes;
+      deleteBelow = end;
+    }
+    if (deleteBelow === 0) return this.state.logStartOffset;
+    const through = deleteBelow - 1;
+    const term = this.storage.term(through);
+    const status = this.host.status(this.id.groupId);
+    if (term === undefined || status === undefined) return this.state.logStartOffset;
+    const nextOffset = this.state.nextOffsetBelow(deleteBelow);
+    await this.host.compact(this.id.groupId, { metadata: { index: through, term, confState: status.confState }, data: encodePartitionSnapshot(nextOffset) });
+    this.state.dropBelow(deleteBelow);
+    return this.state.logStartOffset;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new ProduceTimeoutError(timeoutMs)), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error as Error);
+      },
+    );
+  });
+}

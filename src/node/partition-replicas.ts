@@ -1,0 +1,216 @@
+// PartitionReplicas hosts, on this broker, a Raft group for every partition the metadata image
+// places a replica of here: it opens (or bootstraps) the group's storage when a partition appears,
+// removes it when its topic is deleted, moves leadership to the controller's chosen leader once
+// that replica has caught up, and runs retention. The Broker service reaches partitions through it.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parseTopicConfigs, defaultTopicConfigs, type TopicConfigs } from '../controller/topic-validation.js';
+import { NotLeaderError, UnknownPartitionError, UnknownTopicError } from '../errors.js';
+import type { MetadataImage, PartitionRef } from '../metadata/image.js';
+import { encodePartitionSnapshot } from '../partition/partition-state.js';
+import { topicConfigLimits } from '../controller/topic-validation.js';
+import type { NodeId, Snapshot } from '../raft/types.js';
+import { NodeDisk } from '../storage/node-disk.js';
+import { SegmentedLog } from '../storage/segmented-log.js';
+import { SnapshotStore } from '../storage/snapshot-store.js';
+import type { StateStore } from '../storage/state-store.js';
+import { segmentHeaderBytes } from '../storage/limits.js';
+import { frameBytes } from '../storage/frame.js';
+import { DurableRaftStorage } from './durable-raft-storage.js';
+import { HostedPartition } from './hosted-partition.js';
+import { partitionDefaults } from './limits.js';
+import type { RaftHost } from './raft-host.js';
+
+/** partitionEntryBytesMax: the largest batch a topic may allow (max.message.bytes), as one Raft entry. */
+const partitionEntryBytesMax = topicConfigLimits.maxMessageBytesMax;
+/** partitionSegmentBytesMin: a segment holds at least one entry of the largest size. */
+const partitionSegmentBytesMin = frameBytes(partitionEntryBytesMax) + segmentHeaderBytes;
+
+export interface PartitionReplicasOptions {
+  readonly self: NodeId;
+  readonly dataDir: string;
+  readonly host: RaftHost;
+  readonly stateStore: StateStore;
+  readonly image: () => MetadataImage;
+  readonly logger: Logger;
+}
+
+export class PartitionReplicas {
+  private readonly hosted = new Map<number, HostedPartition>();
+  private readonly opening = new Set<number>();
+  private reconciling: Promise<void> = Promise.resolve();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closed = false;
+
+  constructor(private readonly options: PartitionReplicasOptions) {}
+
+  start(): void {
+    this.timers.push(setInterval(() => this.balanceLeaders(), partitionDefaults.balanceEveryMs));
+    this.timers.push(setInterval(() => void this.enforceRetention(), partitionDefaults.retentionCheckMs));
+  }
+
+  /** onImage brings the hosted groups in line with image; changes run one after another. */
+  onImage(image: MetadataImage): void {
+    this.reconciling = this.reconciling.then(() => this.reconcile(image)).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not open or remove a partition replica'));
+  }
+
+  private async reconcile(image: MetadataImage): Promise<void> {
+    if (this.closed) return;
+    const wanted = new Map(image.replicaPartitions(this.options.self).map((ref) => [ref.registration.groupId, ref]));
+    for (const [groupId, ref] of wanted) {
+      if (this.hosted.has(groupId) || this.opening.has(groupId)) continue;
+      this.opening.add(groupId);
+      try {
+        await this.open(ref);
+      } finally {
+        this.opening.delete(groupId);
+      }
+    }
+    for (const [groupId, partition] of this.hosted) {
+      if (!wanted.has(groupId)) await this.remove(partition);
+    }
+  }
+
+  private async open(ref: PartitionRef): Promise<void> {
+    if (this.closed) return;
+    const { host, stateStore, dataDir, logger } = this.options;
+    const groupId = ref.registration.groupId;
+    const dir = join(dataDir, 'partitions', `${ref.topic}-${ref.partition}-g${groupId}`);
+    const groupLogger = logger.child({ group: groupId, partition: `${ref.topic}-${ref.partition}` });
+    const disk = new NodeDisk();
+    const snapshots = new SnapshotStore(disk, join(dir, 'snapshots'));
+    const configs = this.configsOf(ref.topicId);
+    const log = await SegmentedLog.open({ disk, dir: join(dir, 'log'), logger: groupLogger, entryBytesMax: partitionEntryBytesMax, segmentBytesMax: Math.max(configs().segmentBytes, partitionSegmentBytesMin) });
+    let snapshot = snapshots.loadLatest((error) => groupLogger.error({ err: error }, 'skipping a corrupt snapshot'));
+    const stored = await stateStore.loadHardState(groupId);
+    let hardState = stored.term === 0 ? undefined : stored;
+    const fresh = snapshot === undefined && hardState === undefined && log.lastIndex() < log.firstIndex();
+    if (fresh) {
+      // Every replica starts the group from the same state, derived from the metadata alone.
+      snapshot = bootstrapPartitionSnapshot(ref.registration.replicas);
+      hardState = { term: 1, vote: 0, commit: 1 };
+      await snapshots.save(snapshot);
+      await stateStore.saveHardStates([{ group: groupId, hardState }], { sync: true });
+    }
+    if (snapshot === undefined) {
+      log.close();
+      throw new Error(`partition ${ref.topic}-${ref.partition} (group ${groupId}) has a log or hard state but no snapshot in ${dir}; the data directory is damaged`);
+    }
+    const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
+    const partition = new HostedPartition({ topic: ref.topic, topicId: ref.topicId, partition: ref.partition, groupId, dir }, storage, snapshots, host, configs);
+    host.addGroup({ group: groupId, storage, snapshots, machine: partition.state, snapshotEveryEntries: Number.MAX_SAFE_INTEGER, logger: groupLogger });
+    this.hosted.set(groupId, partition);
+    if (fresh && ref.registration.leader === this.options.self) host.campaign(groupId);
+    groupLogger.info({ fresh, replicas: ref.registration.replicas }, 'hosting partition replica');
+  }
+
+  private async remove(partition: HostedPartition): Promise<void> {
+    const groupId = partition.id.groupId;
+    this.hosted.delete(groupId);
+    await this.options.host.removeGroup(groupId);
+    partition.storage.log.close();
+    await rm(partition.id.dir, { recursive: true, force: true });
+    await this.options.stateStore.deleteGroup(groupId);
+    this.options.logger.info({ group: groupId, partition: partition.label }, 'removed the replica of a deleted partition');
+  }
+
+  /** configsOf returns a reader of a topic's live configs (defaults once the topic is gone). */
+  private configsOf(topicId: string): () => TopicConfigs {
+    let cachedFor: MetadataImage | undefined;
+    let cached: TopicConfigs = defaultTopicConfigs;
+    return () => {
+      const image = this.options.image();
+      if (image !== cachedFor) {
+        cachedFor = image;
+        const topic = image.topics.get(topicId);
+        const parsed = topic === undefined ? undefined : parseTopicConfigs(Object.fromEntries(topic.configs));
+        cached = parsed?.kind === 'ok' ? parsed.configs : defaultTopicConfigs;
+      }
+      return cached;
+    };
+  }
+
+  /**
+   * partition returns the replica of topic-partition on this node. Throws UnknownTopicError,
+   * UnknownPartitionError, or NotLeaderError (with the leader as the metadata knows it) when this
+   * node holds no replica.
+   */
+  partition(topic: string, partition: number): HostedPartition {
+    const image = this.options.image();
+    const topicImage = image.topicByName(topic);
+    if (topicImage === undefined) throw new UnknownTopicError(topic);
+    const registration = topicImage.partitions[partition];
+    if (registration === undefined) throw new UnknownPartitionError(topic, partition, topicImage.partitions.length);
+    const hosted = this.hosted.get(registration.groupId);
+    if (hosted === undefined) throw new NotLeaderError(registration.groupId, registration.leader === this.options.self ? 0 : registration.leader);
+    return hosted;
+  }
+
+  /** raftLeader is the Raft leader of a group as this node knows it, when it hosts the group. */
+  raftLeader(groupId: number): NodeId | undefined {
+    return this.hosted.get(groupId)?.leaderHint();
+  }
+
+  /** all lists the hosted replicas. */
+  all(): HostedPartition[] {
+    return [...this.hosted.values()];
+  }
+
+  /**
+   * balanceLeaders hands leadership of each group this node leads to the controller's chosen
+   * leader, once that broker is unfenced and has every entry: so leaderships spread as the
+   * controller placed them, move back to a broker that returns, and never wait on a slow one.
+   */
+  private balanceLeaders(): void {
+    const image = this.options.image();
+    for (const partition of this.hosted.values()) {
+      const status = this.options.host.status(partition.id.groupId);
+      if (status?.role !== 'leader') continue;
+      const registration = image.topics.get(partition.id.topicId)?.partitions[partition.id.partition];
+      const target = registration?.leader ?? 0;
+      if (target === 0 || target === this.options.self) continue;
+      const broker = image.brokers.get(target);
+      if (broker === undefined || broker.fenced || broker.inControlledShutdown) continue;
+      const progress = status.progress.find((candidate) => candidate.id === target);
+      if (progress === undefined || progress.isLearner || progress.match < status.lastIndex) continue;
+      this.options.logger.info({ group: partition.id.groupId, partition: partition.label, target }, 'handing partition leadership to the controller\'s chosen leader');
+      this.options.host.transferLeadership(partition.id.groupId, target);
+    }
+  }
+
+  private async enforceRetention(): Promise<void> {
+    for (const partition of this.hosted.values()) {
+      if (this.closed) return;
+      try {
+        const before = partition.state.logStartOffset;
+        const after = await partition.enforceRetention(Date.now());
+        if (after !== before) this.options.logger.info({ group: partition.id.groupId, partition: partition.label, logStartOffset: after }, 'retention deleted old segments');
+      } catch (error) {
+        this.options.logger.error({ err: error, partition: partition.label }, 'retention failed');
+      }
+    }
+  }
+
+  /** enforceRetentionNow runs retention on every replica now (tests, tools). */
+  enforceRetentionNow(): Promise<void> {
+    return this.enforceRetention();
+  }
+
+  /** close stops the timers and waits for a reconcile in progress; the logs close with the node. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await this.reconciling;
+  }
+
+  /** closeLogs closes every hosted log (after the Raft host stopped). */
+  closeLogs(): void {
+    for (const partition of this.hosted.values()) partition.storage.log.close();
+  }
+}
+
+/** bootstrapPartitionSnapshot is where every replica of a new partition starts: index 1, term 1, the replicas as voters, offset 0. */
+export function bootstrapPartitionSnapshot(replicas: readonly NodeId[]): Snapshot {
+  return { metadata: { index: 1, term: 1, confState: { voters: [...replicas].sort((a, b) => a - b), learners: [] } }, data: encodePartitionSnapshot(0) };
+}

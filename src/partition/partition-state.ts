@@ -1,0 +1,299 @@
+// PartitionState is the state machine of one partition replica: the Raft group's committed entries
+// are record batches (RecordBatch v2, offsets already assigned by the leader that proposed them).
+// Applying one records where its offsets live in the Raft log, moves the high watermark and
+// updates the idempotent-producer table. The batches themselves stay in the Raft log: that log
+// is the partition's data log, read back by Fetch. Pure: no I/O, no clock.
+//
+// Offsets are assigned at propose time by the leader (PartitionLeader below), from the end offset
+// of its own log. Raft's Log Matching property makes that safe: an entry that survives at index i
+// comes with every entry before it unchanged, so the offsets computed from that prefix stay right.
+// Invariant (checked on apply): each batch starts exactly at the high watermark.
+import { assert } from '../raft/assert.js';
+import type { Entry, Snapshot } from '../raft/types.js';
+import { batchHeaderBytes, readBatchHeader, withBaseOffset, type BatchHeader } from './record-batch.js';
+import { ProducerStateTable, type ProducerCheck } from './producer-state.js';
+
+/** partitionSnapshotVersion tags the layout of a partition snapshot's data. */
+const partitionSnapshotVersion = 1;
+const partitionSnapshotBytes = 9;
+
+/** encodePartitionSnapshot: the state a snapshot carries is the offset its next batch starts at. */
+export function encodePartitionSnapshot(nextOffset: number): Uint8Array {
+  assert(Number.isSafeInteger(nextOffset) && nextOffset >= 0, 'a snapshot offset is a safe non-negative integer', { nextOffset });
+  const bytes = new Uint8Array(partitionSnapshotBytes);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, partitionSnapshotVersion);
+  view.setBigUint64(1, BigInt(nextOffset));
+  return bytes;
+}
+
+/** decodePartitionSnapshot reads the next offset of a snapshot; an empty snapshot starts at 0. */
+export function decodePartitionSnapshot(data: Uint8Array): number {
+  if (data.length === 0) return 0;
+  assert(data.length === partitionSnapshotBytes && data[0] === partitionSnapshotVersion, 'a partition snapshot has the known layout', { length: data.length });
+  return Number(new DataView(data.buffer, data.byteOffset, data.byteLength).getBigUint64(1));
+}
+
+/** isBatchEntry tells a record-batch entry from a leader's empty entry or a membership change. */
+export function isBatchEntry(entry: Entry): boolean {
+  return entry.type === 'normal' && entry.data.length >= batchHeaderBytes;
+}
+
+/** BatchLocation is where one committed batch lives. */
+export interface BatchLocation {
+  readonly baseOffset: number;
+  /** nextOffset: the offset after the batch's last record. */
+  readonly nextOffset: number;
+  readonly raftIndex: number;
+  readonly maxTimestamp: number;
+  readonly bytes: number;
+}
+
+/** OffsetLookup is where a read from an offset starts. */
+export type OffsetLookup =
+  | { readonly kind: 'found'; readonly raftIndex: number }
+  | { readonly kind: 'atEnd' }
+  | { readonly kind: 'outOfRange'; readonly logStartOffset: number; readonly highWatermark: number };
+
+/**
+ * OffsetIndex maps offsets to Raft indexes for every committed batch still held, oldest first.
+ * Invariant: batches are contiguous in offsets (batch i + 1 starts at batch i's nextOffset).
+ */
+class OffsetIndex {
+  private batches: BatchLocation[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.batches.length - this.head;
+  }
+
+  push(location: BatchLocation): void {
+    const last = this.last();
+    assert(last === undefined || (location.baseOffset === last.nextOffset && location.raftIndex > last.raftIndex), 'batches are contiguous in offsets and rise in index', { ...location });
+    this.batches.push(location);
+  }
+
+  last(): BatchLocation | undefined {
+    return this.size === 0 ? undefined : this.batches[this.batches.length - 1];
+  }
+
+  first(): BatchLocation | undefined {
+    return this.size === 0 ? undefined : this.batches[this.head];
+  }
+
+  at(position: number): BatchLocation {
+    return this.batches[this.head + position]!;
+  }
+
+  /** positionOf returns the position of the batch holding offset, or -1. */
+  positionOf(offset: number): number {
+    let lo = this.head;
+    let hi = this.batches.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const batch = this.batches[mid]!;
+      if (offset < batch.baseOffset) hi = mid - 1;
+      else if (offset >= batch.nextOffset) lo = mid + 1;
+      else return mid - this.head;
+    }
+    return -1;
+  }
+
+  /** dropBelow forgets the batches stored below raftIndex. */
+  dropBelow(raftIndex: number): void {
+    while (this.head < this.batches.length && this.batches[this.head]!.raftIndex < raftIndex) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  clear(): void {
+    this.batches = [];
+    this.head = 0;
+  }
+}
+
+/** PartitionState: see the file comment. It is the StateMachine of a partition's Raft group. */
+export class PartitionState {
+  private readonly index = new OffsetIndex();
+  private logStart = 0;
+  private highWatermarkValue = 0;
+  private bytesHeld = 0;
+  private producersTable = new ProducerStateTable();
+  private readonly listeners = new Set<() => void>();
+
+  /** highWatermark: the offset after the last committed record; reads stop before it. */
+  get highWatermark(): number {
+    return this.highWatermarkValue;
+  }
+
+  /** logStartOffset: the first offset still held. */
+  get logStartOffset(): number {
+    return this.logStart;
+  }
+
+  /** bytes: the size of the committed batches held. */
+  get bytes(): number {
+    return this.bytesHeld;
+  }
+
+  get producers(): ProducerStateTable {
+    return this.producersTable;
+  }
+
+  /** onAdvance registers a listener called when the high watermark moves; returns its remover. */
+  onAdvance(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  apply(entries: readonly Entry[]): void {
+    const before = this.highWatermarkValue;
+    for (const entry of entries) if (isBatchEntry(entry)) this.applyBatch(entry);
+    if (this.highWatermarkValue !== before) for (const listener of [...this.listeners]) listener();
+  }
+
+  private applyBatch(entry: Entry): void {
+    const header = readBatchHeader(entry.data);
+    const baseOffset = Number(header.baseOffset);
+    assert(baseOffset === this.highWatermarkValue, 'a committed batch starts at the high watermark', { baseOffset, highWatermark: this.highWatermarkValue, index: entry.index });
+    const nextOffset = baseOffset + header.lastOffsetDelta + 1;
+    this.index.push({ baseOffset, nextOffset, raftIndex: entry.index, maxTimestamp: Number(header.maxTimestamp), bytes: entry.data.length });
+    this.bytesHeld += entry.data.length;
+    this.highWatermarkValue = nextOffset;
+    this.producersTable.apply({ producerId: header.producerId, producerEpoch: header.producerEpoch, baseSequence: header.baseSequence, recordCount: header.lastOffsetDelta + 1, baseOffset: header.baseOffset });
+  }
+
+  /** snapshotData is the state after the last applied entry. */
+  snapshotData(): Uint8Array {
+    return encodePartitionSnapshot(this.highWatermarkValue);
+  }
+
+  /** restore starts over from a snapshot: nothing held, the next batch at the snapshot's offset. */
+  restore(snapshot: Snapshot): void {
+    const nextOffset = decodePartitionSnapshot(snapshot.data);
+    this.index.clear();
+    this.logStart = nextOffset;
+    this.highWatermarkValue = nextOffset;
+    this.bytesHeld = 0;
+    this.producersTable = new ProducerStateTable();
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  /** lookup says where a read of offset starts in the Raft log. */
+  lookup(offset: number): OffsetLookup {
+    if (offset === this.highWatermarkValue) return { kind: 'atEnd' };
+    if (offset < this.logStart || offset > this.highWatermarkValue) return { kind: 'outOfRange', logStartOffset: this.logStart, highWatermark: this.highWatermarkValue };
+    const position = this.index.positionOf(offset);
+    assert(position >= 0, 'every offset between log start and high watermark is in a held batch', { offset });
+    return { kind: 'found', raftIndex: this.index.at(position).raftIndex };
+  }
+
+  /** lastBatchIndex is the Raft index of the last committed batch (0 when none is held). */
+  lastBatchIndex(): number {
+    return this.index.last()?.raftIndex ?? 0;
+  }
+
+  /** offsetForTimestamp returns the first offset of the first batch with a timestamp >= timestampMs, or the high watermark. */
+  offsetForTimestamp(timestampMs: number): number {
+    for (let position = 0; position < this.index.size; position++) {
+      const batch = this.index.at(position);
+      if (batch.maxTimestamp >= timestampMs) return batch.baseOffset;
+    }
+    return this.highWatermarkValue;
+  }
+
+  /**
+   * batches lists the committed batches held, oldest first, for retention to pick from. The
+   * array is fresh; its objects are shared and immutable.
+   */
+  batches(): BatchLocation[] {
+    const result: BatchLocation[] = [];
+    for (let position = 0; position < this.index.size; position++) result.push(this.index.at(position));
+    return result;
+  }
+
+  /** retentionSnapshot is the snapshot that stands for every batch stored below raftIndex, once they are deleted. */
+  nextOffsetBelow(raftIndex: number): number {
+    let nextOffset = this.logStart;
+    for (let position = 0; position < this.index.size; position++) {
+      const batch = this.index.at(position);
+      if (batch.raftIndex >= raftIndex) break;
+      nextOffset = batch.nextOffset;
+    }
+    return nextOffset;
+  }
+
+  /** dropBelow forgets the batches stored below raftIndex (deleted by retention); the log start moves up. */
+  dropBelow(raftIndex: number): void {
+    const nextOffset = this.nextOffsetBelow(raftIndex);
+    for (let first = this.index.first(); first !== undefined && first.raftIndex < raftIndex; first = this.index.first()) {
+      this.bytesHeld -= first.bytes;
+      this.index.dropBelow(first.raftIndex + 1);
+    }
+    this.logStart = Math.max(this.logStart, nextOffset);
+  }
+}
+
+/** PrepareOutcome is what the leader does with a batch a producer sent. */
+export type PrepareOutcome =
+  | { readonly kind: 'append'; readonly bytes: Uint8Array; readonly baseOffset: number; readonly nextOffset: number }
+  | { readonly kind: 'duplicate'; readonly baseOffset: number; readonly committed: boolean }
+  | Exclude<ProducerCheck, { kind: 'append' } | { kind: 'duplicate' } | { kind: 'notIdempotent' }>;
+
+/**
+ * PartitionLeader is the leader's view of the log end of its own term: the offset the next
+ * proposed batch starts at, and the producer table with every proposed batch applied, so that a
+ * retry of a batch still in flight is recognised. It is started over at each term from the
+ * entries after the applied index (those are proposed but not applied yet).
+ */
+export class PartitionLeader {
+  private nextOffset = 0;
+  private pendingProducers = new ProducerStateTable();
+  term = -1;
+
+  constructor(private readonly state: PartitionState) {}
+
+  /** begin starts a term: pendingEntries are the log's entries after the applied index, in order. */
+  begin(term: number, pendingEntries: readonly Entry[]): void {
+    this.term = term;
+    this.nextOffset = this.state.highWatermark;
+    this.pendingProducers = ProducerStateTable.restore(this.state.producers.snapshot());
+    for (const entry of pendingEntries) {
+      if (!isBatchEntry(entry)) continue;
+      const header = readBatchHeader(entry.data);
+      assert(Number(header.baseOffset) === this.nextOffset, 'proposed batches follow each other in offsets', { index: entry.index });
+      this.record(header);
+    }
+  }
+
+  private record(header: BatchHeader): void {
+    this.pendingProducers.apply({ producerId: header.producerId, producerEpoch: header.producerEpoch, baseSequence: header.baseSequence, recordCount: header.lastOffsetDelta + 1, baseOffset: header.baseOffset });
+    this.nextOffset = Number(header.baseOffset) + header.lastOffsetDelta + 1;
+  }
+
+  /**
+   * prepare decides what to do with a validated batch: give it the next offsets (the bytes with
+   * baseOffset and partitionLeaderEpoch set; the CRC does not cover them), answer a duplicate
+   * with the original's offset, or refuse. Changes nothing: call proposed() once Raft took it.
+   */
+  prepare(bytes: Uint8Array, header: BatchHeader): PrepareOutcome {
+    const check = this.pendingProducers.check({ producerId: header.producerId, producerEpoch: header.producerEpoch, baseSequence: header.baseSequence, recordCount: header.lastOffsetDelta + 1 });
+    if (check.kind === 'duplicate') {
+      const baseOffset = Number(check.baseOffset);
+      return { kind: 'duplicate', baseOffset, committed: baseOffset < this.state.highWatermark };
+    }
+    if (check.kind !== 'append' && check.kind !== 'notIdempotent') return check;
+    const baseOffset = this.nextOffset;
+    const patched = withBaseOffset(bytes, { baseOffset: BigInt(baseOffset), partitionLeaderEpoch: this.term });
+    return { kind: 'append', bytes: patched, baseOffset, nextOffset: baseOffset + header.lastOffsetDelta + 1 };
+  }
+
+  /** proposed records that Raft accepted the prepared bytes. */
+  proposed(bytes: Uint8Array): void {
+    const header = readBatchHeader(bytes);
+    assert(Number(header.baseOffset) === this.nextOffset, 'batches are proposed in the order they were prepared', { baseOffset: String(header.baseOffset), nextOffset: this.nextOffset });
+    this.record(header);
+  }
+}
