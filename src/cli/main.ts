@@ -7,6 +7,8 @@ import { startAll } from './start-all.js';
 import { CliError } from './connect.js';
 import { InvalidRequestError, RaftbusError } from '../errors.js';
 import * as topics from './topics.js';
+import * as consoleProducer from './produce.js';
+import * as consoleConsumer from './consume.js';
 
 const defaultClusterFile = 'cluster.example.json';
 
@@ -90,6 +92,37 @@ connection(topicsCommand.command('delete <topic>').description('delete a topic a
 
 const brokersCommand = program.command('brokers').description('the brokers the controller knows');
 connection(brokersCommand.command('list').description('brokers: address, rack, fenced or not, replicas and leaders')).action((options) => topics.listBrokers(options));
+
+const clientConnection = (command: Command): Command =>
+  command
+    .option('--bootstrap-server <host:port,...>', 'client address(es) of any node(s); default: every node of the cluster file')
+    .option('--cluster <file>', 'the cluster file, when no --bootstrap-server is given', defaultClusterFile)
+    .showHelpAfterError(false);
+
+clientConnection(program.command('produce <topic>').description('send each line of stdin as one record (as kafka-console-producer.sh)'))
+  .option('--key-separator <sep>', 'read each line as KEY<sep>VALUE (default: the line is the value, without key)', consoleProducer.keySeparatorArgument)
+  .option('--partition <n>', 'send every record to this partition (default: by key hash; without key, sticky)', consoleProducer.partitionArgument)
+  .option('--acks <acks>', 'all (a majority of replicas on disk), 1 (the leader on disk) or 0 (no answer)', consoleProducer.acksArgument, 'all')
+  .option('--compression <codec>', 'none, gzip or lz4', consoleProducer.compressionArgument, 'none')
+  .option('--linger-ms <n>', 'how long a batch waits for more records (default 5)', consoleProducer.lingerMsArgument)
+  .option('--summary', `print the summary line on stderr even for ${consoleProducer.consoleProducerLimits.summaryRecordsAbove} records or fewer`)
+  .action(async (topic: string, options: consoleProducer.ProduceCommandOptions) => {
+    process.exitCode = await consoleProducer.produce(topic, options);
+  });
+
+clientConnection(program.command('consume <topic>').description('print the records of a topic, one per line (as kafka-console-consumer.sh)'))
+  .option('--from-beginning', 'start at the oldest record (default: print only records that arrive from now on)')
+  .option('--partition <n>', 'read only this partition (default: every partition)', consoleProducer.partitionArgument)
+  .option('--offset <offset>', 'start at this offset of --partition: a number, earliest or latest', consoleConsumer.offsetArgument)
+  .option('--max-messages <n>', 'exit after printing this many records', consoleConsumer.positiveIntegerArgument)
+  .option('--timeout-ms <n>', 'exit when no record came for this many ms', consoleConsumer.positiveIntegerArgument)
+  .option('--print-key', 'print the key before the value')
+  .option('--print-offset', 'print the partition and offset before the key and value')
+  .option('--key-separator <sep>', 'what goes between the printed fields', consoleProducer.keySeparatorArgument, '\t')
+  .option('--json', 'print one JSON object per record: topic, partition, offset, timestamp, key, value, headers')
+  .action(async (topic: string, options: consoleConsumer.ConsumeCommandOptions) => {
+    process.exitCode = await consoleConsumer.consume(topic, options);
+  });
 
 try {
   await program.parseAsync(process.argv);

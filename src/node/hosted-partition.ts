@@ -175,8 +175,9 @@ export class HostedPartition implements BrokerPartition {
     const status = this.host.status(this.id.groupId);
     if (term === undefined || status === undefined) return this.state.logStartOffset;
     const nextOffset = this.state.nextOffsetBelow(deleteBelow);
-    await this.host.compact(this.id.groupId, { metadata: { index: through, term, confState: status.confState }, data: encodePartitionSnapshot(nextOffset) });
+    // Reads stop finding the batches first, then the log drops them: a fetch never reaches for a deleted entry.
     this.state.dropBelow(deleteBelow);
+    await this.host.compact(this.id.groupId, { metadata: { index: through, term, confState: status.confState }, data: encodePartitionSnapshot(nextOffset) });
     return this.state.logStartOffset;
   }
 }

@@ -9,6 +9,8 @@ export const nodeDefaults = Object.freeze({
   /** 50 ms ticks: heartbeats every 100 ms, elections after 1 to 2 s of silence. */
   timing: Object.freeze({ tickMs: 50, electionTicks: 20, heartbeatTicks: 2 }) satisfies RaftTiming,
   snapshotEveryEntries: 10_000,
+  /** serverDrainMs: how long a stopping node lets client calls finish before it cancels them. */
+  serverDrainMs: 1000,
 });
 
 /** noOpPayloadBytesMax bounds the payload of an AppendNoOp request. */

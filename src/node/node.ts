@@ -347,9 +347,10 @@ export class RaftbusNode implements AdminBackend, BrokerBackend {
     const { server, transport, stateStore, dataDir, logger, controller, broker, replicas } = this.parts;
     await broker?.shutdown();
     await replicas?.close();
+    await replicas?.handOffLeaderships(controllerDefaults.controlledShutdownMs);
     await this.handOffLeadership();
     controller?.stop();
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await shutdownServer(server, nodeDefaults.serverDrainMs);
     await this.host.close();
     await transport.close();
     this.metadata.storage.log.close();
@@ -390,6 +391,23 @@ async function openMetadataGroup(options: { cluster: ClusterConfig; dataDir: Dat
 /** bootstrapSnapshot is the empty state at index 1 with the membership from the cluster file. */
 export function bootstrapSnapshot(cluster: ClusterConfig): Snapshot {
   return { metadata: { index: 1, term: 1, confState: bootstrapMembership(cluster) }, data: emptyMetadataSnapshotData() };
+}
+
+/**
+ * shutdownServer stops taking calls and lets those running finish for up to drainMs; then it
+ * cancels the rest (long-lived produce and subscribe streams never finish on their own).
+ */
+function shutdownServer(server: grpc.Server, drainMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, drainMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 async function startOrExplain<T>(start: () => Promise<T>, what: string): Promise<T> {

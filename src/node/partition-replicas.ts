@@ -179,6 +179,31 @@ export class PartitionReplicas {
     }
   }
 
+  /**
+   * handOffLeaderships moves every leadership this node holds to the most caught-up other voter
+   * before the node stops, so producers wait for a transfer, not an election timeout.
+   */
+  async handOffLeaderships(timeoutMs: number): Promise<void> {
+    const image = this.options.image();
+    const usable = (id: NodeId): boolean => {
+      const broker = image.brokers.get(id);
+      return broker !== undefined && !broker.fenced && !broker.inControlledShutdown;
+    };
+    const led: HostedPartition[] = [];
+    for (const partition of this.all()) {
+      const status = this.options.host.status(partition.id.groupId);
+      if (status?.role !== 'leader') continue;
+      const target = status.progress.filter((progress) => progress.id !== this.options.self && !progress.isLearner && usable(progress.id)).sort((a, b) => b.match - a.match)[0];
+      if (target === undefined) continue;
+      this.options.host.transferLeadership(partition.id.groupId, target.id);
+      led.push(partition);
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && led.some((partition) => this.options.host.status(partition.id.groupId)?.role === 'leader')) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   private async enforceRetention(): Promise<void> {
     for (const partition of this.hosted.values()) {
       if (this.closed) return;
