@@ -3,7 +3,7 @@
 // long-polls each partition's leader (any replica would do: none serves past its high watermark)
 // and follows leader changes. Consumer groups build on this (issue 6).
 import { ClusterRouting } from './cluster-routing.js';
-import { NotLeaderError, OffsetOutOfRangeError, RaftbusError, UnknownPartitionError } from '../errors.js';
+import { NotLeaderError, OffsetOutOfRangeError, RaftbusError, UnknownPartitionError, UnknownTopicError } from '../errors.js';
 import { decodeRecords, logOverheadBytes } from '../partition/record-batch.js';
 import { defaultRecordBatchLimits } from '../partition/limits.js';
 import type { BrokerClient } from './broker-client.js';
@@ -164,7 +164,9 @@ export class Consumer {
         if (client === undefined) throw new NotLeaderError(0, 0);
         return await call(client);
       } catch (error) {
-        if (this.closed || !(error instanceof RaftbusError && error.retriable)) throw error;
+        // A broker that has not applied a new topic yet answers unknown: retry while the metadata knows it.
+        const notThereYet = (error instanceof UnknownTopicError || error instanceof UnknownPartitionError) && this.routing.topic(topic) !== undefined;
+        if (this.closed || !((error instanceof RaftbusError && error.retriable) || notThereYet)) throw error;
         if (error instanceof NotLeaderError && error.leaderHint !== 0) this.routing.noteLeader(topic, partition, error.leaderHint);
         else await this.routing.refresh([topic]).catch(() => undefined);
         await new Promise((resolve) => setTimeout(resolve, backoffMs));

@@ -6,7 +6,7 @@
 // batches of one partition are appended in the order they were sent.
 import { Admin } from './admin.js';
 import { ClusterRouting } from './cluster-routing.js';
-import { InvalidRequestError, NotLeaderError, OutOfOrderSequenceError, ProduceTimeoutError, RaftbusError, UnknownPartitionError } from '../errors.js';
+import { InvalidRequestError, NotLeaderError, OutOfOrderSequenceError, ProduceTimeoutError, RaftbusError, UnknownPartitionError, UnknownTopicError } from '../errors.js';
 import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../partition/record-batch.js';
 import type { SupportedCompression } from '../partition/compression.js';
 import { StickyPartitioner, partitionForKey } from '../partition/partitioner.js';
@@ -226,7 +226,9 @@ export class Producer {
   private async sendBatch(queue: PartitionQueue, batch: SealedBatch): Promise<void> {
     let answer: ProduceAnswer;
     try {
-      const leader = this.routing.topic(queue.topic)?.partitions[queue.partition]?.leader ?? 0;
+      const route = this.routing.topic(queue.topic);
+      if (route === undefined) throw new UnknownTopicError(queue.topic);
+      const leader = route.partitions[queue.partition]?.leader ?? 0;
       const client = leader === 0 ? undefined : this.routing.client(leader);
       if (client === undefined) throw new NotLeaderError(0, 0);
       answer = await client.produce({ topic: queue.topic, partition: queue.partition, acks: this.acks, batch: batch.bytes, timeoutMs: this.settings.requestTimeoutMs });
@@ -253,7 +255,9 @@ export class Producer {
     queue.inFlight.delete(batch);
     if (error instanceof NotLeaderError) this.routing.noteLeader(queue.topic, queue.partition, error.leaderHint);
     const earlierPending = [...queue.inFlight, ...queue.waiting].some((other) => other.baseSequence < batch.baseSequence);
-    const retriable = (error instanceof RaftbusError && error.retriable) || (error instanceof OutOfOrderSequenceError && (earlierPending || queue.recovering));
+    // A broker that has not applied a new topic yet answers unknown: retry while the metadata knows it.
+    const notThereYet = (error instanceof UnknownTopicError || error instanceof UnknownPartitionError) && this.routing.topic(queue.topic) !== undefined;
+    const retriable = (error instanceof RaftbusError && error.retriable) || notThereYet || (error instanceof OutOfOrderSequenceError && (earlierPending || queue.recovering));
     const expired = Date.now() - batch.createdAtMs > this.settings.deliveryTimeoutMs;
     if (retriable && !expired && !this.closed) {
       queue.waiting.push(batch);

@@ -237,8 +237,8 @@ export class RaftbusNode implements AdminBackend, BrokerBackend {
         continue;
       }
       const partitions = topic.partitions.map((registration, partition) => {
-        const raftLeader = this.parts.replicas?.raftLeader(registration.groupId);
-        const leader = raftLeader === undefined || raftLeader === 0 ? registration.leader : raftLeader;
+        // A replica knows the Raft leader (0 while an election runs); other brokers only the controller's choice.
+        const leader = this.parts.replicas?.raftLeader(registration.groupId) ?? registration.leader;
         return { partition, leader, replicas: [...registration.replicas], groupId: registration.groupId, leaderEpoch: registration.leaderEpoch };
       });
       described.push({ name: topic.name, topicId: topic.id, partitions, configs: Object.fromEntries(topic.configs) });
