@@ -122,22 +122,23 @@ describe('consumeRecords', () => {
 
   it('waits for each write before polling again (back-pressure)', async () => {
     const source = scripted([values('a'), values('b'), values('c')]);
-    let release: () => void = () => undefined;
+    const blocked: (() => void)[] = [];
+    let blocking = true;
     const run = consumeRecords({
       source,
-      write: () => new Promise<void>((resolve) => (release = resolve)),
+      write: () => (blocking ? new Promise<void>((resolve) => blocked.push(resolve)) : Promise.resolve()),
       format: plain,
       maxMessages: 3,
       timeoutMs: undefined,
       signal: new AbortController().signal,
     });
+    while (blocked.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(source.calls).toBe(1);
-    for (let i = 0; i < 3; i++) {
-      release();
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    blocking = false;
+    blocked[0]!();
     expect(await run).toEqual({ kind: 'maxMessages', processed: 3 });
+    expect(source.calls).toBe(3);
   });
 });
 

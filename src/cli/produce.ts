@@ -8,6 +8,7 @@ import { Admin } from '../client/admin.js';
 import { Producer, type Acks } from '../client/producer.js';
 import { InvalidRequestError } from '../errors.js';
 import type { SupportedCompression } from '../partition/compression.js';
+import { AssertionError, assert } from '../raft/assert.js';
 import { CliError, bootstrapAddresses, type ConnectOptions } from './connect.js';
 
 /** consoleProducerLimits: the bounds of `raftbus produce`. */
@@ -129,8 +130,8 @@ export async function produceLines(options: ProduceLinesOptions): Promise<Produc
       bytes += size;
       outstanding++;
       outstandingBytes += size;
-      void options
-        .send(record)
+      assert(outstanding <= options.recordsOutstandingMax, 'produceLines: more records outstanding than allowed', { outstanding });
+      void new Promise((resolve) => resolve(options.send(record)))
         .catch((error: unknown) => {
           failures++;
           firstFailure ??= { lineNumber: line.lineNumber, error: error as Error };
@@ -143,6 +144,7 @@ export async function produceLines(options: ProduceLinesOptions): Promise<Produc
       while (outstanding >= options.recordsOutstandingMax || (outstanding > 0 && outstandingBytes >= options.outstandingBytesMax)) await settled();
     }
   } catch (error) {
+    if (error instanceof AssertionError) throw error;
     inputError = error as Error;
   }
   while (outstanding > 0) await settled();

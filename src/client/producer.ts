@@ -31,6 +31,8 @@ export interface ProducerOptions {
   readonly maxInFlightPerPartition?: number;
   /** bufferBytes bounds the records waiting to be sent; send() waits for room. Default 32 MiB. */
   readonly bufferBytes?: number;
+  /** maxRecordBytes: a larger record is refused at once (Kafka's max.request.size); default 1 MiB. */
+  readonly maxRecordBytes?: number;
   /** requestTimeoutMs: how long the broker may take to meet acks; default 30 s. */
   readonly requestTimeoutMs?: number;
   /** deliveryTimeoutMs: how long send() may take in all, retries included; default 120 s. */
@@ -127,6 +129,7 @@ export class Producer {
       batchBytes: options.batchBytes ?? 16 * 1024,
       maxInFlightPerPartition: Math.min(options.maxInFlightPerPartition ?? idempotenceInFlightMax, this.idempotent ? idempotenceInFlightMax : Number.MAX_SAFE_INTEGER),
       bufferBytes: options.bufferBytes ?? 32 * 1024 * 1024,
+      maxRecordBytes: Math.min(options.maxRecordBytes ?? 1024 * 1024, options.bufferBytes ?? 32 * 1024 * 1024),
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       deliveryTimeoutMs: options.deliveryTimeoutMs ?? 120_000,
       retryBackoffMs: options.retryBackoffMs ?? 100,
@@ -153,13 +156,15 @@ export class Producer {
     const headers: RecordHeader[] = Object.entries(record.headers ?? {}).map(([headerKey, value]) => ({ key: headerKey, value: toBytes(value) }));
     const input: RecordInput = { timestamp: record.timestamp ?? Date.now(), key, value: toBytes(record.value), headers };
     const bytes = (key?.length ?? 0) + (input.value?.length ?? 0) + headers.reduce((sum, header) => sum + header.key.length + (header.value?.length ?? 0), 0) + 24;
-    if (bytes > this.settings.bufferBytes) throw InvalidRequestError.of('value', `the record is ${bytes} bytes, above the producer's bufferBytes of ${this.settings.bufferBytes}`);
+    if (bytes > this.settings.maxRecordBytes) throw InvalidRequestError.of('value', `the record is about ${bytes} bytes, above the producer's maxRecordBytes of ${this.settings.maxRecordBytes} (Kafka's max.request.size)`);
     while (this.bufferedBytes + bytes > this.settings.bufferBytes) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     if (this.idempotent) await this.ensureProducerId();
     this.bufferedBytes += bytes;
     this.unsettled++;
     return new Promise<RecordMetadata>((resolve, reject) => {
       const queue = this.queue(record.topic, partition);
+      // A record that would overflow the open batch starts a new one: a large record never takes smaller ones down with it.
+      if (queue.open.length > 0 && queue.openBytes + bytes > this.settings.batchBytes) this.seal(queue);
       queue.open.push({ input, bytes, resolve, reject });
       queue.openBytes += bytes;
       if (queue.openBytes >= this.settings.batchBytes || queue.open.length >= recordsPerBatchMax) this.seal(queue);
