@@ -13,7 +13,7 @@ import {
   ProducerFencedError,
   UnknownProducerIdError,
 } from '../errors.js';
-import { PartitionLeader, PartitionState, encodePartitionSnapshot, isBatchEntry, type PrepareOutcome } from '../partition/partition-state.js';
+import { PartitionLeader, PartitionState, isBatchEntry, type PrepareOutcome } from '../partition/partition-state.js';
 import { readBatchHeader, validateBatch } from '../partition/record-batch.js';
 import { defaultRecordBatchLimits } from '../partition/limits.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
@@ -174,10 +174,10 @@ export class HostedPartition implements BrokerPartition {
     const term = this.storage.term(through);
     const status = this.host.status(this.id.groupId);
     if (term === undefined || status === undefined) return this.state.logStartOffset;
-    const nextOffset = this.state.nextOffsetBelow(deleteBelow);
+    const data = this.state.snapshotDataBelow(deleteBelow);
     // Reads stop finding the batches first, then the log drops them: a fetch never reaches for a deleted entry.
     this.state.dropBelow(deleteBelow);
-    await this.host.compact(this.id.groupId, { metadata: { index: through, term, confState: status.confState }, data: encodePartitionSnapshot(nextOffset) });
+    await this.host.compact(this.id.groupId, { metadata: { index: through, term, confState: status.confState }, data });
     return this.state.logStartOffset;
   }
 }

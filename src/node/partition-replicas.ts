@@ -34,6 +34,9 @@ export interface PartitionReplicasOptions {
   readonly stateStore: StateStore;
   readonly image: () => MetadataImage;
   readonly logger: Logger;
+  /** attach hears of each replica before it applies anything; detach when it is removed. */
+  readonly attach?: (partition: HostedPartition) => void;
+  readonly detach?: (partition: HostedPartition) => void;
 }
 
 export class PartitionReplicas {
@@ -99,6 +102,7 @@ export class PartitionReplicas {
     }
     const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
     const partition = new HostedPartition({ topic: ref.topic, topicId: ref.topicId, partition: ref.partition, groupId, dir }, storage, snapshots, host, configs);
+    this.options.attach?.(partition);
     host.addGroup({ group: groupId, storage, snapshots, machine: partition.state, snapshotEveryEntries: Number.MAX_SAFE_INTEGER, logger: groupLogger });
     this.hosted.set(groupId, partition);
     if (fresh && ref.registration.leader === this.options.self) host.campaign(groupId);
@@ -108,6 +112,7 @@ export class PartitionReplicas {
   private async remove(partition: HostedPartition): Promise<void> {
     const groupId = partition.id.groupId;
     this.hosted.delete(groupId);
+    this.options.detach?.(partition);
     await this.options.host.removeGroup(groupId);
     partition.storage.log.close();
     await rm(partition.id.dir, { recursive: true, force: true });
@@ -237,5 +242,5 @@ export class PartitionReplicas {
 
 /** bootstrapPartitionSnapshot is where every replica of a new partition starts: index 1, term 1, the replicas as voters, offset 0. */
 export function bootstrapPartitionSnapshot(replicas: readonly NodeId[]): Snapshot {
-  return { metadata: { index: 1, term: 1, confState: { voters: [...replicas].sort((a, b) => a - b), learners: [] } }, data: encodePartitionSnapshot(0) };
+  return { metadata: { index: 1, term: 1, confState: { voters: [...replicas].sort((a, b) => a - b), learners: [] } }, data: encodePartitionSnapshot({ nextOffset: 0, producers: { producers: [] } }) };
 }

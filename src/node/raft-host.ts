@@ -257,6 +257,11 @@ export class RaftHost {
     return entries;
   }
 
+  /** appliedTerm is the term of the last entry a group applied here (equal to the current term once a new leader has caught up). */
+  appliedTerm(group: GroupId): number {
+    return this.groups.get(group)?.appliedTerm ?? 0;
+  }
+
   /** hosts says whether this node hosts the group. */
   hosts(group: GroupId): boolean {
     return this.groups.has(group);

@@ -1,7 +1,7 @@
 // PartitionState and PartitionLeader, as transcripts: a leader prepares and proposes batches the
 // way src/node/hosted-partition.ts does (validate, prepare, propose, proposed), the entries are
 // applied as Raft commits them, and each test states the offsets, lookups and answers that follow.
-// The last block holds a known bug (restore forgets the producers), as tests expected to fail.
+// The last block is the regression of a bug the simulation found: restore forgot the producers.
 import { describe, expect, it } from 'vitest';
 import { AssertionError } from '../raft/assert.js';
 import type { Entry, Snapshot } from '../raft/types.js';
@@ -45,7 +45,7 @@ class Replica {
   readonly log: Entry[] = [];
   applied: number;
 
-  constructor(snapshot: Snapshot = snapshotAt(1, encodePartitionSnapshot(0))) {
+  constructor(snapshot: Snapshot = snapshotAt(1, encodePartitionSnapshot({ nextOffset: 0, producers: { producers: [] } }))) {
     this.state.restore(snapshot);
     this.applied = snapshot.metadata.index;
   }
@@ -153,7 +153,7 @@ describe('PartitionState', () => {
   });
 
   it('restore from a snapshot starts at the snapshot offset, holding nothing below it', () => {
-    const replica = new Replica(snapshotAt(10, encodePartitionSnapshot(42)));
+    const replica = new Replica(snapshotAt(10, encodePartitionSnapshot({ nextOffset: 42, producers: { producers: [] } })));
     const { state } = replica;
     expect([state.logStartOffset, state.highWatermark, state.bytes]).toEqual([42, 42, 0]);
     expect(state.lookup(41)).toEqual({ kind: 'outOfRange', logStartOffset: 42, highWatermark: 42 });
@@ -172,7 +172,7 @@ describe('PartitionState', () => {
     replica.commit(2);
     let advances = 0;
     replica.state.onAdvance(() => advances++);
-    replica.state.restore(snapshotAt(9, encodePartitionSnapshot(20)));
+    replica.state.restore(snapshotAt(9, encodePartitionSnapshot({ nextOffset: 20, producers: { producers: [] } })));
     expect([replica.state.logStartOffset, replica.state.highWatermark, replica.state.batches().length, advances]).toEqual([20, 20, 0, 1]);
   });
 
@@ -181,11 +181,11 @@ describe('PartitionState', () => {
     replica.lead(2);
     replica.propose(batch({ sequence: 0, records: 7 }));
     replica.commit(2);
-    expect(decodePartitionSnapshot(replica.state.snapshotData())).toBe(7);
-    expect(decodePartitionSnapshot(encodePartitionSnapshot(2 ** 40))).toBe(2 ** 40);
-    expect(decodePartitionSnapshot(new Uint8Array(0))).toBe(0);
+    expect(decodePartitionSnapshot(replica.state.snapshotData()).nextOffset).toBe(7);
+    expect(decodePartitionSnapshot(encodePartitionSnapshot({ nextOffset: 2 ** 40, producers: { producers: [] } })).nextOffset).toBe(2 ** 40);
+    expect(decodePartitionSnapshot(new Uint8Array(0))).toEqual({ nextOffset: 0, producers: { producers: [] } });
     expect(() => decodePartitionSnapshot(new Uint8Array(4))).toThrow(AssertionError);
-    expect(() => encodePartitionSnapshot(-1)).toThrow(AssertionError);
+    expect(() => encodePartitionSnapshot({ nextOffset: -1, producers: { producers: [] } })).toThrow(AssertionError);
   });
 
   it('dropBelow forgets the batches below a Raft index and moves the log start to the first batch kept', () => {
@@ -347,13 +347,11 @@ describe('PartitionLeader', () => {
   });
 });
 
-describe('known bug: restore() forgets the producers of the log below the snapshot', () => {
-  // A partition snapshot carries only its next offset, so a replica restored from one (at a
-  // restart after retention, or installing the leader's) starts with an empty producer table
-  // while every other replica remembers. If it then leads: a retry of a producer's first batch is
-  // appended a second time, and the next batch of any producer it forgot is refused as from an
-  // unknown producer. test/sim/partition.sim.test.ts shows both in whole runs. These tests state
-  // what should happen; they are expected to fail until the snapshot carries the producer table.
+describe('restore() keeps the producers of the log below the snapshot', () => {
+  // A replica restored from a snapshot (at a restart after retention, or installing the leader's)
+  // must know the producers every other replica remembers. Else, once it leads, a retry of a
+  // producer's first batch would be appended a second time, and the next batch of a producer it
+  // forgot refused as from an unknown producer (the partition simulation found both).
   function restoredFrom(): { a: Replica; b: Replica } {
     const a = new Replica();
     a.lead(2);
@@ -364,12 +362,12 @@ describe('known bug: restore() forgets the producers of the log below the snapsh
     return { a, b };
   }
 
-  it.fails('a retry of a first batch committed below the snapshot is a duplicate, not a second copy', () => {
+  it('a retry of a first batch committed below the snapshot is a duplicate, not a second copy', () => {
     const { b } = restoredFrom();
     expect(b.propose(batch({ sequence: 0, records: 2 }))).toEqual({ kind: 'duplicate', baseOffset: 0, committed: true });
   });
 
-  it.fails('the next batch of a producer known below the snapshot is appended', () => {
+  it('the next batch of a producer known below the snapshot is appended', () => {
     const { b } = restoredFrom();
     expect(b.propose(batch({ sequence: 2 }))).toMatchObject(appendAt(2, 3));
   });

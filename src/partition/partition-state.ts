@@ -11,27 +11,71 @@
 import { assert } from '../raft/assert.js';
 import type { Entry, Snapshot } from '../raft/types.js';
 import { batchHeaderBytes, readBatchHeader, withBaseOffset, type BatchHeader } from './record-batch.js';
-import { ProducerStateTable, type ProducerCheck } from './producer-state.js';
+import { ProducerStateTable, type ProducerCheck, type ProducerEntrySnapshot, type ProducerStateSnapshot, type RememberedBatch } from './producer-state.js';
 
-/** partitionSnapshotVersion tags the layout of a partition snapshot's data. */
-const partitionSnapshotVersion = 1;
-const partitionSnapshotBytes = 9;
+/**
+ * PartitionSnapshot is what a partition's Raft snapshot carries: the offset its next batch starts
+ * at, and the idempotent-producer table. The table may be newer than the snapshot's index (it is
+ * taken at the applied index); replaying the batches after the index over it changes nothing,
+ * because ProducerStateTable.apply ignores a batch it already holds.
+ */
+export interface PartitionSnapshot {
+  readonly nextOffset: number;
+  readonly producers: ProducerStateSnapshot;
+}
 
-/** encodePartitionSnapshot: the state a snapshot carries is the offset its next batch starts at. */
-export function encodePartitionSnapshot(nextOffset: number): Uint8Array {
+/** Layout, big-endian: version u8 (2), nextOffset u64, producers u32, then each producer: id i64, epoch i16, batches u8, then each batch: baseSequence i32, lastSequence i32, baseOffset i64. Version 1 was nextOffset alone. */
+const partitionSnapshotVersion = 2;
+const producerBytes = 8 + 2 + 1;
+const rememberedBatchBytes = 4 + 4 + 8;
+
+export function encodePartitionSnapshot(snapshot: PartitionSnapshot): Uint8Array {
+  const { nextOffset, producers } = snapshot;
   assert(Number.isSafeInteger(nextOffset) && nextOffset >= 0, 'a snapshot offset is a safe non-negative integer', { nextOffset });
-  const bytes = new Uint8Array(partitionSnapshotBytes);
+  const size = 1 + 8 + 4 + producers.producers.reduce((sum, producer) => sum + producerBytes + producer.batches.length * rememberedBatchBytes, 0);
+  const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, partitionSnapshotVersion);
   view.setBigUint64(1, BigInt(nextOffset));
+  view.setUint32(9, producers.producers.length);
+  let at = 13;
+  for (const producer of producers.producers) {
+    view.setBigInt64(at, producer.producerId);
+    view.setInt16(at + 8, producer.producerEpoch);
+    view.setUint8(at + 10, producer.batches.length);
+    at += producerBytes;
+    for (const batch of producer.batches) {
+      view.setInt32(at, batch.baseSequence);
+      view.setInt32(at + 4, batch.lastSequence);
+      view.setBigInt64(at + 8, batch.baseOffset);
+      at += rememberedBatchBytes;
+    }
+  }
+  assert(at === size, 'a partition snapshot wrote the size it computed', { at, size });
   return bytes;
 }
 
-/** decodePartitionSnapshot reads the next offset of a snapshot; an empty snapshot starts at 0. */
-export function decodePartitionSnapshot(data: Uint8Array): number {
-  if (data.length === 0) return 0;
-  assert(data.length === partitionSnapshotBytes && data[0] === partitionSnapshotVersion, 'a partition snapshot has the known layout', { length: data.length });
-  return Number(new DataView(data.buffer, data.byteOffset, data.byteLength).getBigUint64(1));
+/** decodePartitionSnapshot reads a snapshot's data; empty data (the very first state) starts at 0 with no producers. */
+export function decodePartitionSnapshot(data: Uint8Array): PartitionSnapshot {
+  if (data.length === 0) return { nextOffset: 0, producers: { producers: [] } };
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const version = view.getUint8(0);
+  assert(version === 1 || version === partitionSnapshotVersion, 'a partition snapshot has a known layout', { version });
+  const nextOffset = Number(view.getBigUint64(1));
+  if (version === 1) return { nextOffset, producers: { producers: [] } };
+  const producers: ProducerEntrySnapshot[] = [];
+  let at = 13;
+  for (let i = view.getUint32(9); i > 0; i--) {
+    const producerId = view.getBigInt64(at);
+    const producerEpoch = view.getInt16(at + 8);
+    const count = view.getUint8(at + 10);
+    at += producerBytes;
+    const batches: RememberedBatch[] = [];
+    for (let b = 0; b < count; b++, at += rememberedBatchBytes) batches.push({ baseSequence: view.getInt32(at), lastSequence: view.getInt32(at + 4), baseOffset: view.getBigInt64(at + 8) });
+    producers.push({ producerId, producerEpoch, batches });
+  }
+  assert(at === data.length, 'a partition snapshot holds nothing after its producers', { at, length: data.length });
+  return { nextOffset, producers: { producers } };
 }
 
 /** isBatchEntry tells a record-batch entry from a leader's empty entry or a membership change. */
@@ -122,6 +166,8 @@ export class PartitionState {
   private bytesHeld = 0;
   private producersTable = new ProducerStateTable();
   private readonly listeners = new Set<() => void>();
+  /** batchListener hears every committed batch in log order, and a restore (the internal offsets topic replays its records this way). */
+  private batchListener: { batch: (bytes: Uint8Array) => void; restore: () => void } | undefined;
 
   /** highWatermark: the offset after the last committed record; reads stop before it. */
   get highWatermark(): number {
@@ -140,6 +186,12 @@ export class PartitionState {
 
   get producers(): ProducerStateTable {
     return this.producersTable;
+  }
+
+  /** onBatches sets the one listener of committed batches (and of restores, which start the log over). */
+  onBatches(listener: { batch: (bytes: Uint8Array) => void; restore: () => void }): void {
+    this.batchListener = listener;
+    listener.restore();
   }
 
   /** onAdvance registers a listener called when the high watermark moves; returns its remover. */
@@ -163,21 +215,28 @@ export class PartitionState {
     this.bytesHeld += entry.data.length;
     this.highWatermarkValue = nextOffset;
     this.producersTable.apply({ producerId: header.producerId, producerEpoch: header.producerEpoch, baseSequence: header.baseSequence, recordCount: header.lastOffsetDelta + 1, baseOffset: header.baseOffset });
+    this.batchListener?.batch(entry.data);
   }
 
   /** snapshotData is the state after the last applied entry. */
   snapshotData(): Uint8Array {
-    return encodePartitionSnapshot(this.highWatermarkValue);
+    return encodePartitionSnapshot({ nextOffset: this.highWatermarkValue, producers: this.producersTable.snapshot() });
+  }
+
+  /** snapshotDataBelow is the data of a snapshot standing for the batches stored below raftIndex (retention): their next offset, and the producer table (newer: see PartitionSnapshot). */
+  snapshotDataBelow(raftIndex: number): Uint8Array {
+    return encodePartitionSnapshot({ nextOffset: this.nextOffsetBelow(raftIndex), producers: this.producersTable.snapshot() });
   }
 
   /** restore starts over from a snapshot: nothing held, the next batch at the snapshot's offset. */
   restore(snapshot: Snapshot): void {
-    const nextOffset = decodePartitionSnapshot(snapshot.data);
+    const { nextOffset, producers } = decodePartitionSnapshot(snapshot.data);
     this.index.clear();
     this.logStart = nextOffset;
     this.highWatermarkValue = nextOffset;
     this.bytesHeld = 0;
-    this.producersTable = new ProducerStateTable();
+    this.producersTable = ProducerStateTable.restore(producers);
+    this.batchListener?.restore();
     for (const listener of [...this.listeners]) listener();
   }
 
@@ -214,7 +273,7 @@ export class PartitionState {
     return result;
   }
 
-  /** retentionSnapshot is the snapshot that stands for every batch stored below raftIndex, once they are deleted. */
+  /** nextOffsetBelow is the offset after the last batch stored below raftIndex (the log start once they are deleted). */
   nextOffsetBelow(raftIndex: number): number {
     let nextOffset = this.logStart;
     for (let position = 0; position < this.index.size; position++) {

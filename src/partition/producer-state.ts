@@ -183,7 +183,8 @@ export class ProducerStateTable {
    * the truth, so it does not re-check sequences: a batch of another epoch than the held one starts
    * the producer over with this batch (as Kafka does when it replicates). A batch with producerId
    * -1 is ignored. Throws AssertionError on out-of-range fields (check() refuses those, so one in
-   * the log is a bug).
+   * the log is a bug). A batch at or below the producer's newest remembered offset is ignored:
+   * applying the log again over a table that already holds it changes nothing.
    */
   apply(batch: AppendedProducerBatch): void {
     if (batch.producerId === noProducerId) return;
@@ -195,6 +196,10 @@ export class ProducerStateTable {
       baseOffset: batch.baseOffset,
     };
     const entry = this.#producers.get(batch.producerId);
+    // Offsets rise in log order: a batch at or below the newest one held was applied already (a
+    // snapshot holds the table as of a later index than the one it stands for; replay repeats it).
+    const newest = entry?.batches[entry.batches.length - 1];
+    if (newest !== undefined && batch.baseOffset <= newest.baseOffset) return;
     this.#producers.delete(batch.producerId); // re-inserted below: most recently applied last
     if (entry === undefined || entry.producerEpoch !== batch.producerEpoch) {
       this.#producers.set(batch.producerId, { producerEpoch: batch.producerEpoch, batches: [remembered] });
