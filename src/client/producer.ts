@@ -6,7 +6,7 @@
 // batches of one partition are appended in the order they were sent.
 import { Admin } from './admin.js';
 import { ClusterRouting } from './cluster-routing.js';
-import { InvalidRequestError, NotLeaderError, OutOfOrderSequenceError, ProduceTimeoutError, RaftbusError, UnknownPartitionError, UnknownTopicError } from '../errors.js';
+import { InvalidRequestError, NotLeaderError, OutOfOrderSequenceError, ProduceTimeoutError, RaftbusError, UnknownPartitionError, UnknownProducerIdError, UnknownTopicError } from '../errors.js';
 import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../partition/record-batch.js';
 import type { SupportedCompression } from '../partition/compression.js';
 import { StickyPartitioner, partitionForKey } from '../partition/partitioner.js';
@@ -251,8 +251,9 @@ export class Producer {
   }
 
   /**
-   * failed handles a batch the broker did not take. A retriable error (or an out-of-order answer
-   * while an earlier batch of the partition is being retried) sends the partition into recovery:
+   * failed handles a batch the broker did not take. A retriable error (or an out-of-order or
+   * unknown-producer answer while an earlier batch of the partition is being retried: the broker
+   * has not seen that batch yet) sends the partition into recovery:
    * once nothing is in flight, every unanswered batch goes again, in sequence order, after a
    * backoff and a metadata refresh. Anything else, or the delivery timeout, fails the batch.
    */
@@ -262,7 +263,8 @@ export class Producer {
     const earlierPending = [...queue.inFlight, ...queue.waiting].some((other) => other.baseSequence < batch.baseSequence);
     // A broker that has not applied a new topic yet answers unknown: retry while the metadata knows it.
     const notThereYet = (error instanceof UnknownTopicError || error instanceof UnknownPartitionError) && this.routing.topic(queue.topic) !== undefined;
-    const retriable = (error instanceof RaftbusError && error.retriable) || notThereYet || (error instanceof OutOfOrderSequenceError && (earlierPending || queue.recovering));
+    const sequenceGap = error instanceof OutOfOrderSequenceError || error instanceof UnknownProducerIdError;
+    const retriable = (error instanceof RaftbusError && error.retriable) || notThereYet || (sequenceGap && (earlierPending || queue.recovering));
     const expired = Date.now() - batch.createdAtMs > this.settings.deliveryTimeoutMs;
     if (retriable && !expired && !this.closed) {
       queue.waiting.push(batch);

@@ -34,6 +34,7 @@ export class HostedPartition implements BrokerPartition {
   readonly state = new PartitionState();
   private readonly leader = new PartitionLeader(this.state);
   private waitingFetches = 0;
+  private retention: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly id: PartitionIdentity,
@@ -149,7 +150,14 @@ export class HostedPartition implements BrokerPartition {
    * enforceRetention deletes whole segments older than retention.ms, or beyond retention.bytes,
    * never the last segment and never past what is applied. Returns the new log start offset.
    */
-  async enforceRetention(nowMs: number): Promise<number> {
+  enforceRetention(nowMs: number): Promise<number> {
+    // One run at a time: two overlapping runs could compact to points out of order.
+    const run = this.retention.then(() => this.enforceRetentionOnce(nowMs));
+    this.retention = run.catch(() => undefined);
+    return run;
+  }
+
+  private async enforceRetentionOnce(nowMs: number): Promise<number> {
     const { retentionMs, retentionBytes } = this.configs();
     const segmentStarts = this.storage.log.segmentBaseIndexes();
     const batches = this.state.batches();

@@ -50,6 +50,9 @@ export const partitionDefaults = Object.freeze({
   subscribeWaitMs: 1000,
   /** balanceEveryMs: how often a partition leader checks whether the controller's chosen leader should lead instead. */
   balanceEveryMs: 1000,
+  /** newLeaderCampaignEveryMs, newLeaderCampaignsMax: how a new partition's chosen leader campaigns until it leads. */
+  newLeaderCampaignEveryMs: 100,
+  newLeaderCampaignsMax: 30,
   /** retentionCheckMs: how often retention looks for whole segments to delete. */
   retentionCheckMs: 5000,
   /** grpcMessageBytesMax: the largest gRPC message a broker accepts or a client receives. */

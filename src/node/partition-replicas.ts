@@ -105,8 +105,22 @@ export class PartitionReplicas {
     this.options.attach?.(partition);
     host.addGroup({ group: groupId, storage, snapshots, machine: partition.state, snapshotEveryEntries: Number.MAX_SAFE_INTEGER, logger: groupLogger });
     this.hosted.set(groupId, partition);
-    if (fresh && ref.registration.leader === this.options.self) host.campaign(groupId);
+    if (fresh && ref.registration.leader === this.options.self) this.campaignUntilLed(groupId);
     groupLogger.info({ fresh, replicas: ref.registration.replicas }, 'hosting partition replica');
+  }
+
+  /**
+   * campaignUntilLed: the controller's chosen leader of a new partition campaigns at once, and
+   * again while no leader is known: the other replicas may not host the group yet when the first
+   * votes arrive (messages for a group a node does not host are dropped). Without this, the group
+   * waits out an election timeout and a random replica leads first.
+   */
+  private campaignUntilLed(groupId: number, attempt = 0): void {
+    if (this.closed || !this.options.host.hosts(groupId)) return;
+    const status = this.options.host.status(groupId);
+    if (status === undefined || status.leader !== 0 || attempt >= partitionDefaults.newLeaderCampaignsMax) return;
+    if (status.role !== 'candidate' && status.role !== 'preCandidate') this.options.host.campaign(groupId);
+    setTimeout(() => this.campaignUntilLed(groupId, attempt + 1), partitionDefaults.newLeaderCampaignEveryMs);
   }
 
   private async remove(partition: HostedPartition): Promise<void> {

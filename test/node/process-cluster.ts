@@ -115,6 +115,11 @@ export class ProcessCluster {
     return admin;
   }
 
+  /** clientAddresses lists every node's client address (host:port), as an SDK bootstrap list. */
+  clientAddresses(): string[] {
+    return [...this.nodes.values()].map((node) => node.clientAddress);
+  }
+
   client(id: number): AdminClient {
     let client = this.clients.get(id);
     if (client === undefined) {
