@@ -221,3 +221,82 @@ export class ProduceTimeoutError extends RaftbusError {
     super(`the batch was not acknowledged within ${timeoutMs} ms; its outcome is unknown, retry (idempotence makes a retry safe)`);
   }
 }
+
+/** NotCoordinatorError: this node does not coordinate the group; coordinatorHint is the node that does, as far as known (0: none). */
+export class NotCoordinatorError extends RaftbusError {
+  override readonly name = 'NotCoordinatorError';
+  readonly retriable = true;
+  constructor(
+    readonly group: string,
+    readonly coordinatorHint: NodeId,
+  ) {
+    super(coordinatorHint === 0 ? `not the coordinator of group ${group}; none is known yet, retry` : `not the coordinator of group ${group}; node ${coordinatorHint} is`);
+  }
+}
+
+/** CoordinatorLoadingError: the coordinator is still replaying its partition after taking over; retry shortly. */
+export class CoordinatorLoadingError extends RaftbusError {
+  override readonly name = 'CoordinatorLoadingError';
+  readonly retriable = true;
+  constructor(readonly group: string) {
+    super(`the coordinator of group ${group} is still loading its state; retry`);
+  }
+}
+
+/** UnknownMemberIdError: the group has no member of that id (it left, timed out or was replaced); join again. */
+export class UnknownMemberIdError extends RaftbusError {
+  override readonly name = 'UnknownMemberIdError';
+  readonly retriable = false;
+  constructor(
+    readonly group: string,
+    readonly memberId: string,
+  ) {
+    super(`group ${group} has no member ${memberId}: it left, timed out or was replaced; join again`);
+  }
+}
+
+/** IllegalGenerationError: a member speaks for a generation the group has left behind (a zombie); join again. */
+export class IllegalGenerationError extends RaftbusError {
+  override readonly name = 'IllegalGenerationError';
+  readonly retriable = false;
+  constructor(
+    readonly group: string,
+    readonly generation: number,
+    readonly currentGeneration: number,
+  ) {
+    super(`group ${group} is at generation ${currentGeneration}, not ${generation}: the member was fenced by a rebalance; join again`);
+  }
+}
+
+/** GroupNotEmptyError: the operation needs a group without members (delete, reset offsets). */
+export class GroupNotEmptyError extends RaftbusError {
+  override readonly name = 'GroupNotEmptyError';
+  readonly retriable = false;
+  constructor(
+    readonly group: string,
+    readonly members: number,
+  ) {
+    super(`group ${group} has ${members} active member(s); stop its consumers first`);
+  }
+}
+
+/** UnknownGroupError: no such group (no members and no committed offsets). */
+export class UnknownGroupError extends RaftbusError {
+  override readonly name = 'UnknownGroupError';
+  readonly retriable = false;
+  constructor(readonly group: string) {
+    super(`group ${group} does not exist`);
+  }
+}
+
+/** InconsistentGroupProtocolError: the member supports none of the assignors the group's members share. */
+export class InconsistentGroupProtocolError extends RaftbusError {
+  override readonly name = 'InconsistentGroupProtocolError';
+  readonly retriable = false;
+  constructor(
+    readonly group: string,
+    readonly assignors: readonly string[],
+  ) {
+    super(`group ${group} uses assignor(s) ${assignors.join(', ')}; the member supports none of them`);
+  }
+}

@@ -116,6 +116,23 @@ export class ClusterRouting {
     }
   }
 
+  /** allTopics refreshes the metadata of every topic and returns their names. */
+  async allTopics(): Promise<string[]> {
+    const addresses = [...new Set([...this.brokers.values(), ...this.bootstrap])];
+    let lastError: unknown;
+    for (const address of addresses) {
+      try {
+        const metadata = await this.clientAt(address).metadata([]);
+        this.learn(metadata);
+        return metadata.topics.map((topic) => topic.name);
+      } catch (error) {
+        if (!(error instanceof RaftbusError && error.retriable)) throw error;
+        lastError = error;
+      }
+    }
+    throw lastError;
+  }
+
   close(): void {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();

@@ -1,12 +1,15 @@
-// Consumer reads partitions it is assigned, as Kafka's consumer does with assign(): a position per
-// partition, seek, start from the beginning or the end, and an async iterator over records. It
-// long-polls each partition's leader (any replica would do: none serves past its high watermark)
-// and follows leader changes. Consumer groups build on this (issue 6).
+// Consumer reads partitions as Kafka's consumer does: either assigned by hand (assign) or shared
+// with the other members of a consumer group (groupId + subscribe), with a position per
+// partition, seek, start from the committed offset, the beginning or the end, auto-commit or
+// manual commit, rebalance listeners and an async iterator over records. It long-polls each
+// partition's leader (any replica would do: none serves past its high watermark) and follows
+// leader changes.
 import { ClusterRouting } from './cluster-routing.js';
 import { NotLeaderError, OffsetOutOfRangeError, RaftbusError, UnknownPartitionError, UnknownTopicError } from '../errors.js';
 import { decodeRecords, logOverheadBytes } from '../partition/record-batch.js';
 import { defaultRecordBatchLimits } from '../partition/limits.js';
 import type { BrokerClient } from './broker-client.js';
+import { GroupMembership, type AssignorName } from './group-membership.js';
 
 export type OffsetReset = 'earliest' | 'latest' | 'none';
 
@@ -20,6 +23,34 @@ export interface ConsumerOptions {
   readonly maxWaitMs?: number;
   readonly requestTimeoutMs?: number;
   readonly retryBackoffMs?: number;
+  /** groupId: share the subscribed topics' partitions with the group's other members. */
+  readonly groupId?: string;
+  /** groupInstanceId: static membership: a restarted consumer gets its partitions back without a rebalance. */
+  readonly groupInstanceId?: string;
+  readonly clientId?: string;
+  /** sessionTimeoutMs: the group drops a member silent this long; default 10 s. */
+  readonly sessionTimeoutMs?: number;
+  /** heartbeatIntervalMs: default a third of the session timeout. */
+  readonly heartbeatIntervalMs?: number;
+  /** rebalanceTimeoutMs: how long a rebalance waits for members to rejoin; default 10 s. */
+  readonly rebalanceTimeoutMs?: number;
+  /** assignors, in order of preference; default ['cooperative-sticky', 'range']. */
+  readonly assignors?: readonly AssignorName[];
+  /** autoCommit: commit the positions of returned records every autoCommitIntervalMs (at least once); default true. */
+  readonly autoCommit?: boolean;
+  readonly autoCommitIntervalMs?: number;
+  /** rebalanceListener hears of partitions taken away (after their offsets were committed) and given. */
+  readonly rebalanceListener?: RebalanceListener;
+}
+
+export interface RebalanceListener {
+  onPartitionsRevoked?(partitions: readonly TopicPartition[]): void | Promise<void>;
+  onPartitionsAssigned?(partitions: readonly TopicPartition[]): void | Promise<void>;
+}
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
 }
 
 export interface ConsumerRecord {
@@ -59,6 +90,14 @@ export class Consumer {
   private readonly maxWaitMs: number;
   private readonly retryBackoffMs: number;
   private closed = false;
+  private readonly group: GroupMembership | undefined;
+  private subscription: readonly string[] | RegExp | undefined;
+  private subscribedTopics: string[] = [];
+  private readonly autoCommit: boolean;
+  private readonly autoCommitIntervalMs: number;
+  private lastCommitMs = Date.now();
+  private cooperative = false;
+  private readonly listener: RebalanceListener | undefined;
 
   constructor(options: ConsumerOptions) {
     this.routing = new ClusterRouting(options.bootstrap, options.requestTimeoutMs ?? 10_000);
@@ -66,6 +105,84 @@ export class Consumer {
     this.maxBytes = options.maxBytesPerPartition ?? 1024 * 1024;
     this.maxWaitMs = options.maxWaitMs ?? 500;
     this.retryBackoffMs = options.retryBackoffMs ?? 100;
+    this.listener = options.rebalanceListener;
+    this.autoCommit = options.autoCommit ?? true;
+    this.autoCommitIntervalMs = options.autoCommitIntervalMs ?? 5000;
+    if (options.groupId !== undefined) {
+      const sessionTimeoutMs = options.sessionTimeoutMs ?? 10_000;
+      this.group = new GroupMembership({
+        bootstrap: options.bootstrap,
+        groupId: options.groupId,
+        groupInstanceId: options.groupInstanceId,
+        clientId: options.clientId,
+        sessionTimeoutMs,
+        heartbeatIntervalMs: options.heartbeatIntervalMs ?? Math.floor(sessionTimeoutMs / 3),
+        rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 10_000,
+        assignors: options.assignors ?? ['cooperative-sticky', 'range'],
+        requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      });
+    }
+  }
+
+  /** subscribe sets the topics (names, or a pattern matched against every topic) this group member reads. */
+  subscribe(topics: readonly string[] | RegExp): void {
+    if (this.group === undefined) throw new RangeError('subscribe: needs a groupId; use assign() without one');
+    this.subscription = topics instanceof RegExp ? topics : [...topics];
+    this.group.rejoinNeeded = true;
+  }
+
+  /** commit stores the positions of the assigned partitions (or the given offsets) for the group. */
+  async commit(offsets?: readonly { topic: string; partition: number; offset: number }[]): Promise<void> {
+    if (this.group === undefined) throw new RangeError('commit: needs a groupId');
+    const positions = offsets ?? [...this.assignments.values()].filter((a) => a.position !== undefined).map((a) => ({ topic: a.topic, partition: a.partition, offset: a.position! }));
+    await this.group.commit(positions);
+    this.lastCommitMs = Date.now();
+  }
+
+  /** committed returns the group's committed offset of each given partition (absent: none). */
+  async committed(partitions: readonly TopicPartition[]): Promise<Map<string, number>> {
+    if (this.group === undefined) throw new RangeError('committed: needs a groupId');
+    return this.group.committed(partitions);
+  }
+
+  /** syncGroup keeps this member's assignment current: (re)joins when the subscription changed or the group rebalances. */
+  private async syncGroup(): Promise<void> {
+    const group = this.group;
+    if (group === undefined || this.subscription === undefined) return;
+    const topics = await this.resolveSubscription();
+    if (!sameList(topics, this.subscribedTopics)) group.rejoinNeeded = true;
+    if (!group.rejoinNeeded) {
+      if (this.autoCommit && Date.now() - this.lastCommitMs >= this.autoCommitIntervalMs) await this.commit().catch(() => undefined);
+      return;
+    }
+    const owned = [...this.assignments.values()].map(({ topic, partition }) => ({ topic, partition }));
+    if (!this.cooperative) await this.revoke(owned);
+    const generation = await group.join(topics, this.cooperative ? owned : []);
+    this.subscribedTopics = topics;
+    this.cooperative = generation.assignor === 'cooperative-sticky';
+    const next = new Set(generation.assignment.map((tp) => key(tp.topic, tp.partition)));
+    await this.revoke([...this.assignments.values()].filter((a) => !next.has(key(a.topic, a.partition))));
+    const added = generation.assignment.filter((tp) => !this.assignments.has(key(tp.topic, tp.partition)));
+    const committed = added.length === 0 ? new Map<string, number>() : await group.committed(added);
+    for (const tp of added) this.assignments.set(key(tp.topic, tp.partition), { topic: tp.topic, partition: tp.partition, position: committed.get(key(tp.topic, tp.partition)), highWatermark: 0 });
+    if (added.length > 0) await this.listener?.onPartitionsAssigned?.(added);
+  }
+
+  /** revoke stops reading partitions: their positions are committed first (auto-commit), then the listener hears of them. */
+  private async revoke(partitions: readonly TopicPartition[]): Promise<void> {
+    if (partitions.length === 0) return;
+    if (this.autoCommit) {
+      const positions = partitions.map((tp) => this.assignments.get(key(tp.topic, tp.partition))).filter((a) => a?.position !== undefined).map((a) => ({ topic: a!.topic, partition: a!.partition, offset: a!.position! }));
+      await this.group?.commit(positions).catch(() => undefined);
+    }
+    await this.listener?.onPartitionsRevoked?.(partitions);
+    for (const tp of partitions) this.assignments.delete(key(tp.topic, tp.partition));
+  }
+
+  private async resolveSubscription(): Promise<string[]> {
+    const subscription = this.subscription!;
+    if (!(subscription instanceof RegExp)) return [...subscription].sort();
+    return (await this.routing.allTopics()).filter((name) => !name.startsWith('__') && subscription.test(name)).sort();
   }
 
   /** assign replaces the assigned partitions. Throws UnknownTopicError or UnknownPartitionError. */
@@ -120,6 +237,11 @@ export class Consumer {
    * and returns the records past each position, in offset order per partition.
    */
   async poll(): Promise<ConsumerRecord[]> {
+    await this.syncGroup();
+    if (this.assignments.size === 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.maxWaitMs, 100)));
+      return [];
+    }
     const fetched = await Promise.all([...this.assignments.values()].map((assignment) => this.fetchOne(assignment)));
     return fetched.flat();
   }
@@ -175,10 +297,21 @@ export class Consumer {
     }
   }
 
-  close(): void {
+  /** close commits (with auto-commit) and leaves the group, then releases the connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    if (this.group !== undefined) {
+      if (this.autoCommit && this.subscription !== undefined) await this.commit().catch(() => undefined);
+      await this.group.leave();
+      this.group.close();
+    }
     this.routing.close();
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
 function key(topic: string, partition: number): string {

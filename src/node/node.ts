@@ -16,7 +16,10 @@ import { registerAdminService, type AdminBackend, type ClusterDescription, type 
 import { registerControllerService } from '../rpc/controller-service.js';
 import { brokerServerOptions, registerBrokerService, type BrokerBackend, type BrokerMetadata, type BrokerPartition } from '../rpc/broker-service.js';
 import { PartitionReplicas } from './partition-replicas.js';
-import { NotControllerError, NotLeaderError } from '../errors.js';
+import { GroupCoordinators, offsetsTopic } from './group-coordinators.js';
+import { registerGroupsService, type GroupsBackend } from '../rpc/groups-service.js';
+import type { GroupCoordinator } from '../groups/coordinator.js';
+import { CoordinatorLoadingError, NotControllerError, NotCoordinatorError, NotLeaderError } from '../errors.js';
 import { describeTopic } from '../metadata/image.js';
 import { BrokerLifecycle } from './broker-lifecycle.js';
 import { ControllerRuntime } from './controller-runtime.js';
@@ -51,7 +54,7 @@ export function bootstrapMembership(cluster: ClusterConfig): ConfState {
   return { voters: voters.sort((a, b) => a - b), learners: learners.sort((a, b) => a - b) };
 }
 
-export class RaftbusNode implements AdminBackend, BrokerBackend {
+export class RaftbusNode implements AdminBackend, BrokerBackend, GroupsBackend {
   readonly startedAtMs = Date.now();
   private closing: Promise<void> | undefined;
 
@@ -70,6 +73,7 @@ export class RaftbusNode implements AdminBackend, BrokerBackend {
       controller: ControllerRuntime | undefined;
       broker: BrokerLifecycle | undefined;
       replicas: PartitionReplicas | undefined;
+      groups: GroupCoordinators | undefined;
     },
     readonly ports: { peer: number; client: number },
   ) {}
@@ -131,25 +135,41 @@ export class RaftbusNode implements AdminBackend, BrokerBackend {
       const broker = self.roles.includes('broker')
         ? new BrokerLifecycle(cluster, self, { appliedIndex: () => metadata.machine.appliedIndex, leaderHint: () => host.status(metadataGroup)?.leader ?? 0 }, logger.child({ component: 'broker' }))
         : undefined;
-      const replicas = self.roles.includes('broker')
-        ? new PartitionReplicas({ self: nodeId, dataDir: dataDir.path, host, stateStore, image: () => metadata.machine.image, logger: logger.child({ component: 'partitions' }) })
+      const groups = self.roles.includes('broker')
+        ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, bootstrap: cluster.nodes.map((node) => `${node.host}:${node.clientPort}`), logger: logger.child({ component: 'groups' }) })
         : undefined;
+      const replicas =
+        groups === undefined
+          ? undefined
+          : new PartitionReplicas({
+              self: nodeId,
+              dataDir: dataDir.path,
+              host,
+              stateStore,
+              image: () => metadata.machine.image,
+              logger: logger.child({ component: 'partitions' }),
+              attach: (partition) => (partition.id.topic === offsetsTopic ? groups.attach(partition) : undefined),
+              detach: (partition) => groups.detach(partition),
+            });
       if (replicas !== undefined) {
         metadata.machine.onImage((image) => replicas.onImage(image));
         replicas.onImage(metadata.machine.image);
         cleanup.push(async () => {
+          groups?.close();
           await replicas.close();
           replicas.closeLogs();
         });
       }
-      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard, controller, broker, replicas }, { peer: peerPort.port, client: clientPort });
+      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard, controller, broker, replicas, groups }, { peer: peerPort.port, client: clientPort });
       registerAdminService(server, node);
       if (replicas !== undefined) registerBrokerService(server, node);
+      if (groups !== undefined) registerGroupsService(server, node);
       if (controller !== undefined) registerControllerService(server, controller);
       host.start();
       controller?.start();
       broker?.start();
       replicas?.start();
+      groups?.start();
       logger.info({ peerPort: peerPort.port, clientPort, dataDir: dataDir.path }, 'node started');
       return node;
     } catch (error) {
@@ -244,6 +264,27 @@ export class RaftbusNode implements AdminBackend, BrokerBackend {
       described.push({ name: topic.name, topicId: topic.id, partitions, configs: Object.fromEntries(topic.configs) });
     }
     return { brokers, topics: described, unknownTopics, metadataOffset: image.offset };
+  }
+
+  private requireGroups(): GroupCoordinators {
+    const groups = this.parts.groups;
+    if (groups === undefined) throw new NotCoordinatorError('', 0);
+    return groups;
+  }
+
+  async findCoordinator(group: string): Promise<{ nodeId: number; host: string; port: number }> {
+    const nodeId = await this.requireGroups().findCoordinator(group);
+    const broker = this.metadata.machine.image.brokers.get(nodeId);
+    if (broker === undefined) throw new CoordinatorLoadingError(group);
+    return { nodeId, host: broker.endpoint.host, port: broker.endpoint.port };
+  }
+
+  coordinator(group: string): GroupCoordinator {
+    return this.requireGroups().coordinator(group);
+  }
+
+  listGroups(): { group: string; state: string; members: number }[] {
+    return this.requireGroups().listGroups();
   }
 
   private requireController(): ControllerRuntime {
@@ -344,8 +385,9 @@ export class RaftbusNode implements AdminBackend, BrokerBackend {
   }
 
   private async closeOnce(): Promise<void> {
-    const { server, transport, stateStore, dataDir, logger, controller, broker, replicas } = this.parts;
+    const { server, transport, stateStore, dataDir, logger, controller, broker, replicas, groups } = this.parts;
     await broker?.shutdown();
+    groups?.close();
     await replicas?.close();
     await replicas?.handOffLeaderships(controllerDefaults.controlledShutdownMs);
     await this.handOffLeadership();

@@ -21,6 +21,13 @@ import {
   UnknownProducerIdError,
   DuplicateInFlightError,
   ProduceTimeoutError,
+  NotCoordinatorError,
+  CoordinatorLoadingError,
+  UnknownMemberIdError,
+  IllegalGenerationError,
+  GroupNotEmptyError,
+  UnknownGroupError,
+  InconsistentGroupProtocolError,
 } from '../errors.js';
 
 const errorTrailer = 'raftbus-error-bin';
@@ -70,6 +77,17 @@ const typedErrors: { [name: string]: { code: (error: RaftbusError) => grpc.statu
   UnknownProducerIdError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: UnknownProducerIdError) => ({ producerId: e.producerId }), rebuild: (f: UnknownProducerIdError) => new UnknownProducerIdError(f.producerId) },
   DuplicateInFlightError: { code: () => grpc.status.UNAVAILABLE, fields: (e: DuplicateInFlightError) => ({ producerId: e.producerId, baseOffset: e.baseOffset }), rebuild: (f: DuplicateInFlightError) => new DuplicateInFlightError(f.producerId, f.baseOffset) },
   ProduceTimeoutError: { code: () => grpc.status.DEADLINE_EXCEEDED, fields: (e: ProduceTimeoutError) => ({ timeoutMs: e.timeoutMs }), rebuild: (f: ProduceTimeoutError) => new ProduceTimeoutError(f.timeoutMs) },
+  NotCoordinatorError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: NotCoordinatorError) => ({ group: e.group, coordinatorHint: e.coordinatorHint }), rebuild: (f: NotCoordinatorError) => new NotCoordinatorError(f.group, f.coordinatorHint) },
+  CoordinatorLoadingError: { code: () => grpc.status.UNAVAILABLE, fields: (e: CoordinatorLoadingError) => ({ group: e.group }), rebuild: (f: CoordinatorLoadingError) => new CoordinatorLoadingError(f.group) },
+  UnknownMemberIdError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: UnknownMemberIdError) => ({ group: e.group, memberId: e.memberId }), rebuild: (f: UnknownMemberIdError) => new UnknownMemberIdError(f.group, f.memberId) },
+  IllegalGenerationError: {
+    code: () => grpc.status.FAILED_PRECONDITION,
+    fields: (e: IllegalGenerationError) => ({ group: e.group, generation: e.generation, currentGeneration: e.currentGeneration }),
+    rebuild: (f: IllegalGenerationError) => new IllegalGenerationError(f.group, f.generation, f.currentGeneration),
+  },
+  GroupNotEmptyError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: GroupNotEmptyError) => ({ group: e.group, members: e.members }), rebuild: (f: GroupNotEmptyError) => new GroupNotEmptyError(f.group, f.members) },
+  UnknownGroupError: { code: () => grpc.status.NOT_FOUND, fields: (e: UnknownGroupError) => ({ group: e.group }), rebuild: (f: UnknownGroupError) => new UnknownGroupError(f.group) },
+  InconsistentGroupProtocolError: { code: () => grpc.status.FAILED_PRECONDITION, fields: (e: InconsistentGroupProtocolError) => ({ group: e.group, assignors: e.assignors }), rebuild: (f: InconsistentGroupProtocolError) => new InconsistentGroupProtocolError(f.group, f.assignors) },
 };
 
 /** ErrorInfo is a typed error inside a stream's message (proto raftbus.broker.v1.ErrorInfo). */

@@ -1,0 +1,195 @@
+// GroupCoordinators runs, on this broker, the group coordinator of every __consumer_offsets
+// partition it leads, and answers FindCoordinator for any group. The records a coordinator writes
+// go through the partition's own produce path (acks=all), so they are committed on a majority of
+// its replicas before a client hears of them, and every replica replays them into its GroupStore.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Admin } from '../client/admin.js';
+import { CoordinatorLoadingError, NotCoordinatorError, NotLeaderError } from '../errors.js';
+import { GroupCoordinator, checkGroupId } from '../groups/coordinator.js';
+import { GroupStore, coordinatorPartition, type GroupRecord } from '../groups/records.js';
+import type { MetadataImage } from '../metadata/image.js';
+import type { NodeId } from '../raft/types.js';
+import { decodeGroupBatch, encodeGroupBatch } from '../rpc/group-codec.js';
+import type { HostedPartition } from './hosted-partition.js';
+import type { RaftHost } from './raft-host.js';
+
+/** offsetsTopic is the internal topic of group metadata and committed offsets (Kafka's name). */
+export const offsetsTopic = '__consumer_offsets';
+/** offsetsTopicPartitions: coordinators spread over this many partitions (Kafka's default is 50; clusters here are small). */
+export const offsetsTopicPartitions = 6;
+const coordinatorTickMs = 100;
+const persistTimeoutMs = 30_000;
+
+interface Attached {
+  readonly partition: HostedPartition;
+  readonly store: GroupStore;
+  coordinator: GroupCoordinator | undefined;
+  term: number;
+}
+
+export interface GroupCoordinatorsOptions {
+  readonly self: NodeId;
+  readonly host: RaftHost;
+  readonly image: () => MetadataImage;
+  /** bootstrap: client addresses of the cluster's nodes, to ask the controller for the offsets topic. */
+  readonly bootstrap: readonly string[];
+  readonly logger: Logger;
+}
+
+export class GroupCoordinators {
+  private readonly attached = new Map<number, Attached>();
+  private ticker: NodeJS.Timeout | undefined;
+  private creating: Promise<unknown> | undefined;
+
+  constructor(private readonly options: GroupCoordinatorsOptions) {}
+
+  start(): void {
+    this.ticker = setInterval(() => this.tick(), coordinatorTickMs);
+  }
+
+  /** attach wires a replica of an offsets partition: its committed batches feed a GroupStore. Call before the replica applies anything. */
+  attach(partition: HostedPartition): void {
+    const store = new GroupStore();
+    partition.state.onBatches({
+      batch: (bytes) => {
+        for (const record of decodeGroupBatch(bytes)) store.replay(record);
+      },
+      restore: () => store.clear(),
+    });
+    this.attached.set(partition.id.partition, { partition, store, coordinator: undefined, term: 0 });
+  }
+
+  detach(partition: HostedPartition): void {
+    const attached = this.attached.get(partition.id.partition);
+    if (attached?.partition !== partition) return;
+    attached.coordinator?.close(new NotCoordinatorError('', 0));
+    this.attached.delete(partition.id.partition);
+  }
+
+  /**
+   * findCoordinator returns the node that coordinates group: the leader of its offsets partition.
+   * Creates the offsets topic on first use; throws CoordinatorLoadingError (retriable) meanwhile.
+   */
+  async findCoordinator(group: string): Promise<NodeId> {
+    checkGroupId(group);
+    const image = this.options.image();
+    const topic = image.topicByName(offsetsTopic);
+    if (topic === undefined) {
+      await this.createOffsetsTopic();
+      throw new CoordinatorLoadingError(group);
+    }
+    const index = coordinatorPartition(group, topic.partitions.length);
+    const attached = this.attached.get(index);
+    const leader = attached === undefined ? topic.partitions[index]!.leader : (this.options.host.status(attached.partition.id.groupId)?.leader ?? 0);
+    if (leader === 0) throw new CoordinatorLoadingError(group);
+    return leader;
+  }
+
+  private createOffsetsTopic(): Promise<unknown> {
+    this.creating ??= (async () => {
+      const admin = new Admin({ bootstrap: this.options.bootstrap, retryForMs: 10_000 });
+      try {
+        const brokers = this.options.image().unfencedBrokers().length;
+        await admin.createTopic({ name: offsetsTopic, partitions: offsetsTopicPartitions, replicationFactor: Math.max(1, Math.min(3, brokers)), configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
+        this.options.logger.info({ topic: offsetsTopic }, 'created the internal offsets topic');
+      } catch (error) {
+        if ((error as Error).name !== 'TopicExistsError') this.options.logger.warn({ err: error }, 'could not create the offsets topic yet');
+      } finally {
+        admin.close();
+        this.creating = undefined;
+      }
+    })();
+    return this.creating;
+  }
+
+  /**
+   * coordinator returns the coordinator of group on this node. Throws NotCoordinatorError (with the
+   * leader it knows) when another node leads the group's partition, CoordinatorLoadingError while
+   * this node, a new leader, has not applied its predecessor's records yet.
+   */
+  coordinator(group: string): GroupCoordinator {
+    checkGroupId(group);
+    const topic = this.options.image().topicByName(offsetsTopic);
+    if (topic === undefined) throw new NotCoordinatorError(group, 0);
+    const index = coordinatorPartition(group, topic.partitions.length);
+    const attached = this.attached.get(index);
+    if (attached === undefined) throw new NotCoordinatorError(group, topic.partitions[index]!.leader);
+    return this.coordinatorOf(attached, group);
+  }
+
+  private coordinatorOf(attached: Attached, group: string): GroupCoordinator {
+    const groupId = attached.partition.id.groupId;
+    const status = this.options.host.status(groupId);
+    if (status?.role !== 'leader') throw new NotCoordinatorError(group, status?.leader ?? 0);
+    if (this.options.host.appliedTerm(groupId) !== status.term) throw new CoordinatorLoadingError(group);
+    if (attached.coordinator === undefined || attached.term !== status.term) {
+      attached.coordinator?.close(new NotCoordinatorError(group, 0));
+      attached.coordinator = new GroupCoordinator({
+        store: attached.store,
+        persist: (records) => this.persist(attached, records),
+        partitionCounts: (topics) => this.partitionCounts(topics),
+        newMemberId: (clientId) => `${clientId || 'consumer'}-${randomUUID()}`,
+        nowMs: () => Date.now(),
+      });
+      attached.term = status.term;
+      this.options.logger.info({ partition: attached.partition.label, term: status.term }, 'coordinating the groups of an offsets partition');
+    }
+    return attached.coordinator;
+  }
+
+  /** listGroups lists the groups of every offsets partition this node leads (a cluster-wide list asks every broker). */
+  listGroups(): { group: string; state: string; members: number }[] {
+    const nowMs = Date.now();
+    const listed: { group: string; state: string; members: number }[] = [];
+    for (const attached of this.attached.values()) {
+      let coordinator: GroupCoordinator;
+      try {
+        coordinator = this.coordinatorOf(attached, '');
+      } catch {
+        continue; // not the leader here, or still loading: another broker lists these groups
+      }
+      listed.push(...coordinator.list(nowMs));
+    }
+    return listed.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+  }
+
+  private async persist(attached: Attached, records: GroupRecord[]): Promise<void> {
+    try {
+      await attached.partition.produce({ acks: -1, batch: encodeGroupBatch(records, Date.now()), timeoutMs: persistTimeoutMs });
+    } catch (error) {
+      if (error instanceof NotLeaderError) throw new NotCoordinatorError(records[0]?.group ?? '', error.leaderHint);
+      throw error;
+    }
+  }
+
+  private partitionCounts(topics: readonly string[]): Map<string, number> {
+    const image = this.options.image();
+    const counts = new Map<string, number>();
+    for (const name of topics) {
+      const topic = image.topicByName(name);
+      if (topic !== undefined) counts.set(name, topic.partitions.length);
+    }
+    return counts;
+  }
+
+  /** tick drives every coordinator this node runs, and drops those whose partition it no longer leads. */
+  private tick(): void {
+    const nowMs = Date.now();
+    for (const attached of this.attached.values()) {
+      if (attached.coordinator === undefined) continue;
+      const status = this.options.host.status(attached.partition.id.groupId);
+      if (status?.role !== 'leader' || status.term !== attached.term) {
+        attached.coordinator.close(new NotCoordinatorError('', status?.leader ?? 0));
+        attached.coordinator = undefined;
+        continue;
+      }
+      attached.coordinator.tick(nowMs);
+    }
+  }
+
+  close(): void {
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    for (const attached of this.attached.values()) attached.coordinator?.close(new NotCoordinatorError('', 0));
+  }
+}

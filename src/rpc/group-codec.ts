@@ -1,0 +1,56 @@
+// The encoding of group records (proto/groups.proto GroupRecord) as Kafka records of a
+// __consumer_offsets partition: one RecordBatch v2 per write; each record's key names the group
+// (so a Kafka tool reading the topic sees whose record it is), its value is the GroupRecord.
+import type { GroupRecord } from '../groups/records.js';
+import { decodeRecords, encodeRecordBatch } from '../partition/record-batch.js';
+import { protoType } from './proto.js';
+
+const conversion = { longs: Number, enums: String, defaults: true, arrays: true, oneofs: true } as const;
+const oneofField = { offsetCommit: 'offsetCommit', groupMetadata: 'groupMetadata', groupDelete: 'groupDelete' } as const;
+const encoder = new TextEncoder();
+
+/** GroupDecodeError: a record of __consumer_offsets that is not a GroupRecord: corruption or a bug. */
+export class GroupDecodeError extends Error {
+  override readonly name = 'GroupDecodeError';
+}
+
+export function encodeGroupRecord(record: GroupRecord): Uint8Array {
+  const type = protoType('raftbus.groups.v1.GroupRecord');
+  const { type: kind, ...fields } = record;
+  return type.encode(type.fromObject({ [oneofField[kind]]: fields })).finish();
+}
+
+export function decodeGroupRecord(bytes: Uint8Array): GroupRecord {
+  const type = protoType('raftbus.groups.v1.GroupRecord');
+  let message: Record<string, unknown>;
+  try {
+    message = type.toObject(type.decode(bytes), conversion);
+  } catch (error) {
+    throw new GroupDecodeError(`undecodable group record: ${(error as Error).message}`, { cause: error });
+  }
+  const field = message['record'] as keyof typeof oneofField | undefined;
+  if (field === undefined || !(field in oneofField)) throw new GroupDecodeError(`a group record of no known type (${String(field)})`);
+  return { type: field, ...(message[field] as object) } as GroupRecord;
+}
+
+/** encodeGroupBatch writes records as one RecordBatch v2 (no producer id: the coordinator is the only writer). */
+export function encodeGroupBatch(records: readonly GroupRecord[], nowMs: number): Uint8Array {
+  return encodeRecordBatch({
+    baseOffset: 0n,
+    partitionLeaderEpoch: -1,
+    producerId: -1n,
+    producerEpoch: -1,
+    baseSequence: -1,
+    compression: 'none',
+    timestampType: 'create',
+    records: records.map((record) => ({ timestamp: nowMs, key: encoder.encode(`${record.type}:${record.group}`), value: encodeGroupRecord(record), headers: [] })),
+  });
+}
+
+/** decodeGroupBatch returns the group records of one committed batch. */
+export function decodeGroupBatch(batch: Uint8Array): GroupRecord[] {
+  return decodeRecords(batch, { batchBytesMax: 8 * 1024 * 1024, recordsPerBatchMax: 100_000, headersPerRecordMax: 1024, decompressedBytesMax: 32 * 1024 * 1024 }).map((record) => {
+    if (record.value === null) throw new GroupDecodeError('a group record without a value');
+    return decodeGroupRecord(record.value);
+  });
+}
