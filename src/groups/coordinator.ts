@@ -77,6 +77,8 @@ interface LiveGroup {
   completing: boolean;
   /** rebalanceAfter: something changed while completing; rebalance again once done. */
   rebalanceAfter: boolean;
+  /** partitionsSeen: the partition counts of the subscribed topics the last assignment used. */
+  partitionsSeen: string;
 }
 
 export interface CoordinatorDeps {
@@ -100,7 +102,7 @@ export class GroupCoordinator {
     let live = this.groups.get(group);
     if (live !== undefined) return live;
     const stored = this.deps.store.metadata.get(group);
-    live = { id: group, state: 'Empty', generation: stored?.generation ?? 0, assignor: stored?.assignor ?? '', leaderId: stored?.leaderId ?? '', members: new Map(), rebalanceDeadlineMs: 0, completing: false, rebalanceAfter: false };
+    live = { id: group, state: 'Empty', generation: stored?.generation ?? 0, assignor: stored?.assignor ?? '', leaderId: stored?.leaderId ?? '', members: new Map(), rebalanceDeadlineMs: 0, completing: false, rebalanceAfter: false, partitionsSeen: '' };
     for (const member of stored?.members ?? []) {
       live.members.set(member.memberId, { ...member, sessionDeadlineMs: nowMs + member.sessionTimeoutMs, owned: member.assignment, assignors: [stored!.assignor], join: undefined });
     }
@@ -203,7 +205,9 @@ export class GroupCoordinator {
     const members = [...group.members.values()];
     const topics = [...new Set(members.flatMap((member) => member.topics))];
     const assignor = (members[0]?.assignors.find((name) => members.every((member) => member.assignors.includes(name))) ?? group.assignor) as AssignorName;
-    const assignment = members.length === 0 ? new Map<string, readonly TopicPartition[]>() : assign(assignor, members.map((member) => ({ memberId: member.memberId, instanceId: member.instanceId === '' ? undefined : member.instanceId, topics: member.topics, owned: member.owned })), this.deps.partitionCounts(topics));
+    const counts = this.deps.partitionCounts(topics);
+    group.partitionsSeen = countsKey(counts);
+    const assignment = members.length === 0 ? new Map<string, readonly TopicPartition[]>() : assign(assignor, members.map((member) => ({ memberId: member.memberId, instanceId: member.instanceId === '' ? undefined : member.instanceId, topics: member.topics, owned: member.owned })), counts);
     group.generation++;
     group.assignor = members.length === 0 ? group.assignor : assignor;
     group.leaderId = members.length === 0 ? '' : members.some((member) => member.memberId === group.leaderId) ? group.leaderId : members[0]!.memberId;
@@ -223,12 +227,15 @@ export class GroupCoordinator {
     }
     group.state = members.length === 0 ? 'Empty' : 'Stable';
     const answer = { generation: group.generation, leaderId: group.leaderId, assignor: group.assignor, members: members.map((member) => member.memberId) };
+    const nowMs = this.deps.nowMs();
     for (const member of members) {
       const current = group.members.get(member.memberId);
       current?.join?.resolve({ ...answer, memberId: member.memberId });
-      if (current !== undefined) current.join = undefined;
+      if (current === undefined) continue;
+      current.join = undefined;
+      // The session starts again with the answer: a member that waited in the rebalance longer than its session timeout is not expired before its first heartbeat.
+      current.sessionDeadlineMs = nowMs + current.sessionTimeoutMs;
     }
-    const nowMs = this.deps.nowMs();
     const joinedMeanwhile = [...group.members.values()].some((member) => member.join !== undefined);
     if (group.rebalanceAfter || joinedMeanwhile || (assignor === 'cooperative-sticky' && this.revokedSome(group, topics))) {
       this.prepareRebalance(group, nowMs);
@@ -291,9 +298,18 @@ export class GroupCoordinator {
     this.maybeComplete(group, nowMs);
   }
 
-  /** tick expires silent members and finishes rebalances whose time has come. */
+  /**
+   * tick expires silent members, finishes rebalances whose time has come, and rebalances a stable
+   * group whose subscribed topics gained partitions (or appeared) since its assignment.
+   */
   tick(nowMs: number): void {
     for (const group of this.groups.values()) {
+      if (group.state === 'Stable' && !group.completing) {
+        const topics = [...new Set([...group.members.values()].flatMap((member) => member.topics))];
+        const seen = countsKey(this.deps.partitionCounts(topics));
+        if (group.partitionsSeen === '') group.partitionsSeen = seen; // taken over: what the last generation saw is not known
+        else if (seen !== group.partitionsSeen) this.prepareRebalance(group, nowMs);
+      }
       for (const member of [...group.members.values()]) {
         if (member.join === undefined && member.sessionDeadlineMs < nowMs && group.state !== 'CompletingRebalance') this.removeMember(group, member, nowMs);
       }
@@ -368,6 +384,10 @@ export class GroupCoordinator {
     for (const group of this.groups.values()) for (const member of group.members.values()) member.join?.reject(error);
     this.groups.clear();
   }
+}
+
+function countsKey(counts: ReadonlyMap<string, number>): string {
+  return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([topic, count]) => `${topic}:${count}`).join(',');
 }
 
 function sameTopics(a: readonly string[], b: readonly string[]): boolean {

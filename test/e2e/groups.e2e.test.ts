@@ -101,4 +101,30 @@ describe('consumer groups', () => {
     await expect(zombie.group.commit([{ topic: 'jobs', partition: 0, offset: 1 }])).rejects.toMatchObject({ name: 'IllegalGenerationError' });
     await Promise.all([second.close(), third.close()]);
   }, 60_000);
+
+  it('a pattern subscription picks up matching topics, and the rebalance listener hears of what is assigned and revoked', async () => {
+    await admin.createTopic({ name: 'metrics-cpu', partitions: 2, replicationFactor: 3 });
+    const events: string[] = [];
+    const watcher = new Consumer({
+      bootstrap: cluster.bootstrap,
+      groupId: 'watchers',
+      autoOffsetReset: 'earliest',
+      maxWaitMs: 100,
+      sessionTimeoutMs: 2000,
+      heartbeatIntervalMs: 300,
+      rebalanceListener: {
+        onPartitionsAssigned: (partitions) => void events.push(...partitions.map((tp) => `+${tp.topic}-${tp.partition}`)),
+        onPartitionsRevoked: (partitions) => void events.push(...partitions.map((tp) => `-${tp.topic}-${tp.partition}`)),
+      },
+    });
+    watcher.subscribe(/^metrics-/);
+    const deadline = Date.now() + 20_000;
+    while (watcher.assignment().length < 2 && Date.now() < deadline) await watcher.poll();
+    expect(watcher.assignment().map((tp) => `${tp.topic}-${tp.partition}`).sort()).toEqual(['metrics-cpu-0', 'metrics-cpu-1']);
+    await admin.createTopic({ name: 'metrics-disk', partitions: 1, replicationFactor: 3 });
+    while (watcher.assignment().length < 3 && Date.now() < deadline) await watcher.poll();
+    expect(watcher.assignment().map((tp) => `${tp.topic}-${tp.partition}`).sort()).toEqual(['metrics-cpu-0', 'metrics-cpu-1', 'metrics-disk-0']);
+    expect(events.filter((event) => event.startsWith('+')).sort()).toEqual(['+metrics-cpu-0', '+metrics-cpu-1', '+metrics-disk-0']);
+    await watcher.close();
+  }, 60_000);
 });
