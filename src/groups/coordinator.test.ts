@@ -77,6 +77,21 @@ describe('group coordinator', () => {
     expect(h.coordinator.sync({ group: 'g', memberId: jb.memberId, generation: 2 }, h.nowMs)).toHaveLength(6);
   });
 
+  it('a member that waited in a rebalance longer than its session timeout is not dropped before its first heartbeat', async () => {
+    const h = new Harness();
+    const a = h.join({ clientId: 'a' });
+    await h.advance(groupLimits.initialRebalanceDelayMs + 1);
+    const ja = await a;
+    const b = h.join({ clientId: 'b' }); // session 3000 ms, rebalance 5000 ms: a is slow to rejoin
+    for (let t = 0; t < 4000; t += 500) {
+      await h.advance(500);
+      h.coordinator.heartbeat({ group: 'g', memberId: ja.memberId, generation: ja.generation }, h.nowMs);
+    }
+    const [jb] = await Promise.all([b, h.join({ clientId: 'a', memberId: ja.memberId })]);
+    await h.advance(100); // the next tick, before b's first heartbeat
+    expect(h.coordinator.sync({ group: 'g', memberId: jb.memberId, generation: 2 }, h.nowMs)).toHaveLength(3);
+  });
+
   it('a silent member is dropped after its session timeout and its partitions go to the others', async () => {
     const h = new Harness();
     const a = h.join({ clientId: 'a' });
