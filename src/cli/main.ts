@@ -9,6 +9,7 @@ import { InvalidRequestError, RaftbusError } from '../errors.js';
 import * as topics from './topics.js';
 import * as consoleProducer from './produce.js';
 import * as consoleConsumer from './consume.js';
+import * as groups from './groups.js';
 
 const defaultClusterFile = 'cluster.example.json';
 
@@ -93,6 +94,24 @@ connection(topicsCommand.command('delete <topic>').description('delete a topic a
 const brokersCommand = program.command('brokers').description('the brokers the controller knows');
 connection(brokersCommand.command('list').description('brokers: address, rack, fenced or not, replicas and leaders')).action((options) => topics.listBrokers(options));
 
+const groupsCommand = program.command('groups').description('list, describe and delete consumer groups, reset their offsets (as kafka-consumer-groups.sh)');
+connection(groupsCommand.command('list').description('every consumer group of the cluster: state, members, coordinator')).action((options) => groups.listGroups(options));
+connection(groupsCommand.command('describe <group>').description('per partition: committed offset, log end offset, lag and owner; then the state and members')).action((group: string, options) =>
+  groups.describeGroup(group, options),
+);
+connection(groupsCommand.command('delete <group>').description('delete a group without members, its committed offsets included')).action((group: string, options) => groups.deleteGroup(group, options));
+connection(groupsCommand.command('reset-offsets <group>').description('move the committed offsets of a group without members (a dry run unless --execute)'))
+  .requiredOption('--topic <topic>', 'the topic whose offsets move')
+  .option('--partition <n>', 'only this partition, repeatable (default: every partition of the topic)', groups.partitionsArgument, [])
+  .option('--to-earliest', 'to the oldest record still held')
+  .option('--to-latest', 'to the end: skip every record there is now')
+  .option('--to-offset <n>', 'to this offset (clamped to what the partition holds)', groups.offsetArgument)
+  .option('--shift-by <n>', 'by n from the committed offset, negative to read again (clamped)', groups.shiftArgument)
+  .option('--to-datetime <time>', 'to the first record at or after an ISO 8601 time, e.g. 2026-11-21T09:30:00Z', groups.datetimeArgument)
+  .option('--dry-run', 'print the plan and change nothing (the default)')
+  .option('--execute', 'set the offsets')
+  .action((group: string, options: groups.ResetOffsetsCommandOptions) => groups.resetOffsets(group, options));
+
 const clientConnection = (command: Command): Command =>
   command
     .option('--bootstrap-server <host:port,...>', 'client address(es) of any node(s); default: every node of the cluster file')
@@ -120,6 +139,7 @@ clientConnection(program.command('consume <topic>').description('print the recor
   .option('--print-offset', 'print the partition and offset before the key and value')
   .option('--key-separator <sep>', 'what goes between the printed fields', consoleProducer.keySeparatorArgument, '\t')
   .option('--json', 'print one JSON object per record: topic, partition, offset, timestamp, key, value, headers')
+  .option('--group <group>', 'read as a member of this consumer group: share the partitions with its other members, start from its committed offsets, commit what was printed', groups.groupArgument)
   .action(async (topic: string, options: consoleConsumer.ConsumeCommandOptions) => {
     process.exitCode = await consoleConsumer.consume(topic, options);
   });
