@@ -14,7 +14,12 @@ export interface PartitionRoute {
 export interface TopicRoute {
   readonly name: string;
   readonly partitions: PartitionRoute[];
+  /** maxMessageBytes: the topic's max.message.bytes (the largest batch its brokers accept). */
+  readonly maxMessageBytes: number;
 }
+
+/** defaultMaxMessageBytes: Kafka's default max.message.bytes, for topics that do not set it. */
+const defaultMaxMessageBytes = 1024 * 1024 + 12;
 
 /** metadataRefreshMinMs: refreshes closer together than this reuse the answer in flight or just received. */
 const metadataRefreshMinMs = 100;
@@ -96,7 +101,9 @@ export class ClusterRouting {
     this.brokers.clear();
     for (const broker of metadata.brokers) this.brokers.set(broker.id, `${broker.host}:${broker.port}`);
     for (const topic of metadata.topics) {
-      this.topics.set(topic.name, { name: topic.name, partitions: topic.partitions.map((partition) => ({ partition: partition.partition, leader: partition.leader, replicas: partition.replicas })) });
+      const configured = Number.parseInt(topic.configs['max.message.bytes'] ?? '', 10);
+      const maxMessageBytes = Number.isSafeInteger(configured) && configured > 0 ? configured : defaultMaxMessageBytes;
+      this.topics.set(topic.name, { name: topic.name, partitions: topic.partitions.map((partition) => ({ partition: partition.partition, leader: partition.leader, replicas: partition.replicas })), maxMessageBytes });
     }
     for (const name of metadata.unknownTopics) this.topics.delete(name);
   }

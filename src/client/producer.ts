@@ -64,6 +64,10 @@ export interface RecordMetadata {
 /** The producer's fixed bounds. */
 const idempotenceInFlightMax = 5; // the broker remembers the last 5 batches per producer
 const recordsPerBatchMax = 10_000;
+/** batchBytesMax: how large a batch may grow while it waits for a free in-flight slot (the broker's default max.message.bytes is 1 MiB). */
+const batchBytesMax = 1024 * 1024 - 1024;
+/** batchOverheadBytes: room kept under a topic's max.message.bytes for the batch header and varints beyond the estimate. */
+const batchOverheadBytes = 1024;
 const backoffMaxMs = 1000;
 const encoder = new TextEncoder();
 
@@ -88,7 +92,10 @@ interface PartitionQueue {
   readonly partition: number;
   open: PendingRecord[];
   openBytes: number;
-  lingerTimer: NodeJS.Timeout | undefined;
+  /** cancelLinger stops the open batch's linger timer; undefined when none runs. */
+  cancelLinger: (() => void) | undefined;
+  /** lingerDone: the open batch's linger ran out while every in-flight slot was taken: send it when one frees. */
+  lingerDone: boolean;
   readonly waiting: SealedBatch[];
   readonly inFlight: Set<SealedBatch>;
   recovering: boolean;
@@ -163,12 +170,16 @@ export class Producer {
     this.unsettled++;
     return new Promise<RecordMetadata>((resolve, reject) => {
       const queue = this.queue(record.topic, partition);
+      // While every in-flight slot of the partition is taken, the open batch may grow to
+      // batchBytesMax: it could not leave earlier anyway, and fewer, larger requests cost less.
+      const grown = Math.min(batchBytesMax, route.maxMessageBytes - batchOverheadBytes);
+      const limit = this.slotsBusy(queue) ? Math.max(grown, this.settings.batchBytes) : this.settings.batchBytes;
       // A record that would overflow the open batch starts a new one: a large record never takes smaller ones down with it.
-      if (queue.open.length > 0 && queue.openBytes + bytes > this.settings.batchBytes) this.seal(queue);
+      if (queue.open.length > 0 && queue.openBytes + bytes > limit) this.seal(queue);
       queue.open.push({ input, bytes, resolve, reject });
       queue.openBytes += bytes;
-      if (queue.openBytes >= this.settings.batchBytes || queue.open.length >= recordsPerBatchMax) this.seal(queue);
-      else queue.lingerTimer ??= setTimeout(() => this.seal(queue), this.settings.lingerMs);
+      if (queue.openBytes >= limit || queue.open.length >= recordsPerBatchMax) this.seal(queue);
+      else if (queue.cancelLinger === undefined) queue.cancelLinger = this.startLinger(queue);
     }).finally(() => {
       this.bufferedBytes -= bytes;
       this.roomWaiters.shift()?.();
@@ -186,16 +197,40 @@ export class Producer {
     const id = `${topic}\u0000${partition}`;
     let queue = this.queues.get(id);
     if (queue === undefined) {
-      queue = { topic, partition, open: [], openBytes: 0, lingerTimer: undefined, waiting: [], inFlight: new Set(), recovering: false, backoffMs: this.settings.retryBackoffMs, epoch: 0, nextSequence: 0 };
+      queue = { topic, partition, open: [], openBytes: 0, cancelLinger: undefined, lingerDone: false, waiting: [], inFlight: new Set(), recovering: false, backoffMs: this.settings.retryBackoffMs, epoch: 0, nextSequence: 0 };
       this.queues.set(id, queue);
     }
     return queue;
   }
 
+  private slotsBusy(queue: PartitionQueue): boolean {
+    return queue.inFlight.size + queue.waiting.length >= this.settings.maxInFlightPerPartition;
+  }
+
+  /**
+   * startLinger seals the open batch after lingerMs, or, with lingerMs 0, once the sends of this
+   * tick are in (setImmediate: a 0 ms timer would wait a whole millisecond). A batch whose linger
+   * ran out while every slot is taken waits for a free slot, and keeps growing meanwhile.
+   */
+  private startLinger(queue: PartitionQueue): () => void {
+    const expire = (): void => {
+      queue.cancelLinger = undefined;
+      if (this.slotsBusy(queue)) queue.lingerDone = true;
+      else this.seal(queue);
+    };
+    if (this.settings.lingerMs === 0) {
+      const immediate = setImmediate(expire);
+      return () => clearImmediate(immediate);
+    }
+    const timer = setTimeout(expire, this.settings.lingerMs);
+    return () => clearTimeout(timer);
+  }
+
   /** seal closes the open batch of a partition into encoded bytes with the next sequence. */
   private seal(queue: PartitionQueue): void {
-    if (queue.lingerTimer !== undefined) clearTimeout(queue.lingerTimer);
-    queue.lingerTimer = undefined;
+    queue.cancelLinger?.();
+    queue.cancelLinger = undefined;
+    queue.lingerDone = false;
     if (queue.open.length === 0) return;
     const records = queue.open;
     queue.open = [];
@@ -226,6 +261,8 @@ export class Producer {
       queue.inFlight.add(batch);
       void this.sendBatch(queue, batch);
     }
+    // A slot is free and nothing waits: an open batch that is full or has lingered enough goes now.
+    if (!queue.recovering && !this.slotsBusy(queue) && queue.open.length > 0 && (queue.lingerDone || queue.openBytes >= this.settings.batchBytes)) this.seal(queue);
   }
 
   private async sendBatch(queue: PartitionQueue, batch: SealedBatch): Promise<void> {
