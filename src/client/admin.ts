@@ -54,20 +54,23 @@ export class Admin {
 
   /** describeCluster asks any reachable node for the brokers, the controller and every node's address. */
   async describeCluster(): Promise<ClusterDescription> {
-    return this.withRetries(async () => {
-      const addresses = [...new Set([...this.nodes.values(), ...this.options.bootstrap])];
-      let lastError: unknown;
-      for (const address of addresses) {
-        try {
-          const cluster = await this.client(address).call<ClusterDescription>('DescribeCluster', {});
-          this.learn(cluster.nodes, cluster.controllerId);
-          return cluster;
-        } catch (error) {
-          lastError = error;
-        }
+    return this.withRetries(() => this.describeClusterOnce());
+  }
+
+  /** describeClusterOnce asks each known node once (the callers' own retries cover it). */
+  private async describeClusterOnce(): Promise<ClusterDescription> {
+    const addresses = [...new Set([...this.nodes.values(), ...this.options.bootstrap])];
+    let lastError: unknown;
+    for (const address of addresses) {
+      try {
+        const cluster = await this.client(address).call<ClusterDescription>('DescribeCluster', {});
+        this.learn(cluster.nodes, cluster.controllerId);
+        return cluster;
+      } catch (error) {
+        lastError = error;
       }
-      throw lastError;
-    });
+    }
+    throw lastError;
   }
 
   private learn(nodes: readonly NodeAddress[], controllerId: number): void {
@@ -80,7 +83,7 @@ export class Admin {
     return this.toController(async (client) => {
       let replicationFactor = topic.replicationFactor;
       if (replicationFactor === undefined) {
-        const cluster = await this.describeCluster();
+        const cluster = await this.describeClusterOnce();
         replicationFactor = Math.max(1, Math.min(3, cluster.brokers.filter((broker) => !broker.fenced).length));
       }
       return client.call<TopicDescription>('CreateTopic', { name: topic.name, partitions: topic.partitions ?? 1, replicationFactor, configs: topic.configs ?? {}, requestId });
@@ -133,7 +136,7 @@ export class Admin {
   /** anyNode asks the known nodes in turn (the controller first: its metadata is the freshest). */
   private anyNode<T>(call: (client: AdminClient) => Promise<T>): Promise<T> {
     return this.withRetries(async () => {
-      if (this.nodes.size === 0) await this.describeCluster();
+      if (this.nodes.size === 0) await this.describeClusterOnce();
       const controller = this.nodes.get(this.controllerId);
       const addresses = [...new Set([...(controller === undefined ? [] : [controller]), ...this.nodes.values(), ...this.options.bootstrap])];
       let lastError: unknown;
@@ -152,7 +155,7 @@ export class Admin {
 
   private toController<T>(call: (client: AdminClient) => Promise<T>): Promise<T> {
     return this.withRetries(async () => {
-      if (this.controllerId === 0 || !this.nodes.has(this.controllerId)) await this.describeCluster();
+      if (this.controllerId === 0 || !this.nodes.has(this.controllerId)) await this.describeClusterOnce();
       const address = this.nodes.get(this.controllerId);
       if (address === undefined) throw new NotControllerError(0);
       try {
