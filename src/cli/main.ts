@@ -39,7 +39,8 @@ program
   .option('--pretty', 'readable log lines instead of JSON (default: JSON)')
   .option('--snapshot-every-entries <n>', 'snapshot the metadata log after this many entries', positiveInteger)
   .option('--session-timeout-ms <n>', 'as active controller, fence a broker silent for this many ms (default 6000; brokers heartbeat every 500 ms)', positiveInteger)
-  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number }) => {
+  .option('--advertised-client-port <port>', 'the client port this broker tells clients to use, when they reach it through a proxy (default: its clientPort)', positiveInteger)
+  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number }) => {
     process.exitCode = await runNode(options);
   });
 

@@ -4,7 +4,7 @@ import { createLogger, logLevels, type LogLevel } from '../node/logger.js';
 import { RaftbusNode } from '../node/node.js';
 
 /** runNode returns the process exit code: 0 after a graceful stop, 1 on failure, 2 on bad input. */
-export async function runNode(options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number }): Promise<number> {
+export async function runNode(options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number }): Promise<number> {
   if (!(logLevels as readonly string[]).includes(options.logLevel)) {
     console.error(`--log-level: '${options.logLevel}' is not one of ${logLevels.join(', ')}`);
     return 2;
@@ -21,6 +21,7 @@ export async function runNode(options: { cluster: string; id: number; logLevel: 
       logger,
       ...(options.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: options.snapshotEveryEntries } : {}),
       ...(options.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      ...(options.advertisedClientPort !== undefined ? { advertisedClientPort: options.advertisedClientPort } : {}),
       onFailure: (error) => {
         failed = error;
         wake();

@@ -38,6 +38,8 @@ export interface NodeOptions {
   readonly snapshotEveryEntries?: number;
   /** sessionTimeoutMs: the controller fences a broker silent for this long. */
   readonly sessionTimeoutMs?: number;
+  /** advertisedClientPort: the client port this broker registers for clients (a proxy in front of it); default its clientPort. */
+  readonly advertisedClientPort?: number;
   /** onFailure is called when the node stops serving after a storage failure; the process should exit. */
   readonly onFailure?: (error: Error) => void;
 }
@@ -75,7 +77,7 @@ export class RaftbusNode implements AdminBackend, BrokerBackend, GroupsBackend {
       replicas: PartitionReplicas | undefined;
       groups: GroupCoordinators | undefined;
     },
-    readonly ports: { peer: number; client: number },
+    readonly ports: { peer: number; client: number; advertisedClient?: number },
   ) {}
 
   /** start opens everything and serves; throws NodeStartError (or a storage error) if it cannot. */
@@ -133,7 +135,7 @@ export class RaftbusNode implements AdminBackend, BrokerBackend, GroupsBackend {
         ? new ControllerRuntime(host, metadata.machine, { sessionTimeoutMs: options.sessionTimeoutMs ?? controllerDefaults.sessionTimeoutMs, fenceCheckMs: controllerDefaults.fenceCheckMs }, logger.child({ component: 'controller' }))
         : undefined;
       const broker = self.roles.includes('broker')
-        ? new BrokerLifecycle(cluster, self, { appliedIndex: () => metadata.machine.appliedIndex, leaderHint: () => host.status(metadataGroup)?.leader ?? 0 }, logger.child({ component: 'broker' }))
+        ? new BrokerLifecycle(cluster, { ...self, clientPort: options.advertisedClientPort ?? self.clientPort }, { appliedIndex: () => metadata.machine.appliedIndex, leaderHint: () => host.status(metadataGroup)?.leader ?? 0 }, logger.child({ component: 'broker' }))
         : undefined;
       const groups = self.roles.includes('broker')
         ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, bootstrap: cluster.nodes.map((node) => `${node.host}:${node.clientPort}`), logger: logger.child({ component: 'groups' }) })
@@ -160,7 +162,7 @@ export class RaftbusNode implements AdminBackend, BrokerBackend, GroupsBackend {
           replicas.closeLogs();
         });
       }
-      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard, controller, broker, replicas, groups }, { peer: peerPort.port, client: clientPort });
+      const node = new RaftbusNode(cluster, self, host, metadata, { dataDir, stateStore, transport, server, logger, lastHeard, controller, broker, replicas, groups }, { peer: peerPort.port, client: clientPort, ...(options.advertisedClientPort === undefined ? {} : { advertisedClient: options.advertisedClientPort }) });
       registerAdminService(server, node);
       if (replicas !== undefined) registerBrokerService(server, node);
       if (groups !== undefined) registerGroupsService(server, node);
@@ -355,7 +357,7 @@ export class RaftbusNode implements AdminBackend, BrokerBackend, GroupsBackend {
   }
 
   private addressPort(node: ClusterNode): number {
-    return node.id === this.self.id ? this.ports.client : node.clientPort;
+    return node.id === this.self.id ? (this.ports.advertisedClient ?? this.ports.client) : node.clientPort;
   }
 
   get logger(): Logger {
