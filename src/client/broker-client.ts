@@ -15,6 +15,9 @@ const brokerChannelOptions: grpc.ChannelOptions = Object.freeze({
   'grpc.max_send_message_length': partitionDefaults.grpcMessageBytesMax,
 });
 
+/** produceAnswerSlackMs: how long past its timeout a produce may go unanswered before the client gives up on the link. */
+const produceAnswerSlackMs = 2000;
+
 type Callback = (error: grpc.ServiceError | null, response: unknown) => void;
 type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
@@ -86,7 +89,22 @@ export class BrokerClient {
       return Promise.resolve({ baseOffset: -1, appendTimeMs: -1, replicas: 0, duplicate: false, logStartOffset: -1 });
     }
     return new Promise((resolve, reject) => {
-      this.pending.set(correlationId, { resolve, reject });
+      // The broker answers within timeoutMs; if nothing comes back well after that, the link is cut or the broker hangs.
+      const waitMs = request.timeoutMs + Math.min(this.deadlineMs, produceAnswerSlackMs);
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(correlationId)) return;
+        reject(new RemoteError(grpc.status.DEADLINE_EXCEEDED, `no answer to a produce within ${waitMs} ms`, this.address));
+      }, waitMs);
+      this.pending.set(correlationId, {
+        resolve: (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       stream.write({ correlationId, ...request });
     });
   }

@@ -44,8 +44,11 @@ export interface ConsumerOptions {
 }
 
 export interface RebalanceListener {
+  /** onPartitionsRevoked: partitions given up in a rebalance, after their positions were committed (with auto-commit). */
   onPartitionsRevoked?(partitions: readonly TopicPartition[]): void | Promise<void>;
   onPartitionsAssigned?(partitions: readonly TopicPartition[]): void | Promise<void>;
+  /** onPartitionsLost: partitions this member was fenced from (another member may own them now); nothing was committed. Default: onPartitionsRevoked. */
+  onPartitionsLost?(partitions: readonly TopicPartition[]): void | Promise<void>;
 }
 
 export interface TopicPartition {
@@ -155,9 +158,11 @@ export class Consumer {
       if (this.autoCommit && Date.now() - this.lastCommitMs >= this.autoCommitIntervalMs) await this.commit().catch(() => undefined);
       return;
     }
+    if (group.fenced) await this.lose();
     const owned = [...this.assignments.values()].map(({ topic, partition }) => ({ topic, partition }));
     if (!this.cooperative) await this.revoke(owned);
     const generation = await group.join(topics, this.cooperative ? owned : []);
+    if (generation.lost) await this.lose();
     this.subscribedTopics = topics;
     this.cooperative = generation.assignor === 'cooperative-sticky';
     const next = new Set(generation.assignment.map((tp) => key(tp.topic, tp.partition)));
@@ -166,6 +171,16 @@ export class Consumer {
     const committed = added.length === 0 ? new Map<string, number>() : await group.committed(added);
     for (const tp of added) this.assignments.set(key(tp.topic, tp.partition), { topic: tp.topic, partition: tp.partition, position: committed.get(key(tp.topic, tp.partition)), highWatermark: 0 });
     if (added.length > 0) await this.listener?.onPartitionsAssigned?.(added);
+  }
+
+  /** lose drops every partition at once, without committing: the member was fenced and another may own them. */
+  private async lose(): Promise<void> {
+    const lost = [...this.assignments.values()].map(({ topic, partition }) => ({ topic, partition }));
+    this.assignments.clear();
+    if (lost.length === 0) return;
+    const listener = this.listener;
+    if (listener?.onPartitionsLost !== undefined) await listener.onPartitionsLost(lost);
+    else await listener?.onPartitionsRevoked?.(lost);
   }
 
   /** revoke stops reading partitions: their positions are committed first (auto-commit), then the listener hears of them. */

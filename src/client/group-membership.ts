@@ -27,6 +27,8 @@ export interface Generation {
   readonly memberId: string;
   readonly assignor: string;
   readonly assignment: readonly TopicPartition[];
+  /** lost: the member was fenced on the way (unknown member id or old generation): what it held before is no longer its own. */
+  readonly lost: boolean;
 }
 
 const backoffStartMs = 50;
@@ -41,6 +43,12 @@ export class GroupMembership {
   private heartbeat: NodeJS.Timeout | undefined;
   /** rejoinNeeded: the coordinator asked for a rebalance, or fenced this member. */
   rejoinNeeded = true;
+  /**
+   * fenced: the coordinator no longer counts this member in its generation (unknown member id or an
+   * old generation): its partitions may already be another member's, so they are lost, not revoked
+   * (Kafka's onPartitionsLost): dropped at once and never committed.
+   */
+  fenced = false;
   private closed = false;
 
   constructor(private readonly options: GroupMembershipOptions) {}
@@ -91,8 +99,9 @@ export class GroupMembership {
   }
 
   /** join joins (or rejoins) the group with the given subscription and owned partitions and returns the new generation's assignment. */
-  async join(topics: readonly string[], owned: readonly TopicPartition[]): Promise<Generation> {
+  async join(topics: readonly string[], ownedBefore: readonly TopicPartition[]): Promise<Generation> {
     this.stopHeartbeat();
+    let owned = this.fenced ? [] : ownedBefore;
     for (;;) {
       try {
         const joined = await this.call<{ generation: number; memberId: string; assignor: string }>('JoinGroup', {
@@ -110,15 +119,15 @@ export class GroupMembership {
         this.generation = joined.generation;
         const synced = await this.call<{ assignment: TopicPartition[] }>('SyncGroup', { group: this.options.groupId, memberId: this.memberId, generation: this.generation });
         this.rejoinNeeded = false;
+        const lost = this.fenced;
+        this.fenced = false;
         this.startHeartbeat();
-        return { generation: this.generation, memberId: this.memberId, assignor: joined.assignor, assignment: synced.assignment };
+        return { generation: this.generation, memberId: this.memberId, assignor: joined.assignor, assignment: synced.assignment, lost };
       } catch (error) {
-        if (error instanceof UnknownMemberIdError) {
-          this.memberId = '';
-          continue;
-        }
-        if (error instanceof IllegalGenerationError) continue;
-        throw error;
+        if (!(error instanceof UnknownMemberIdError || error instanceof IllegalGenerationError)) throw error;
+        if (error instanceof UnknownMemberIdError) this.memberId = '';
+        this.fenced = true;
+        owned = [];
       }
     }
   }
@@ -137,15 +146,28 @@ export class GroupMembership {
       const answer = await this.call<{ rebalanceInProgress: boolean }>('Heartbeat', { group: this.options.groupId, memberId: this.memberId, generation: this.generation }, this.options.heartbeatIntervalMs);
       if (answer.rebalanceInProgress) this.rejoinNeeded = true;
     } catch (error) {
-      if (error instanceof UnknownMemberIdError) this.memberId = '';
-      if (error instanceof UnknownMemberIdError || error instanceof IllegalGenerationError) this.rejoinNeeded = true;
+      this.noteFenced(error);
     }
+  }
+
+  /** noteFenced: an answer that says this member was fenced makes it rejoin, its partitions lost. */
+  private noteFenced(error: unknown): void {
+    if (!(error instanceof UnknownMemberIdError || error instanceof IllegalGenerationError)) return;
+    if (error instanceof UnknownMemberIdError) this.memberId = '';
+    this.fenced = true;
+    this.rejoinNeeded = true;
   }
 
   /** commit stores offsets as this member of its generation; a fenced member's commit is refused. */
   async commit(offsets: readonly { topic: string; partition: number; offset: number }[]): Promise<void> {
     if (offsets.length === 0) return;
-    await this.call('OffsetCommit', { group: this.options.groupId, memberId: this.memberId, generation: this.generation, offsets: offsets.map((offset) => ({ ...offset, metadata: '' })) });
+    if (this.fenced) throw new UnknownMemberIdError(this.options.groupId, this.memberId);
+    try {
+      await this.call('OffsetCommit', { group: this.options.groupId, memberId: this.memberId, generation: this.generation, offsets: offsets.map((offset) => ({ ...offset, metadata: '' })) });
+    } catch (error) {
+      this.noteFenced(error);
+      throw error;
+    }
   }
 
   /** committed returns the group's committed offsets of the given partitions. */

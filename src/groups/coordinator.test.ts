@@ -188,6 +188,48 @@ describe('group coordinator', () => {
     expect(h.coordinator.sync({ group: 'g', memberId: jb2.memberId, generation: 3 }, h.nowMs)).toHaveLength(3);
   });
 
+  it('requests about a group that does not exist create nothing', async () => {
+    const h = new Harness();
+    expect(() => h.coordinator.heartbeat({ group: 'ghost', memberId: 'nobody', generation: 1 }, h.nowMs)).toThrow(expect.objectContaining({ name: 'UnknownMemberIdError' }));
+    expect(() => h.coordinator.sync({ group: 'ghost', memberId: 'nobody', generation: 1 }, h.nowMs)).toThrow(expect.objectContaining({ name: 'UnknownMemberIdError' }));
+    expect(() => h.coordinator.leave({ group: 'ghost', memberId: 'nobody' }, h.nowMs)).toThrow(expect.objectContaining({ name: 'UnknownMemberIdError' }));
+    await expect(h.coordinator.commitOffsets({ group: 'ghost', memberId: 'nobody', generation: 3, offsets: [] }, h.nowMs)).rejects.toMatchObject({ name: 'UnknownMemberIdError' });
+    expect(h.coordinator.list(h.nowMs)).toEqual([]);
+    expect(() => h.coordinator.describe('ghost', h.nowMs)).toThrow(expect.objectContaining({ name: 'UnknownGroupError' }));
+  });
+
+  it('a member that joins while the group is being deleted is answered', async () => {
+    const h = new Harness();
+    await h.coordinator.commitOffsets({ group: 'g', memberId: '', generation: -1, offsets: [{ topic: 'orders', partition: 0, offset: 1, metadata: '' }] }, h.nowMs);
+    const deleting = h.coordinator.deleteGroup('g', h.nowMs);
+    const joined = h.join({ clientId: 'late' });
+    await deleting;
+    await h.advance(groupLimits.initialRebalanceDelayMs + 1);
+    expect((await joined).generation).toBeGreaterThan(0);
+  });
+
+  it('a static member whose takeover took longer than its session is not dropped before its first heartbeat', async () => {
+    const h = new Harness();
+    const a = h.join({ clientId: 'a', instanceId: 'host-a' });
+    await h.advance(groupLimits.initialRebalanceDelayMs + 1);
+    await a;
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const persist = (h.coordinator as unknown as { deps: { persist: (records: GroupRecord[]) => Promise<void> } }).deps;
+    const original = persist.persist;
+    persist.persist = async (records) => {
+      await slow;
+      await original(records);
+    };
+    const again = h.join({ clientId: 'a', instanceId: 'host-a' });
+    h.nowMs += 5000; // the record takes longer than the 3 s session to commit
+    release();
+    const answer = await again;
+    persist.persist = original;
+    await h.advance(100);
+    expect(h.coordinator.heartbeat({ group: 'g', memberId: answer.memberId, generation: answer.generation }, h.nowMs)).toEqual({ rebalanceInProgress: false });
+  });
+
   it('refuses bad requests naming the field: group id, session timeout, assignors, a member with no common assignor', async () => {
     const h = new Harness();
     expect(() => h.join({ group: '' })).toThrow(/group: is required/);

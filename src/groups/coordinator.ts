@@ -106,7 +106,12 @@ export class GroupCoordinator {
     for (const member of stored?.members ?? []) {
       live.members.set(member.memberId, { ...member, sessionDeadlineMs: nowMs + member.sessionTimeoutMs, owned: member.assignment, assignors: [stored!.assignor], join: undefined });
     }
-    if (live.members.size > 0) live.state = 'Stable';
+    if (live.members.size > 0) {
+      live.state = 'Stable';
+      // A generation that left partitions unassigned (cooperative-sticky revoked them) was to be followed
+      // at once by the rebalance that hands them out; the coordinator that would have started it is gone.
+      if (this.revokedSome(live, [...new Set(stored!.members.flatMap((member) => member.topics))])) this.prepareRebalance(live, nowMs);
+    }
     if (this.groups.size >= groupLimits.groupsPerCoordinatorMax) throw InvalidRequestError.of('group', `this coordinator already holds ${groupLimits.groupsPerCoordinatorMax} groups`);
     this.groups.set(group, live);
     return live;
@@ -172,7 +177,12 @@ export class GroupCoordinator {
     group.members.set(memberId, { ...old, memberId, clientId: request.clientId, sessionTimeoutMs: request.sessionTimeoutMs, rebalanceTimeoutMs: request.rebalanceTimeoutMs, sessionDeadlineMs: nowMs + request.sessionTimeoutMs, join: undefined });
     if (group.leaderId === old.memberId) group.leaderId = memberId;
     const answer: JoinAnswer = { generation: group.generation, memberId, leaderId: group.leaderId, assignor: group.assignor, members: [...group.members.keys()] };
-    return this.deps.persist([this.metadataRecord(group)]).then(() => answer);
+    return this.deps.persist([this.metadataRecord(group)]).then(() => {
+      // The session starts again with the answer, as after a rebalance: the persist may have taken longer than the session timeout.
+      const current = group.members.get(memberId);
+      if (current !== undefined) current.sessionDeadlineMs = this.deps.nowMs() + current.sessionTimeoutMs;
+      return answer;
+    });
   }
 
   private prepareRebalance(group: LiveGroup, nowMs: number): void {
@@ -264,25 +274,31 @@ export class GroupCoordinator {
 
   /** heartbeat keeps a member's session alive; rebalanceInProgress tells it to join again. */
   heartbeat(request: { group: string; memberId: string; generation: number }, nowMs: number): { rebalanceInProgress: boolean } {
-    const group = this.live(request.group, nowMs);
     const member = this.requireMember(request, nowMs);
+    const group = this.live(request.group, nowMs);
     member.sessionDeadlineMs = nowMs + member.sessionTimeoutMs;
     return { rebalanceInProgress: group.state === 'PreparingRebalance' };
   }
 
+  /** known returns a group that exists (members, a stored generation or offsets); a request about any other creates nothing. */
+  private known(group: string, nowMs: number): LiveGroup | undefined {
+    if (!this.groups.has(group) && !this.deps.store.metadata.has(group) && !this.deps.store.offsets.has(group)) return undefined;
+    return this.live(group, nowMs);
+  }
+
   private requireMember(request: { group: string; memberId: string; generation: number }, nowMs: number): LiveMember {
-    const group = this.live(request.group, nowMs);
-    const member = group.members.get(request.memberId);
-    if (member === undefined) throw new UnknownMemberIdError(request.group, request.memberId);
+    const group = this.known(request.group, nowMs);
+    const member = group?.members.get(request.memberId);
+    if (group === undefined || member === undefined) throw new UnknownMemberIdError(request.group, request.memberId);
     if (request.generation !== group.generation) throw new IllegalGenerationError(request.group, request.generation, group.generation);
     return member;
   }
 
   /** leave removes a member at once (no session timeout) and rebalances the others. */
   leave(request: { group: string; memberId: string }, nowMs: number): void {
-    const group = this.live(request.group, nowMs);
-    const member = group.members.get(request.memberId);
-    if (member === undefined) throw new UnknownMemberIdError(request.group, request.memberId);
+    const group = this.known(request.group, nowMs);
+    const member = group?.members.get(request.memberId);
+    if (group === undefined || member === undefined) throw new UnknownMemberIdError(request.group, request.memberId);
     this.removeMember(group, member, nowMs);
   }
 
@@ -328,8 +344,8 @@ export class GroupCoordinator {
       if (!Number.isSafeInteger(offset.offset) || offset.offset < 0) throw InvalidRequestError.of('offsets.offset', `must be an offset from 0, got ${offset.offset}`);
       if (offset.metadata.length > groupLimits.metadataLengthMax) throw InvalidRequestError.of('offsets.metadata', `is ${offset.metadata.length} characters; at most ${groupLimits.metadataLengthMax}`);
     }
-    const group = this.live(request.group, nowMs);
-    if (group.members.size > 0 || request.generation >= 0 || request.memberId !== '') this.requireMember(request, nowMs);
+    const fromOutside = request.generation < 0 && request.memberId === '';
+    if (!fromOutside || (this.known(request.group, nowMs)?.members.size ?? 0) > 0) this.requireMember(request, nowMs);
     await this.deps.persist(request.offsets.map((offset) => ({ type: 'offsetCommit', group: request.group, topic: offset.topic, partition: offset.partition, offset: offset.offset, metadata: offset.metadata, commitTimestampMs: nowMs })));
   }
 
@@ -363,7 +379,8 @@ export class GroupCoordinator {
   async deleteGroup(group: string, nowMs: number): Promise<void> {
     const live = this.requireEmpty(group, nowMs);
     await this.deps.persist([{ type: 'groupDelete', group }]);
-    if (this.groups.get(group) === live) this.groups.delete(group);
+    // A member may have joined while the delete was being committed: its group lives on.
+    if (this.groups.get(group) === live && live.members.size === 0) this.groups.delete(group);
   }
 
   /** resetOffsets sets committed offsets of a group without members. */

@@ -356,8 +356,10 @@ export class RaftbusNode implements AdminBackend, BrokerBackend, GroupsBackend {
     return { clusterId: this.cluster.clusterId, controllerId: status.leader, brokers, metadataOffset: image.offset, nodes };
   }
 
+  /** addressPort is the client port clients should use for a node: what it registered as a broker, else the cluster file's. */
   private addressPort(node: ClusterNode): number {
-    return node.id === this.self.id ? (this.ports.advertisedClient ?? this.ports.client) : node.clientPort;
+    if (node.id === this.self.id) return this.ports.advertisedClient ?? this.ports.client;
+    return this.metadata.machine.image.brokers.get(node.id)?.endpoint.port ?? node.clientPort;
   }
 
   get logger(): Logger {

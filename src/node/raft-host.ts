@@ -383,6 +383,10 @@ export class RaftHost {
     if (messages.length > 0) this.options.send(messages);
     for (const { hosted, ready } of work) {
       hosted.settlePersisted(ready.entries);
+      // A leader that steps down cannot tell whether its pending entries will commit: say so now
+      // (retriable, outcome unknown) rather than leave callers waiting until a new leader's log
+      // overwrites or commits them. An idempotent retry finds out which.
+      if (ready.softState !== undefined && ready.softState.role !== 'leader') hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
       if (ready.snapshot !== undefined) hosted.failWaitersUpTo(ready.snapshot.metadata.index);
       hosted.applyReady(ready);
       hosted.raw.advance(ready);
