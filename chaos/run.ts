@@ -167,7 +167,9 @@ async function main(): Promise<void> {
     return;
   }
   const out = resolve(raw.out ?? join('chaos-results', new Date().toISOString().replace(/[:.]/g, '-')));
-  process.exitCode = await runChaos({ cluster: raw.cluster, duration: raw.duration, faults, seed: raw.seed ?? randomInt(1, 2 ** 31 - 1), out, topics: raw.topics, partitions: raw.partitions });
+  const code = await runChaos({ cluster: raw.cluster, duration: raw.duration, faults, seed: raw.seed ?? randomInt(1, 2 ** 31 - 1), out, topics: raw.topics, partitions: raw.partitions });
+  // Everything the run started is stopped; do not wait on a client's late retry timer to exit.
+  process.exit(code);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${resolve(process.argv[1])}`).href) void main();

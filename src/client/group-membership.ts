@@ -133,6 +133,9 @@ export class GroupMembership {
   }
 
   private startHeartbeat(): void {
+    // A join answered after close() must not start a timer that nobody will stop.
+    if (this.closed) return;
+    this.stopHeartbeat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
   }
 

@@ -33,7 +33,7 @@ function member(group: string, extra: Partial<ConstructorParameters<typeof Consu
 }
 
 /** pollAll polls every consumer in turn until stop() says enough or the time is up. */
-async function pollAll(consumers: readonly Consumer[], seen: Map<Consumer, ConsumerRecord[]>, stop: () => boolean, timeoutMs = 20_000): Promise<void> {
+async function pollAll(consumers: readonly Consumer[], seen: Map<Consumer, ConsumerRecord[]>, stop: () => boolean, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!stop()) {
     if (Date.now() > deadline) throw new Error('timed out polling the group');
@@ -68,10 +68,10 @@ describe('consumer groups', () => {
     const crashed = consumers[2]!;
     (crashed as unknown as { group: { close(): void } }).group.close();
     const survivors = consumers.slice(0, 2);
-    await pollAll(survivors, seen, () => survivors.flatMap(assigned).length === 6, 15_000);
+    await pollAll(survivors, seen, () => survivors.flatMap(assigned).length === 6, 30_000);
     expect(survivors.flatMap(assigned).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
     await Promise.all(survivors.map((consumer) => consumer.close()));
-  }, 60_000);
+  }, 120_000);
 
   it('a restarted member resumes from the committed offsets; a zombie\'s commit is refused', async () => {
     const first = member('resume', { autoCommit: false });
@@ -100,7 +100,7 @@ describe('consumer groups', () => {
     Object.assign(zombie.group, { memberId: stale.memberId, generation: stale.generation });
     await expect(zombie.group.commit([{ topic: 'jobs', partition: 0, offset: 1 }])).rejects.toMatchObject({ name: 'IllegalGenerationError' });
     await Promise.all([second.close(), third.close()]);
-  }, 60_000);
+  }, 120_000);
 
   it('a pattern subscription picks up matching topics, and the rebalance listener hears of what is assigned and revoked', async () => {
     await admin.createTopic({ name: 'metrics-cpu', partitions: 2, replicationFactor: 3 });
@@ -126,5 +126,5 @@ describe('consumer groups', () => {
     expect(watcher.assignment().map((tp) => `${tp.topic}-${tp.partition}`).sort()).toEqual(['metrics-cpu-0', 'metrics-cpu-1', 'metrics-disk-0']);
     expect(events.filter((event) => event.startsWith('+')).sort()).toEqual(['+metrics-cpu-0', '+metrics-cpu-1', '+metrics-disk-0']);
     await watcher.close();
-  }, 60_000);
+  }, 120_000);
 });
