@@ -5,11 +5,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { seededRandom } from '../raft/prng.js';
-import type { ConfState, HardState, NodeId, Snapshot } from '../raft/types.js';
+import type { ConfState, NodeId, Snapshot } from '../raft/types.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
-import { NodeDisk } from '../storage/node-disk.js';
-import { SegmentedLog } from '../storage/segmented-log.js';
-import { SnapshotStore } from '../storage/snapshot-store.js';
+import type { SnapshotStore } from '../storage/snapshot-store.js';
 import { StateStore } from '../storage/state-store.js';
 import { encodeRecordBatch } from '../rpc/metadata-codec.js';
 import { registerAdminService, type AdminBackend, type ClusterDescription, type MetadataLogPage, type QuorumDescription, type TopicDescription } from '../rpc/admin-service.js';
@@ -26,7 +24,8 @@ import { ControllerRuntime } from './controller-runtime.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
 import { openDataDir, type DataDir } from './data-dir.js';
 import { MetadataStateMachine, emptyMetadataSnapshotData } from './metadata-state-machine.js';
-import { DurableRaftStorage } from './durable-raft-storage.js';
+import type { DurableRaftStorage } from './durable-raft-storage.js';
+import { openGroupStorage } from './group-storage.js';
 import { RaftHost, type RaftTiming } from './raft-host.js';
 import { controllerDefaults, metadataGroup, nodeDefaults } from './limits.js';
 
@@ -413,24 +412,13 @@ async function openMetadataGroup(options: { cluster: ClusterConfig; dataDir: Dat
   machine: MetadataStateMachine;
 }> {
   const { cluster, dataDir, stateStore, logger } = options;
-  const disk = new NodeDisk();
-  const groupDir = join(dataDir.path, 'raft', `group-${metadataGroup}`);
-  const snapshots = new SnapshotStore(disk, join(groupDir, 'snapshots'));
-  const log = await SegmentedLog.open({ disk, dir: join(groupDir, 'log'), logger: logger.child({ group: metadataGroup }) });
-  let snapshot = snapshots.loadLatest((error) => logger.error({ group: metadataGroup, err: error }, 'skipping a corrupt snapshot'));
-  const stored = await stateStore.loadHardState(metadataGroup);
-  let hardState: HardState | undefined = stored.term === 0 ? undefined : stored;
-  if (snapshot === undefined && hardState === undefined && log.lastIndex() < log.firstIndex()) {
-    snapshot = bootstrapSnapshot(cluster);
-    hardState = { term: 1, vote: 0, commit: 1 };
-    await snapshots.save(snapshot);
-    await stateStore.saveHardStates([{ group: metadataGroup, hardState }]);
-    logger.info({ voters: snapshot.metadata.confState.voters, learners: snapshot.metadata.confState.learners }, 'bootstrapped the metadata quorum from the cluster file');
+  const bootstrap = (): Snapshot => bootstrapSnapshot(cluster);
+  const groupLogger = logger.child({ group: metadataGroup });
+  const { storage, snapshots, fresh } = await openGroupStorage({ group: metadataGroup, dir: join(dataDir.path, 'raft', `group-${metadataGroup}`), stateStore, logger: groupLogger, bootstrap });
+  if (fresh) {
+    const { voters, learners } = storage.snapshot().metadata.confState;
+    logger.info({ voters, learners }, 'bootstrapped the metadata quorum from the cluster file');
   }
-  if (snapshot === undefined) {
-    throw new NodeStartError(`metadata group has a log or hard state but no snapshot in ${groupDir}; the data directory is damaged`);
-  }
-  const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
   return { storage, snapshots, machine: new MetadataStateMachine() };
 }
 

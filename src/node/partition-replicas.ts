@@ -11,13 +11,10 @@ import type { MetadataImage, PartitionRef } from '../metadata/image.js';
 import { encodePartitionSnapshot } from '../partition/partition-state.js';
 import { topicConfigLimits } from '../controller/topic-validation.js';
 import type { NodeId, Snapshot } from '../raft/types.js';
-import { NodeDisk } from '../storage/node-disk.js';
-import { SegmentedLog } from '../storage/segmented-log.js';
-import { SnapshotStore } from '../storage/snapshot-store.js';
 import type { StateStore } from '../storage/state-store.js';
 import { segmentHeaderBytes } from '../storage/limits.js';
 import { frameBytes } from '../storage/frame.js';
-import { DurableRaftStorage } from './durable-raft-storage.js';
+import { openGroupStorage } from './group-storage.js';
 import { HostedPartition } from './hosted-partition.js';
 import { partitionDefaults } from './limits.js';
 import type { RaftHost } from './raft-host.js';
@@ -81,26 +78,16 @@ export class PartitionReplicas {
     const groupId = ref.registration.groupId;
     const dir = join(dataDir, 'partitions', `${ref.topic}-${ref.partition}-g${groupId}`);
     const groupLogger = logger.child({ group: groupId, partition: `${ref.topic}-${ref.partition}` });
-    const disk = new NodeDisk();
-    const snapshots = new SnapshotStore(disk, join(dir, 'snapshots'));
     const configs = this.configsOf(ref.topicId);
-    const log = await SegmentedLog.open({ disk, dir: join(dir, 'log'), logger: groupLogger, entryBytesMax: partitionEntryBytesMax, segmentBytesMax: Math.max(configs().segmentBytes, partitionSegmentBytesMin) });
-    let snapshot = snapshots.loadLatest((error) => groupLogger.error({ err: error }, 'skipping a corrupt snapshot'));
-    const stored = await stateStore.loadHardState(groupId);
-    let hardState = stored.term === 0 ? undefined : stored;
-    const fresh = snapshot === undefined && hardState === undefined && log.lastIndex() < log.firstIndex();
-    if (fresh) {
+    const { storage, snapshots, fresh } = await openGroupStorage({
+      group: groupId,
+      dir,
+      stateStore,
+      logger: groupLogger,
       // Every replica starts the group from the same state, derived from the metadata alone.
-      snapshot = bootstrapPartitionSnapshot(ref.registration.replicas);
-      hardState = { term: 1, vote: 0, commit: 1 };
-      await snapshots.save(snapshot);
-      await stateStore.saveHardStates([{ group: groupId, hardState }], { sync: true });
-    }
-    if (snapshot === undefined) {
-      log.close();
-      throw new Error(`partition ${ref.topic}-${ref.partition} (group ${groupId}) has a log or hard state but no snapshot in ${dir}; the data directory is damaged`);
-    }
-    const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
+      bootstrap: () => bootstrapPartitionSnapshot(ref.registration.replicas),
+      logLimits: { entryBytesMax: partitionEntryBytesMax, segmentBytesMax: Math.max(configs().segmentBytes, partitionSegmentBytesMin) },
+    });
     const partition = new HostedPartition({ topic: ref.topic, topicId: ref.topicId, partition: ref.partition, groupId, dir }, storage, snapshots, host, configs);
     this.options.attach?.(partition);
     host.addGroup({ group: groupId, storage, snapshots, machine: partition.state, snapshotEveryEntries: Number.MAX_SAFE_INTEGER, logger: groupLogger });

@@ -84,6 +84,8 @@ class HostedGroup {
       heartbeatTicks: config.timing.heartbeatTicks,
       applied: this.appliedIndex,
       logger: options.logger,
+      // A repaired log owes the entries it lost: no votes or campaigns until they are back.
+      abstainUntilIndex: options.storage.log.repairThroughIndex(),
     });
   }
 

@@ -63,6 +63,12 @@ export interface RaftConfig {
   readonly checkQuorum?: boolean;
   readonly limits?: Partial<RaftLimits>;
   readonly logger?: RaftLogger;
+  /**
+   * abstainUntilIndex: the caller knows the log lost entries up to this index that this node may
+   * have acknowledged (a repaired corruption). Like a persisted commit index past the end of the
+   * log, it keeps the node from voting and campaigning until its log reaches it again.
+   */
+  readonly abstainUntilIndex?: number;
 }
 
 export type TransferResult =
@@ -111,7 +117,7 @@ export class Raft {
   private readonly readQueue: ReadIndexQueue;
   /** appendsPending: entries were proposed since the last flushAppends. */
   private appendsPending = false;
-  /** abstainUntilIndex: after losing acknowledged entries, no votes or campaigns until the log reaches it. */
+  /** abstainUntilIndex: after losing acknowledged entries, no votes or campaigns until the log reaches it (0: not abstaining). */
   private abstainUntilIndex = 0;
   /** Reads that arrived before this leader committed an entry of its own term. */
   private readsAwaitingCommit: { requestId: number; from: NodeId }[] = [];
@@ -136,11 +142,15 @@ export class Raft {
     this.membership = new MembershipLog(confState, { logger: this.logger, group: this.group });
     this.entriesAppended(this.log.slice(this.log.firstIndex(), this.log.lastIndex() + 1, Infinity));
     this.applyConfState(this.membership.latest());
-    if (hardState.commit > this.log.lastIndex()) {
+    const owed = Math.max(hardState.commit, config.abstainUntilIndex ?? 0);
+    if (owed > this.log.lastIndex()) {
       // The log lost entries this node had acknowledged (a damaged tail was cut away). Until it
       // holds them again its vote could elect a candidate that lacks committed entries.
-      this.logger.warn({ group: this.group, commit: hardState.commit, lastIndex: this.log.lastIndex() }, 'log ends before the persisted commit index; not voting until caught up');
-      this.abstainUntilIndex = hardState.commit;
+      this.logger.warn(
+        { group: this.group, commit: hardState.commit, abstainUntilIndex: owed, lastIndex: this.log.lastIndex() },
+        'log ends before entries this node acknowledged; not voting or campaigning until caught up',
+      );
+      this.abstainUntilIndex = owed;
     }
     this.log.commitTo(Math.min(hardState.commit, this.log.lastIndex()));
     this.foldCommittedConfChanges();
@@ -227,8 +237,19 @@ export class Raft {
 
   /** tick advances logical time by one tick. */
   tick(): void {
+    this.endAbstainingWhenCaughtUp();
     if (this.role === 'leader') this.tickLeader();
     else this.tickElection();
+  }
+
+  /**
+   * endAbstainingWhenCaughtUp stops abstaining once the log reaches abstainUntilIndex. Entries
+   * reach it only from a leader, which holds every committed entry: the log is whole again.
+   */
+  private endAbstainingWhenCaughtUp(): void {
+    if (this.abstainUntilIndex === 0 || this.log.lastIndex() < this.abstainUntilIndex) return;
+    this.logger.info({ group: this.group, abstainUntilIndex: this.abstainUntilIndex, lastIndex: this.log.lastIndex() }, 'log caught up; voting and campaigning again');
+    this.abstainUntilIndex = 0;
   }
 
   private tickElection(): void {
@@ -545,6 +566,11 @@ export class Raft {
       (this.vote === noNode && this.leader === noNode) ||
       (message.preVote && message.term > this.term));
     const granted = canVote && this.log.isUpToDate(message.lastIndex, message.lastTerm);
+    if (this.abstaining()) {
+      this.logger.info({ group: this.group, from: message.from, term: message.term, preVote: message.preVote, abstainUntilIndex: this.abstainUntilIndex, lastIndex: this.log.lastIndex() }, 'refused a vote: log not caught up');
+    } else if (granted) {
+      this.logger.info({ group: this.group, to: message.from, term: message.term, preVote: message.preVote }, 'granted a vote');
+    }
     this.messages.push({
       type: 'requestVoteResponse',
       group: this.group,

@@ -74,8 +74,13 @@ export class RawNode {
     return { leader: this.raft.leader, role: this.raft.role };
   }
 
+  /**
+   * hardState is what to persist. Its commit never goes below the one persisted: after a restart
+   * whose log lost entries, the log's commit stops at its last index while the persisted one stays
+   * (it is still committed, and it keeps the node abstaining across further restarts).
+   */
   private hardState(): HardState {
-    return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
+    return { term: this.raft.term, vote: this.raft.vote, commit: Math.max(this.raft.log.committed, this.previousHardState.commit) };
   }
 
   private hardStateChanged(): boolean {

@@ -5,7 +5,9 @@
  * CorruptLogError says a log holds a frame or header that fails its checksum (or is otherwise
  * malformed) at a place that a crash cannot explain: in the middle of a segment, followed by valid
  * frames, or in a segment that is not the last. The log is left untouched; the node must refuse to
- * serve the group rather than serve wrong data.
+ * serve the group rather than serve wrong data, unless it opened the log with onCorruption
+ * 'truncate' (a Raft group whose leader can send the entries back): then the log is cut back to
+ * the last valid entry before the corruption instead (see log-recovery.ts).
  */
 export class CorruptLogError extends Error {
   override readonly name = 'CorruptLogError';

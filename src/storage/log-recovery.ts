@@ -1,26 +1,66 @@
 // recoverLog brings a log directory back to a consistent state on open: it checks every segment
-// (read-only, throwing CorruptLogError before anything is changed), then removes what a crash left
-// unfinished and reports it. See SegmentedLog for the on-disk model this relies on.
+// (read-only), then removes what a crash left unfinished and reports it. Corruption that a crash
+// cannot explain either refuses the log (CorruptLogError, before anything is changed) or, when the
+// caller opted in, is repaired by cutting the log back to the last valid entry before it (see
+// planRepair for why that is safe in a Raft group). See SegmentedLog for the on-disk model.
 import { join } from 'node:path';
 import type { Disk } from './disk.js';
 import { CorruptLogError } from './errors.js';
 import { segmentHeaderBytes } from './limits.js';
 import { parseSegmentHeader } from './frame.js';
 import type { ChainPoint, ScannedSegment, TornTail } from './segment-scan.js';
-import { scanSegment } from './segment-scan.js';
+import { lastIndexAfter, lastIndexOfSegment, scanSegment } from './segment-scan.js';
 import type { StaleSegment } from './segment-files.js';
-import { fileSize, listSegments, readStartFile, readWholeFile, segmentPath, startTmpFileName, writeStartFile } from './segment-files.js';
+import {
+  corruptGenerationNext,
+  corruptPath,
+  fileSize,
+  listSegments,
+  readIndexFile,
+  readStartFile,
+  readWholeFile,
+  repairFileName,
+  segmentPath,
+  startFileName,
+  tmpSuffix,
+  writeIndexFile,
+  writeStartFile,
+} from './segment-files.js';
 
-/** StorageLogger is the logger the storage layer writes warnings to (pino-shaped). */
+/** StorageLogger is the logger the storage layer writes warnings and errors to (pino-shaped). */
 export interface StorageLogger {
   warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
-/** RecoveryReport lists what recovery changed: torn tails cut, files removed, stale ones restored. */
+/**
+ * CorruptionPolicy is what opening a log does about corruption a crash cannot explain (a bad
+ * frame or header in the middle of the log, a segment cut short or missing): 'refuse' throws
+ * CorruptLogError and changes nothing; 'truncate' cuts the log back to the last valid entry
+ * before it, for a Raft group whose leader sends the rest again.
+ */
+export type CorruptionPolicy = 'refuse' | 'truncate';
+
+/**
+ * LogRepair is what a repair in truncate mode cut away: every entry from fromIndex on; the files
+ * set aside showed entries up to throughIndex (>= fromIndex; only checked frames count).
+ */
+export interface LogRepair {
+  readonly path: string;
+  readonly offset: number;
+  readonly reason: string;
+  readonly fromIndex: number;
+  readonly throughIndex: number;
+  /** setAside lists the .corrupt-<n> files written: the damaged segment and every one after it. */
+  readonly setAside: readonly string[];
+}
+
+/** RecoveryReport lists what recovery changed: torn tails cut, files removed, stale ones restored, a repair. */
 export interface RecoveryReport {
   readonly truncated: readonly (TornTail & { readonly path: string })[];
   readonly removed: readonly { readonly path: string; readonly reason: string }[];
   readonly restored: readonly string[];
+  readonly repaired: LogRepair | undefined;
 }
 
 /** RecoveredLog is a consistent, durable log directory: its first index and its live segments. */
@@ -30,6 +70,17 @@ export interface RecoveredLog {
   readonly staleGenerationNext: number;
   readonly segments: readonly ScannedSegment[];
   readonly report: RecoveryReport;
+  /** repairThroughIndex is the repair bound recorded on disk (this open's repair or an earlier one's), if any. */
+  readonly repairThroughIndex: number | undefined;
+}
+
+interface PlannedRepair {
+  readonly report: Omit<LogRepair, 'setAside'>;
+  /** copies: a segment kept in part is first copied whole to its .corrupt-<n> name, then cut. */
+  readonly copies: { from: string; to: string }[];
+  /** moves: segments set aside whole (renamed). */
+  readonly moves: { from: string; to: string }[];
+  readonly cut: { path: string; offset: number } | undefined;
 }
 
 interface Plan {
@@ -39,32 +90,82 @@ interface Plan {
   removedAtOnce: { path: string; reason: string }[];
   discarded: { path: string; reason: string }[];
   restored: { from: string; to: string }[];
+  repair: PlannedRepair | undefined;
+}
+
+interface RecoverOptions {
+  readonly entryBytesMax: number;
+  readonly logger: StorageLogger | undefined;
+  readonly onCorruption: CorruptionPolicy;
 }
 
 /**
- * recoverLog checks the log in dir and repairs it. Throws CorruptLogError, having changed nothing.
- * On success everything the log holds is durable (the previous process may not have synced it):
- * the segments are fdatasynced in log order, then what recovery dropped is unlinked.
+ * recoverLog checks the log in dir and repairs it. With onCorruption 'refuse' it throws
+ * CorruptLogError, having changed nothing, when the log is corrupt. On success everything the log
+ * holds is durable (the previous process may not have synced it): the segments are fdatasynced in
+ * log order, then what recovery dropped is unlinked.
  */
-export async function recoverLog(disk: Disk, dir: string, options: { entryBytesMax: number; logger: StorageLogger | undefined }): Promise<RecoveredLog> {
+export async function recoverLog(disk: Disk, dir: string, options: RecoverOptions): Promise<RecoveredLog> {
   disk.mkdirp(dir);
   const { live, stale } = listSegments(disk, dir);
-  const recordedStart = readStartFile(disk, dir);
-  const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [] };
+  const recordedStart = readStartFileOrDrop(disk, dir, options);
+  const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [], repair: undefined };
+  const recordedRepair = readRepairFile(disk, dir, options);
   const bases = withoutIncompleteTail(disk, dir, live, plan);
   // A compactPrefix no sync recorded still counts once a segment created after it is on disk.
-  // Headers that do not parse are ignored here: below the start they are dropped, else scanned (and thrown on).
+  // Headers that do not parse are ignored here: below the start they are dropped, else scanned.
   const recorded = Math.max(recordedStart ?? 1, ...bases.map((base) => readStartIndex(disk, segmentPath(dir, base))));
-  scanLive(disk, dir, dropLeading(dir, bases, recorded, plan), plan, options.entryBytesMax);
-  restoreStale(disk, dir, stale, plan, { entryBytesMax: options.entryBytesMax, recordedStart: recorded });
+  scanLive(disk, dir, dropLeading(dir, bases, recorded, plan), plan, options);
+  if (plan.repair === undefined) {
+    restoreStale(disk, dir, stale, plan, { entryBytesMax: options.entryBytesMax, recordedStart: recorded });
+  } else {
+    // Never restore after a repair: a stale segment could bring the log back to the repair bound
+    // with entries this node did not acknowledge (see planRepair).
+    for (const { path } of stale) plan.discarded.push({ path, reason: 'stale segment of a repaired log' });
+  }
   const startAfterRestore = Math.max(recorded, ...plan.segments.map((segment) => segment.startIndex));
   dropBelowStart(plan, startAfterRestore);
   const start = Math.max(startAfterRestore, plan.segments[0]?.baseIndex ?? startAfterRestore);
   if (start !== recorded) options.logger?.warn({ dir, recordedStart: recorded, start }, 'log starts after its recorded start');
-  await applyPlan(disk, dir, plan, { start, recordedStart, logger: options.logger });
+  // A new bound replaces a corrupt one by rename; without a new one, the corrupt one goes.
+  if (recordedRepair.corruptPath !== undefined && plan.repair === undefined) plan.removedAtOnce.push({ path: recordedRepair.corruptPath, reason: 'corrupt repair bound' });
+  const repairThroughIndex = plan.repair === undefined ? recordedRepair.index : Math.max(recordedRepair.index ?? 0, plan.repair.report.throughIndex);
+  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
-  const report = { truncated: plan.truncated, removed: [...plan.removedAtOnce, ...plan.discarded], restored: plan.restored.map((r) => r.to) };
-  return { start, staleGenerationNext, segments: plan.segments, report };
+  const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };
+  const report = { truncated: plan.truncated, removed: [...plan.removedAtOnce, ...plan.discarded], restored: plan.restored.map((r) => r.to), repaired };
+  return { start, staleGenerationNext, segments: plan.segments, report, repairThroughIndex };
+}
+
+/**
+ * readStartFileOrDrop returns the recorded first index, if any. One that fails its check is
+ * refused, or (truncate mode) reported and ignored: the segment headers still record the start
+ * each was created with, and what they leave in below the lost start is committed and covered by
+ * the group's snapshot (DurableRaftStorage compacts it away again). A new start file replaces it.
+ */
+function readStartFileOrDrop(disk: Disk, dir: string, options: RecoverOptions): number | undefined {
+  try {
+    return readStartFile(disk, dir);
+  } catch (error) {
+    if (!(error instanceof CorruptLogError) || options.onCorruption === 'refuse') throw error;
+    options.logger?.error({ dir, err: error }, 'the start file of the log is corrupt; using the segment headers');
+    return undefined;
+  }
+}
+
+/**
+ * readRepairFile returns the repair bound an earlier repair recorded, if any. A bound that fails
+ * its check is a second fault on top of the first: refused, or (truncate mode) reported and
+ * dropped, which leaves the persisted commit index as the only bound (see planRepair).
+ */
+function readRepairFile(disk: Disk, dir: string, options: RecoverOptions): { index: number | undefined; corruptPath: string | undefined } {
+  try {
+    return { index: readIndexFile(disk, dir, repairFileName), corruptPath: undefined };
+  } catch (error) {
+    if (!(error instanceof CorruptLogError) || options.onCorruption === 'refuse') throw error;
+    options.logger?.error({ dir, err: error }, 'the repair bound of the log is corrupt; dropping it');
+    return { index: undefined, corruptPath: error.path };
+  }
 }
 
 function lastIndexOf(segment: ScannedSegment): number {
@@ -108,14 +209,20 @@ function dropLeading(dir: string, bases: readonly number[], start: number, plan:
   return bases.slice(first);
 }
 
-function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, entryBytesMax: number): void {
-  bases.forEach((base, i) => {
+function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, options: RecoverOptions): void {
+  for (const [i, base] of bases.entries()) {
     const path = segmentPath(dir, base);
     const bytes = readWholeFile(disk, path); // one segment in memory at a time
     const after = chainPointOf(plan.segments.at(-1));
     const tailAllowed = i === bases.length - 1;
-    plan.segments.push(scanSegment(bytes, { path, baseIndex: base, after, tailAllowed, entryBytesMax }));
-  });
+    const scanned = scanSegment(bytes, { path, baseIndex: base, after, tailAllowed, entryBytesMax: options.entryBytesMax });
+    if (scanned.corruption !== undefined) {
+      if (options.onCorruption === 'refuse') throw scanned.corruption;
+      planRepair(disk, dir, { scanned, bytes, after, rest: bases.slice(i + 1), plan, entryBytesMax: options.entryBytesMax });
+      break;
+    }
+    plan.segments.push(scanned);
+  }
   const last = plan.segments.at(-1);
   if (last !== undefined && last.terms.length === 0) {
     plan.segments.pop();
@@ -123,6 +230,75 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
   } else if (last !== undefined) {
     noteTail(plan, last);
   }
+}
+
+/**
+ * planRepair plans the cut of a log at corruption found in `scanned`: the valid frames before it
+ * stay; the damaged segment (copied whole, then cut, when it keeps frames) and every later segment
+ * are set aside as .corrupt-<n> files, kept for forensics rather than deleted: the operator can
+ * see what was damaged and how, and nothing in them is read again (the group's leader sends the
+ * entries back). They cost disk space until removed by hand. The bound (throughIndex) is the last
+ * index the set-aside files show, counting only frames that pass a check, so that a flipped bit
+ * cannot make it huge.
+ *
+ * Why the cut cannot lose a committed entry when at most a minority of a group's voters is damaged:
+ * - Raft's election restriction counts on every voter keeping what it acknowledged: an entry is
+ *   committed once a majority holds it, and any majority of votes then includes one of its holders,
+ *   which votes only for a candidate whose log is at least as up to date. A cut log breaks that
+ *   promise for the entries cut: this node may have acknowledged them, and its vote no longer
+ *   protects them.
+ * - So the node keeps its term and vote (they live in the state store, untouched here: it never
+ *   votes twice in a term), and it neither votes nor campaigns until its log holds again every
+ *   index it may have acknowledged: up to the persisted commit index, and up to the bound recorded
+ *   here, durably, before anything is cut (repair-through, the Raft core's abstainUntilIndex). It
+ *   still follows a leader, whose appends (or snapshot) bring the missing entries back.
+ * - Every voter that votes therefore holds every entry it acknowledged: intact ones never lost them,
+ *   and a repaired one votes again only once a leader has refilled its log up to the bound. A
+ *   leader elected by such votes holds every committed entry, so the entries that refill the
+ *   repaired log are the committed ones. With at most a minority damaged, the intact voters are a
+ *   majority: they can elect that leader, and every committed entry is held by one of them.
+ * - Applied state is rebuilt from the snapshot by re-applying the log up to the commit index it
+ *   still supports (the persisted commit, capped at the last index), so it never runs ahead of the
+ *   log, and reads (which stop at what was applied) never serve a lost entry.
+ * Not covered: damage to the last frames of the last segment looks like a torn write and is cut
+ * with no bound but the persisted commit index (written lazily, so up to a second behind); damage
+ * below the log's first index (compacted frames still in its first segment) cuts the whole log
+ * (safe, but the leader must resend it all); and damage to a majority of a group's voters can lose
+ * entries (no intact replica may hold them; the group then waits, abstaining, rather than elect).
+ */
+function planRepair(
+  disk: Disk,
+  dir: string,
+  options: { scanned: ScannedSegment; bytes: Uint8Array; after: ChainPoint | undefined; rest: readonly number[]; plan: Plan; entryBytesMax: number },
+): void {
+  const { scanned, bytes, plan, entryBytesMax } = options;
+  const corruption = scanned.corruption!;
+  const generation = corruptGenerationNext(disk, dir);
+  const keepsFrames = scanned.validBytes >= segmentHeaderBytes && scanned.terms.length > 0;
+  const fromIndex = keepsFrames ? scanned.baseIndex + scanned.terms.length : (options.after?.nextIndex ?? scanned.baseIndex);
+  const seen = [fromIndex];
+  const damagedHere = scanned.validBytes >= segmentHeaderBytes
+    ? lastIndexAfter(bytes, { offset: scanned.validBytes, expectedIndex: scanned.baseIndex + scanned.terms.length, entryBytesMax })
+    : lastIndexOfSegment(bytes, { path: scanned.path, baseIndex: scanned.baseIndex, entryBytesMax });
+  if (damagedHere !== undefined) seen.push(damagedHere);
+  const repair: PlannedRepair = {
+    report: { path: corruption.path, offset: corruption.offset, reason: corruption.reason, fromIndex, throughIndex: 0 },
+    copies: [],
+    moves: [],
+    cut: keepsFrames ? { path: scanned.path, offset: scanned.validBytes } : undefined,
+  };
+  if (keepsFrames) {
+    plan.segments.push(scanned);
+    repair.copies.push({ from: scanned.path, to: corruptPath(scanned.path, generation) });
+  } else {
+    repair.moves.push({ from: scanned.path, to: corruptPath(scanned.path, generation) });
+  }
+  for (const base of options.rest) {
+    const path = segmentPath(dir, base);
+    seen.push(base - 1, lastIndexOfSegment(readWholeFile(disk, path), { path, baseIndex: base, entryBytesMax }) ?? 0);
+    repair.moves.push({ from: path, to: corruptPath(path, generation) });
+  }
+  plan.repair = { ...repair, report: { ...repair.report, throughIndex: Math.max(...seen) } };
 }
 
 /**
@@ -153,12 +329,8 @@ function restoreStale(disk: Disk, dir: string, stale: readonly StaleSegment[], p
 function tryScan(disk: Disk, path: string, base: number, after: ChainPoint | undefined, entryBytesMax: number): ScannedSegment | undefined {
   const bytes = readWholeFile(disk, path);
   if (bytes.length < segmentHeaderBytes) return undefined;
-  try {
-    return scanSegment(bytes, { path, baseIndex: base, after, tailAllowed: true, entryBytesMax });
-  } catch (error) {
-    if (error instanceof CorruptLogError) return undefined;
-    throw error;
-  }
+  const scanned = scanSegment(bytes, { path, baseIndex: base, after, tailAllowed: true, entryBytesMax });
+  return scanned.corruption === undefined ? scanned : undefined;
 }
 
 function dropBelowStart(plan: Plan, start: number): void {
@@ -171,8 +343,14 @@ function dropBelowStart(plan: Plan, start: number): void {
   }
 }
 
-async function applyPlan(disk: Disk, dir: string, plan: Plan, options: { start: number; recordedStart: number | undefined; logger: StorageLogger | undefined }): Promise<void> {
+async function applyPlan(
+  disk: Disk,
+  dir: string,
+  plan: Plan,
+  options: { start: number; recordedStart: number | undefined; repairThroughIndex: number | undefined; logger: StorageLogger | undefined },
+): Promise<void> {
   const { logger } = options;
+  if (plan.repair !== undefined) await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, logger });
   for (const { path, reason } of plan.removedAtOnce) {
     disk.unlink(path);
     logger?.warn({ path, reason }, 'removed log segment');
@@ -190,6 +368,7 @@ async function applyPlan(disk: Disk, dir: string, plan: Plan, options: { start: 
       disk.truncate(file, cut.offset);
       logger?.warn({ ...cut }, 'truncated torn tail of log');
     }
+    if (plan.repair?.cut?.path === segment.path) disk.truncate(file, plan.repair.cut.offset);
     await disk.fdatasync(file);
     disk.close(file);
   }
@@ -198,7 +377,37 @@ async function applyPlan(disk: Disk, dir: string, plan: Plan, options: { start: 
     disk.unlink(path);
     logger?.warn({ path, reason }, 'removed log segment');
   }
-  const tmpPath = join(dir, startTmpFileName);
-  if (disk.exists(tmpPath)) disk.unlink(tmpPath);
+  for (const name of [startFileName, repairFileName]) {
+    const tmpPath = join(dir, name + tmpSuffix);
+    if (disk.exists(tmpPath)) disk.unlink(tmpPath);
+  }
   await disk.syncDirectory(dir);
+}
+
+/**
+ * setAside does the first half of a repair, before anything of the log is cut: it durably records
+ * the repair bound (the log must never be shorter than what it owes without the bound on disk),
+ * copies the segment to be cut, and renames the segments set aside whole. A crash anywhere in it
+ * leaves a log that the next open repairs again, the bound already recorded.
+ */
+async function setAside(disk: Disk, dir: string, repair: PlannedRepair, options: { throughIndex: number; logger: StorageLogger | undefined }): Promise<void> {
+  await writeIndexFile(disk, dir, repairFileName, options.throughIndex);
+  await disk.syncDirectory(dir);
+  for (const { from, to } of repair.copies) {
+    const copy = disk.open(to, { create: true });
+    try {
+      disk.truncate(copy, 0);
+      disk.write(copy, 0, readWholeFile(disk, from));
+      await disk.fdatasync(copy);
+    } finally {
+      disk.close(copy);
+    }
+  }
+  for (const { from, to } of repair.moves) disk.rename(from, to);
+  await disk.syncDirectory(dir);
+  const { fromIndex, throughIndex, ...where } = repair.report;
+  options.logger?.error(
+    { dir, ...where, droppedFromIndex: fromIndex, droppedThroughIndex: throughIndex, repairThroughIndex: options.throughIndex, setAside: [...repair.copies, ...repair.moves].map((file) => file.to) },
+    'corrupt log: cut back to the last valid entry before the corruption; not voting until the leader has sent the rest again',
+  );
 }

@@ -3,7 +3,12 @@
 //   <base, 20 digits>.log.stale.<n>  a segment cut off by truncateSuffix (n counts up, so several
 //                                cut-offs of the same base never collide), unlinked at the next
 //                                sync; recovery restores it when the live log still chains into it
+//   <base, 20 digits>.log.corrupt-<n>  a segment (or a copy of one) that recovery in truncate mode
+//                                set aside because it holds corruption or follows it; n counts the
+//                                repairs of the directory; kept for forensics, never read again
 //   log-start                    the logical first index (compactPrefix), written tmp + rename
+//   repair-through               the last index a repair cut away, until the log holds it again
+//                                (see SegmentedLog.repairThroughIndex), written tmp + rename
 import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
 import type { Disk } from './disk.js';
@@ -12,9 +17,12 @@ import { CorruptLogError } from './errors.js';
 const baseDigits = 20;
 const livePattern = /^(\d{20})\.log$/;
 const stalePattern = /^(\d{20})\.log\.stale\.(\d+)$/;
+const corruptPattern = /^\d{20}\.log\.corrupt-(\d+)$/;
 export const startFileName = 'log-start';
-export const startTmpFileName = 'log-start.tmp';
-const startFileBytes = 12;
+export const repairFileName = 'repair-through';
+/** tmpSuffix names the temporary file an index file is written to before its rename. */
+export const tmpSuffix = '.tmp';
+const indexFileBytes = 12;
 
 /** segmentPath returns the path of the live segment starting at baseIndex. */
 export function segmentPath(dir: string, baseIndex: number): string {
@@ -24,6 +32,21 @@ export function segmentPath(dir: string, baseIndex: number): string {
 /** stalePath returns the path a live segment is renamed to when truncateSuffix cuts it off. */
 export function stalePath(livePath: string, generation: number): string {
   return `${livePath}.stale.${generation}`;
+}
+
+/** corruptPath returns the path a segment is set aside to by the repair numbered generation. */
+export function corruptPath(livePath: string, generation: number): string {
+  return `${livePath}.corrupt-${generation}`;
+}
+
+/** corruptGenerationNext is above the generation of every segment set aside in dir so far. */
+export function corruptGenerationNext(disk: Disk, dir: string): number {
+  let next = 1;
+  for (const name of disk.list(dir)) {
+    const match = corruptPattern.exec(name);
+    if (match?.[1] !== undefined) next = Math.max(next, Number(match[1]) + 1);
+  }
+  return next;
 }
 
 /** StaleSegment is a segment file cut off by truncateSuffix and not yet unlinked. */
@@ -69,24 +92,30 @@ export function readWholeFile(disk: Disk, path: string): Uint8Array {
   }
 }
 
-/** readStartFile returns the recorded first index, undefined when none. Throws CorruptLogError. */
-export function readStartFile(disk: Disk, dir: string): number | undefined {
-  const path = join(dir, startFileName);
+/**
+ * readIndexFile returns the index recorded in dir/name (log-start, repair-through), undefined when
+ * the file is missing. Throws CorruptLogError when it fails its check.
+ */
+export function readIndexFile(disk: Disk, dir: string, name: string): number | undefined {
+  const path = join(dir, name);
   if (!disk.exists(path)) return undefined;
   const bytes = Buffer.from(readWholeFile(disk, path));
-  if (bytes.length !== startFileBytes || crc32c(bytes.subarray(0, 8)) !== bytes.readUInt32LE(8)) {
-    throw new CorruptLogError({ path, offset: 0, reason: 'bad start file' });
+  if (bytes.length !== indexFileBytes || crc32c(bytes.subarray(0, 8)) !== bytes.readUInt32LE(8)) {
+    throw new CorruptLogError({ path, offset: 0, reason: `bad ${name} file` });
   }
   return bytes.readUInt32LE(0) + bytes.readUInt32LE(4) * 0x1_0000_0000;
 }
 
-/** writeStartFile durably records firstIndex: write a temporary file, fdatasync it, rename it. */
-export async function writeStartFile(disk: Disk, dir: string, firstIndex: number): Promise<void> {
-  const bytes = Buffer.alloc(startFileBytes);
-  bytes.writeUInt32LE(firstIndex % 0x1_0000_0000, 0);
-  bytes.writeUInt32LE(Math.floor(firstIndex / 0x1_0000_0000), 4);
+/**
+ * writeIndexFile durably records index in dir/name: write a temporary file, fdatasync it, rename
+ * it. The rename is durable at the next syncDirectory(dir).
+ */
+export async function writeIndexFile(disk: Disk, dir: string, name: string, index: number): Promise<void> {
+  const bytes = Buffer.alloc(indexFileBytes);
+  bytes.writeUInt32LE(index % 0x1_0000_0000, 0);
+  bytes.writeUInt32LE(Math.floor(index / 0x1_0000_0000), 4);
   bytes.writeUInt32LE(crc32c(bytes.subarray(0, 8)), 8);
-  const tmpPath = join(dir, startTmpFileName);
+  const tmpPath = join(dir, name + tmpSuffix);
   const file = disk.open(tmpPath, { create: true });
   try {
     disk.truncate(file, 0);
@@ -95,5 +124,15 @@ export async function writeStartFile(disk: Disk, dir: string, firstIndex: number
   } finally {
     disk.close(file);
   }
-  disk.rename(tmpPath, join(dir, startFileName));
+  disk.rename(tmpPath, join(dir, name));
+}
+
+/** readStartFile returns the recorded first index, undefined when none. Throws CorruptLogError. */
+export function readStartFile(disk: Disk, dir: string): number | undefined {
+  return readIndexFile(disk, dir, startFileName);
+}
+
+/** writeStartFile durably records firstIndex (see writeIndexFile). */
+export function writeStartFile(disk: Disk, dir: string, firstIndex: number): Promise<void> {
+  return writeIndexFile(disk, dir, startFileName, firstIndex);
 }

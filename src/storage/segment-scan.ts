@@ -18,7 +18,13 @@ export interface TornTail {
   readonly reason: string;
 }
 
-/** ScannedSegment is a segment's valid frames (parallel arrays) and its torn tail, if any. */
+/**
+ * ScannedSegment is a segment's valid frames (parallel arrays), its torn tail, if any, and the
+ * corruption that stopped the scan, if any: damage a crash cannot explain (see scanSegment).
+ * With corruption, the frames listed are the valid ones before it, and validBytes is where it
+ * starts; validBytes is 0 when nothing of the segment can be kept (its header is bad or does
+ * not continue the log).
+ */
 export interface ScannedSegment {
   readonly path: string;
   readonly baseIndex: number;
@@ -29,12 +35,14 @@ export interface ScannedSegment {
   readonly crcs: number[];
   readonly validBytes: number;
   readonly tail: TornTail | undefined;
+  readonly corruption: CorruptLogError | undefined;
 }
 
 /**
  * scanSegment checks bytes, the whole content of the segment at path. The header must name
  * baseIndex and, when `after` is given, chain from it. A bad or short frame is a torn tail when
- * tailAllowed and no valid-looking frame follows it; otherwise it throws CorruptLogError.
+ * tailAllowed and no valid-looking frame follows it; anything else is reported as corruption.
+ * Never throws for bad bytes: the caller decides whether corruption refuses the log or cuts it.
  */
 export function scanSegment(
   bytes: Uint8Array,
@@ -42,13 +50,23 @@ export function scanSegment(
 ): ScannedSegment {
   const { path } = options;
   const header = parseSegmentHeader(bytes);
-  if ('bad' in header) throw new CorruptLogError({ path, offset: 0, reason: header.bad });
-  if (header.baseIndex !== options.baseIndex) {
-    throw new CorruptLogError({ path, offset: 8, reason: `header says base ${header.baseIndex}` });
-  }
+  const unusable = (offset: number, reason: string): ScannedSegment => ({
+    path,
+    baseIndex: options.baseIndex,
+    startIndex: 'bad' in header ? 0 : header.startIndex,
+    prevCrc: 'bad' in header ? 0 : header.prevCrc,
+    terms: [],
+    offsets: [],
+    crcs: [],
+    validBytes: 0,
+    tail: undefined,
+    corruption: new CorruptLogError({ path, offset, reason }),
+  });
+  if ('bad' in header) return unusable(0, header.bad);
+  if (header.baseIndex !== options.baseIndex) return unusable(8, `header says base ${header.baseIndex}`);
   const after = options.after;
   if (after !== undefined && (header.baseIndex !== after.nextIndex || header.prevCrc !== after.crc)) {
-    throw new CorruptLogError({ path, offset: 0, reason: `segment does not follow index ${after.nextIndex - 1}` });
+    return unusable(0, `segment does not follow index ${after.nextIndex - 1}`);
   }
   const scanned: ScannedSegment = {
     path,
@@ -60,6 +78,7 @@ export function scanSegment(
     crcs: [],
     validBytes: segmentHeaderBytes,
     tail: undefined,
+    corruption: undefined,
   };
   return walkFrames(bytes, scanned, { lastTerm: after?.term ?? 0, ...options });
 }
@@ -99,10 +118,12 @@ function withTail(
   options: { path: string; offset: number; expectedIndex: number; reason: string; tailAllowed: boolean; entryBytesMax: number },
 ): ScannedSegment {
   const { path, offset, reason } = options;
-  if (!options.tailAllowed) throw new CorruptLogError({ path, offset, reason: `${reason} (not the last segment)` });
+  if (!options.tailAllowed) {
+    return { ...scanned, validBytes: offset, corruption: new CorruptLogError({ path, offset, reason: `${reason} (not the last segment)` }) };
+  }
   const follower = findFrameAfter(bytes, options);
   if (follower !== undefined) {
-    throw new CorruptLogError({ path, offset, reason: `${reason}, followed by a valid frame at byte ${follower}` });
+    return { ...scanned, validBytes: offset, corruption: new CorruptLogError({ path, offset, reason: `${reason}, followed by a valid frame at byte ${follower}` }) };
   }
   return { ...scanned, validBytes: offset, tail: { offset, droppedBytes: bytes.length - offset, reason } };
 }
@@ -110,7 +131,7 @@ function withTail(
 /**
  * findFrameAfter looks, byte by byte after a bad frame, for a frame that is well formed and either
  * ends the file or is followed by a frame that chains from it. Returns its offset, or undefined.
- * Only recovery calls it, and only on a segment's first bad frame.
+ * Only recovery calls it: on a segment's first bad frame, and on what a repair cuts away.
  */
 function findFrameAfter(bytes: Uint8Array, options: { offset: number; expectedIndex: number; entryBytesMax: number }): number | undefined {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -128,4 +149,49 @@ function findFrameAfter(bytes: Uint8Array, options: { offset: number; expectedIn
     if (following.kind === 'frame') return q;
   }
   return undefined;
+}
+
+/**
+ * lastIndexAfter returns the highest index shown by frames of bytes after offset (where a bad
+ * frame of expectedIndex starts), or undefined when none is found: it resynchronizes with
+ * findFrameAfter, then follows the crc chain from the frame found, as often as the damage
+ * requires. Only checked values count: the index of a frame found is bounded by findFrameAfter,
+ * every later one passed its chained crc, so a flipped bit cannot make the result huge.
+ */
+export function lastIndexAfter(bytes: Uint8Array, options: { offset: number; expectedIndex: number; entryBytesMax: number }): number | undefined {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let last: number | undefined;
+  let { offset, expectedIndex } = options;
+  for (;;) {
+    const found = findFrameAfter(bytes, { offset, expectedIndex, entryBytesMax: options.entryBytesMax });
+    if (found === undefined) return last;
+    let index = buffer.readUInt32LE(found + 8) + buffer.readUInt32LE(found + 12) * 0x1_0000_0000;
+    let prevCrc = buffer.readUInt32LE(found);
+    let next = found + frameBytes(buffer.readUInt32LE(found + 4));
+    for (;;) {
+      const frame = parseFrame(bytes, next, { prevCrc, entryBytesMax: options.entryBytesMax });
+      if (frame.kind !== 'frame' || frame.entry.index !== index + 1) break;
+      index = frame.entry.index;
+      prevCrc = frame.crc;
+      next += frame.bytes;
+    }
+    last = Math.max(last ?? 0, index);
+    if (next >= bytes.length) return last;
+    offset = next;
+    expectedIndex = index + 1;
+  }
+}
+
+/**
+ * lastIndexOfSegment returns the highest checked index (see lastIndexAfter) that the frames of a
+ * whole segment show when read on its own, not chained to the segments before it; undefined when
+ * none is found. Recovery uses it to bound what a repair cut away.
+ */
+export function lastIndexOfSegment(bytes: Uint8Array, options: { path: string; baseIndex: number; entryBytesMax: number }): number | undefined {
+  const alone = scanSegment(bytes, { ...options, after: undefined, tailAllowed: true });
+  const held = alone.terms.length > 0 ? alone.baseIndex + alone.terms.length - 1 : undefined;
+  if (alone.corruption === undefined) return held;
+  const offset = Math.max(alone.corruption.offset, segmentHeaderBytes - 1);
+  const after = lastIndexAfter(bytes, { offset, expectedIndex: options.baseIndex + alone.terms.length, entryBytesMax: options.entryBytesMax });
+  return after === undefined ? held : Math.max(held ?? 0, after);
 }

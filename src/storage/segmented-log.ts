@@ -13,8 +13,10 @@
 // crash during one leaves a prefix of a state the log had since, never a mix: frames chain their
 // CRCs (each is seeded with the previous frame's), so a frame or segment written after a different
 // predecessor fails its check. open() (log-recovery.ts) cuts a torn tail of the last segment,
-// restores stale segments the live log still chains into, throws CorruptLogError for anything
-// else, and makes what it keeps durable before it resolves.
+// restores stale segments the live log still chains into, and makes what it keeps durable before
+// it resolves. Anything else is corruption: open() throws CorruptLogError, or, with onCorruption
+// 'truncate', cuts the log back to the last valid entry before it and records a repair bound
+// (repairThroughIndex) that the next sync() at or past it removes.
 import { assert } from '../raft/assert.js';
 import { entryHeaderBytes } from '../raft/storage.js';
 import type { Entry } from '../raft/types.js';
@@ -22,12 +24,12 @@ import type { Disk, DiskFile } from './disk.js';
 import { CorruptLogError, EntryTooLargeError, LogClosedError } from './errors.js';
 import { encodeFrame, encodeSegmentHeader, frameBytes, parseFrame } from './frame.js';
 import * as limits from './limits.js';
-import type { RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
+import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog } from './log-recovery.js';
-import { segmentPath, stalePath, writeStartFile } from './segment-files.js';
+import { corruptGenerationNext, corruptPath, repairFileName, segmentPath, stalePath, writeIndexFile, writeStartFile } from './segment-files.js';
 import type { ScannedSegment } from './segment-scan.js';
 
-export type { RecoveryReport, StorageLogger } from './log-recovery.js';
+export type { CorruptionPolicy, LogRepair, RecoveryReport, StorageLogger } from './log-recovery.js';
 
 /** SegmentedLogOptions configures a log; the limits default to those in limits.ts. */
 export interface SegmentedLogOptions {
@@ -36,6 +38,8 @@ export interface SegmentedLogOptions {
   readonly logger?: StorageLogger;
   readonly segmentBytesMax?: number;
   readonly entryBytesMax?: number;
+  /** onCorruption: what open() does about corruption a crash cannot explain; default 'refuse'. */
+  readonly onCorruption?: CorruptionPolicy;
 }
 
 interface Segment {
@@ -71,6 +75,8 @@ export class SegmentedLog {
   private directoryDirty = false;
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
+  private repairThrough: number | undefined;
+  private readonly logger: StorageLogger | undefined;
   /** recovery is what opening the log found and repaired. */
   readonly recovery: RecoveryReport;
 
@@ -84,6 +90,8 @@ export class SegmentedLog {
     this.physicalFirst = recovered.segments[0]?.baseIndex ?? recovered.start;
     this.last = this.physicalFirst - 1;
     this.recovery = recovered.report;
+    this.repairThrough = recovered.repairThroughIndex;
+    this.logger = options.logger;
     for (const scanned of recovered.segments) this.adopt(scanned);
     if (this.last < this.start - 1) this.last = this.start - 1;
     this.checkInvariants();
@@ -91,14 +99,15 @@ export class SegmentedLog {
 
   /**
    * open recovers the log in options.dir (creating the directory when missing) and resolves to it,
-   * everything it holds durable. Rejects with CorruptLogError, having changed nothing on disk, when
-   * the log is corrupt.
+   * everything it holds durable. When the log is corrupt it rejects with CorruptLogError, having
+   * changed nothing on disk, or, with onCorruption 'truncate', repairs it (see recovery.repaired
+   * and repairThroughIndex()).
    */
   static async open(options: SegmentedLogOptions): Promise<SegmentedLog> {
     const segmentBytesMax = options.segmentBytesMax ?? limits.segmentBytesMax;
     const entryBytesMax = options.entryBytesMax ?? limits.entryBytesMax;
     assert(frameBytes(entryBytesMax) + limits.segmentHeaderBytes <= segmentBytesMax, 'an entry must fit a segment', { segmentBytesMax, entryBytesMax });
-    const recovered = await recoverLog(options.disk, options.dir, { entryBytesMax, logger: options.logger });
+    const recovered = await recoverLog(options.disk, options.dir, { entryBytesMax, logger: options.logger, onCorruption: options.onCorruption ?? 'refuse' });
     return new SegmentedLog(options, recovered);
   }
 
@@ -114,6 +123,16 @@ export class SegmentedLog {
       this.owners.push(segment);
     });
     this.last = scanned.baseIndex + scanned.terms.length - 1;
+  }
+
+  /**
+   * repairThroughIndex is the last index of entries a repair cut away (this open's or an earlier
+   * one's) while the log does not hold that index again, else undefined: the entries this node may
+   * have acknowledged and no longer holds. A Raft group must not vote or campaign before its log
+   * reaches it. Durable (repair-through); the first sync() at or past it removes it.
+   */
+  repairThroughIndex(): number | undefined {
+    return this.repairThrough;
   }
 
   /** segmentBaseIndexes lists the first index of every segment file, oldest first (retention deletes whole segments). */
@@ -297,7 +316,8 @@ export class SegmentedLog {
    */
   sync(): Promise<void> {
     this.assertOpen();
-    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], unlink: [...this.stalePaths, ...this.compacted.map((s) => s.path)], directory: this.directoryDirty };
+    const repaired = this.repairThrough !== undefined && this.last >= this.repairThrough ? this.repairThrough : undefined;
+    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], unlink: [...this.stalePaths, ...this.compacted.map((s) => s.path)], directory: this.directoryDirty, repaired };
     this.dirty = new Set();
     this.stalePaths = [];
     this.compacted = [];
@@ -308,7 +328,7 @@ export class SegmentedLog {
     return run;
   }
 
-  private async syncOnce(work: { start: number | undefined; dirty: Segment[]; unlink: string[]; directory: boolean }): Promise<void> {
+  private async syncOnce(work: { start: number | undefined; dirty: Segment[]; unlink: string[]; directory: boolean; repaired: number | undefined }): Promise<void> {
     this.assertOpen();
     if (work.start !== undefined) await writeStartFile(this.disk, this.dir, work.start);
     work.dirty.sort((a, b) => a.baseIndex - b.baseIndex);
@@ -319,7 +339,50 @@ export class SegmentedLog {
     for (const path of work.unlink) {
       if (this.disk.exists(path)) this.disk.unlink(path);
     }
-    if (work.directory || work.unlink.length > 0 || work.start !== undefined) await this.disk.syncDirectory(this.dir);
+    // Every entry through the repair bound is durable now: the bound can go.
+    const repairPath = `${this.dir}/${repairFileName}`;
+    if (work.repaired !== undefined && this.disk.exists(repairPath)) this.disk.unlink(repairPath);
+    if (work.directory || work.unlink.length > 0 || work.start !== undefined || work.repaired !== undefined) await this.disk.syncDirectory(this.dir);
+    if (work.repaired !== undefined && this.repairThrough === work.repaired) {
+      this.repairThrough = undefined;
+      this.logger?.warn({ dir: this.dir, repairThroughIndex: work.repaired }, 'repaired log holds every entry it had lost again');
+    }
+  }
+
+  /**
+   * discardForRepair sets every segment aside (as .corrupt-<n> files) and leaves the log empty,
+   * continuing at nextIndex, which may be below firstIndex(): for a Raft group that lost its
+   * snapshot and restarts from an earlier one, its leader to send the rest. It first records the
+   * repair bound (the last index held, see repairThroughIndex), so that a crash midway leaves it.
+   * Resolves once all of it is durable.
+   */
+  async discardForRepair(options: { nextIndex: number }): Promise<void> {
+    this.assertOpen();
+    assert(options.nextIndex >= 1, 'log indexes start at 1', { nextIndex: options.nextIndex });
+    await this.sync();
+    const owed = Math.max(this.repairThrough ?? 0, this.last);
+    if (owed >= options.nextIndex) {
+      await writeIndexFile(this.disk, this.dir, repairFileName, owed);
+      await this.disk.syncDirectory(this.dir);
+      this.repairThrough = owed;
+    }
+    const generation = corruptGenerationNext(this.disk, this.dir);
+    const setAside = this.segments.map((segment) => {
+      this.release(segment);
+      const to = corruptPath(segment.path, generation);
+      this.disk.rename(segment.path, to);
+      return to;
+    });
+    await writeStartFile(this.disk, this.dir, options.nextIndex);
+    await this.disk.syncDirectory(this.dir);
+    this.segments.length = 0;
+    for (const column of [this.terms, this.offsets, this.crcs, this.owners]) column.length = 0;
+    const droppedFromIndex = this.start;
+    this.start = options.nextIndex;
+    this.physicalFirst = options.nextIndex;
+    this.last = options.nextIndex - 1;
+    this.logger?.error({ dir: this.dir, droppedFromIndex, droppedThroughIndex: owed, nextIndex: options.nextIndex, setAside }, 'log set aside for repair; it restarts empty');
+    this.checkInvariants();
   }
 
   /**

@@ -114,6 +114,18 @@ export class SnapshotStore {
     return undefined;
   }
 
+  /**
+   * setAside renames a corrupt snapshot file to <name>.corrupt-<n> (the first n free), out of
+   * loadLatest's sight but kept for forensics; returns the new path. Durable at the next save().
+   */
+  setAside(path: string): string {
+    let generation = 1;
+    while (this.disk.exists(`${path}.corrupt-${generation}`)) generation++;
+    const to = `${path}.corrupt-${generation}`;
+    this.disk.rename(path, to);
+    return to;
+  }
+
   /** save makes snapshot durable, then removes older snapshot files. Resolves once durable. */
   async save(snapshot: Snapshot): Promise<void> {
     const { index, term } = snapshot.metadata;

@@ -1,5 +1,6 @@
 // runLogConformance is the one model-based suite every Disk implementation passes: random
-// command sequences (append, truncateSuffix, compactPrefix, sync, reopen, crash) against a plain
+// command sequences (append, truncateSuffix, compactPrefix, sync, reopen, crash, and damage: a bit
+// flipped or a segment file cut short, then a reopen with onCorruption 'truncate') against a plain
 // array model. Replay a failure with RAFTBUS_SEED=<seed> or RAFTBUS_SEED=<seed>:<path>; run longer
 // with RAFTBUS_RUNS=<count>.
 import fc from 'fast-check';
@@ -7,6 +8,7 @@ import { it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import type { Disk } from '../../src/storage/disk.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { LogState } from './log-model.js';
 import { agreeThrough, agreesWith, entryKey, expectSameState, lastOf, readState } from './log-model.js';
 
@@ -17,6 +19,8 @@ export interface LogTestEnv {
   readonly powerLoss: ((options: { tear: boolean }) => void) | undefined;
   /** completeNextSync, when given, completes one waiting fdatasync (a disk whose syncs wait). */
   readonly completeNextSync: (() => boolean) | undefined;
+  /** damage changes a file's durable content behind the log's back (bit rot, a lost file tail). */
+  readonly damage: { flipBit(path: string, byteOffset: number, bit: number): void; truncateFile(path: string, length: number): void };
   cleanup(): void;
 }
 
@@ -27,7 +31,8 @@ export type Command =
   | { readonly kind: 'sync' }
   | { readonly kind: 'reopen' }
   | { readonly kind: 'crash'; readonly tear: boolean }
-  | { readonly kind: 'crashDuringSync'; readonly completed: number; readonly tear: boolean };
+  | { readonly kind: 'crashDuringSync'; readonly completed: number; readonly tear: boolean }
+  | { readonly kind: 'damage'; readonly how: 'flipBit' | 'truncateFile'; readonly segment: number; readonly perMille: number; readonly bit: number };
 
 const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), back: fc.nat(6), count: fc.integer({ min: 1, max: 8 }), newTerm: fc.boolean(), size: fc.nat(300), salt: fc.nat(255) }) },
@@ -37,6 +42,10 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), tear: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crashDuringSync' as const), completed: fc.nat(4), tear: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('damage' as const), how: fc.constantFrom('flipBit' as const, 'truncateFile' as const), segment: fc.nat(20), perMille: fc.nat(999), bit: fc.nat(7) }),
+  },
 );
 
 /** settle lets every promise chain that can make progress do so. */
@@ -63,6 +72,8 @@ class Harness {
   readonly history = new Map<number, string>();
   committed = 0;
   term = 1;
+  /** indexMax is the highest index ever appended: no repair bound may exceed it. */
+  indexMax = 0;
 
   constructor(readonly env: LogTestEnv) {}
 
@@ -88,6 +99,7 @@ class Harness {
     if (command.kind === 'reopen') await this.reopen({ tear: undefined });
     if (command.kind === 'crash') await this.reopen({ tear: this.env.powerLoss === undefined ? undefined : command.tear });
     if (command.kind === 'crashDuringSync') await this.crashDuringSync(command);
+    if (command.kind === 'damage') await this.damage(command);
     expectSameState(readState(this.log), this.model);
   }
 
@@ -106,6 +118,7 @@ class Harness {
       entries.push({ index: from + i, term: this.term, type: (command.salt + i) % 5 === 0 ? 'confChange' : 'normal', data });
     }
     this.log.append(entries);
+    this.indexMax = Math.max(this.indexMax, from + command.count - 1);
     this.setModel({ first: this.model.first, entries: [...this.model.entries.slice(0, from - this.model.first), ...entries] });
   }
 
@@ -129,6 +142,46 @@ class Harness {
     await this.drive(this.log.sync());
     this.synced = this.model;
     this.seen = [this.model];
+    // A sync at or past the repair bound removes it.
+    const bound = this.log.repairThroughIndex();
+    if (bound !== undefined && bound <= lastOf(this.model)) throw new Error(`repair bound ${bound} kept by a sync through ${lastOf(this.model)}`);
+  }
+
+  /**
+   * damage makes the log durable, damages one live segment as the command says, and reopens with
+   * onCorruption 'truncate': the log must be the model's prefix before the first damaged entry,
+   * and a repair must record a bound covering every entry the log held.
+   */
+  async damage(command: Extract<Command, { kind: 'damage' }>): Promise<void> {
+    await this.sync();
+    const { disk, dir } = this.env;
+    const live = disk.list(dir).filter((name) => /^\d{20}\.log$/.test(name));
+    const name = live[command.segment % Math.max(1, live.length)];
+    if (name === undefined) return;
+    const path = `${dir}/${name}`;
+    const frames = framesOf(readFile(disk, path), Number(name.slice(0, 20)));
+    const at = Math.floor((command.perMille * frames.bytes) / 1000);
+    // The first entry lost: the one whose frame holds the flipped byte or is cut short.
+    const hit = frames.list.find((frame) => (command.how === 'flipBit' ? frame.end > at && frame.offset <= at : frame.end > at));
+    const lostFrom = at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
+    const tornTail = name === live.at(-1) && (command.how === 'truncateFile' ? true : hit !== undefined && hit === frames.list.at(-1));
+    if (command.how === 'flipBit') this.env.damage.flipBit(path, at, command.bit);
+    else this.env.damage.truncateFile(path, at);
+    const before = this.model;
+    this.log.close();
+    this.log = await this.drive(SegmentedLog.open({ disk, dir, ...logLimits, onCorruption: 'truncate' }));
+    const state = readState(this.log);
+    const keep = Math.max(0, Math.min(before.entries.length, lostFrom - before.first));
+    expectSameState(state, { first: before.first, entries: before.entries.slice(0, keep) });
+    const repaired = this.log.recovery.repaired;
+    if (tornTail !== (repaired === undefined)) throw new Error(`${command.how} at byte ${at} of ${name}: repaired ${JSON.stringify(repaired)}, a torn tail expected: ${tornTail}`);
+    const bound = this.log.repairThroughIndex();
+    if (repaired !== undefined && (bound === undefined || bound < lastOf(before) || bound > this.indexMax)) {
+      throw new Error(`repair bound ${bound}: the log held [${before.first}..${lastOf(before)}], indexes ever appended reach ${this.indexMax}`);
+    }
+    this.synced = state;
+    this.seen = [];
+    this.setModel(state);
   }
 
   /** drive completes the disk's waiting syncs until work is done. */
@@ -202,6 +255,26 @@ class Harness {
       throw new Error(`${failures.join('; ')}\nlog: ${describe(state)}\nsynced: ${describe(this.synced)}\nseen: ${this.seen.map(describe).join(' | ')}`);
     }
   }
+}
+
+function readFile(disk: Disk, path: string): Buffer {
+  const file = disk.open(path, { create: false });
+  try {
+    return Buffer.from(disk.read(file, 0, disk.size(file)));
+  } finally {
+    disk.close(file);
+  }
+}
+
+/** framesOf lists the frames of an undamaged segment: byte ranges and indexes (see frame.ts). */
+function framesOf(bytes: Buffer, base: number): { base: number; bytes: number; list: { offset: number; end: number; index: number }[] } {
+  const list: { offset: number; end: number; index: number }[] = [];
+  for (let offset = segmentHeaderBytes; offset + frameHeaderBytes <= bytes.length; ) {
+    const end = offset + frameHeaderBytes + bytes.readUInt32LE(offset + 4);
+    list.push({ offset, end, index: bytes.readUInt32LE(offset + 8) + bytes.readUInt32LE(offset + 12) * 0x1_0000_0000 });
+    offset = end;
+  }
+  return { base, bytes: bytes.length, list };
 }
 
 function describe(state: LogState): string {

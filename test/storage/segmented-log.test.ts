@@ -22,7 +22,7 @@ function entriesFrom(index: number, count: number, term = 1): Entry[] {
 
 function recordingLogger(): StorageLogger & { lines: string[] } {
   const lines: string[] = [];
-  return { lines, warn: (_obj, msg) => lines.push(msg) };
+  return { lines, warn: (_obj, msg) => lines.push(msg), error: (_obj, msg) => lines.push(`error: ${msg}`) };
 }
 
 async function logWith(count: number, disk = new MemoryDisk()): Promise<{ disk: MemoryDisk; log: SegmentedLog }> {

@@ -1,0 +1,84 @@
+// A node whose log lost entries it had acknowledged (a corrupt log cut back on open) must not
+// vote or campaign until a leader has filled its log again: its vote could otherwise elect a
+// candidate that lacks committed entries. The bound is the persisted commit index past the end of
+// the log, or the caller's abstainUntilIndex (the storage's repair bound), whichever is higher.
+import { describe, expect, it } from 'vitest';
+import { Raft, type RaftConfig } from './raft.js';
+import { RawNode } from './rawnode.js';
+import { MemoryStorage } from './storage.js';
+import type { Entry, HardState, Message } from './types.js';
+
+const group = 4;
+
+function storage(hardState: HardState): MemoryStorage {
+  return new MemoryStorage({ snapshot: { metadata: { index: 1, term: 1, confState: { voters: [1, 2, 3], learners: [] } }, data: new Uint8Array(0) }, hardState });
+}
+
+function config(options: { hardState: HardState; abstainUntilIndex?: number; infos?: string[] }): RaftConfig {
+  const infos = options.infos ?? [];
+  return {
+    id: 2,
+    group,
+    storage: storage(options.hardState),
+    random: () => 0,
+    electionTicks: 10,
+    heartbeatTicks: 2,
+    preVote: false,
+    checkQuorum: false,
+    logger: { debug() {}, info: (_details, message) => infos.push(message), warn: (_details, message) => infos.push(message) },
+    ...(options.abstainUntilIndex === undefined ? {} : { abstainUntilIndex: options.abstainUntilIndex }),
+  };
+}
+
+function entries(from: number, through: number, term: number): Entry[] {
+  return Array.from({ length: through - from + 1 }, (_, i) => ({ index: from + i, term, type: 'normal' as const, data: new Uint8Array([i]) }));
+}
+
+function voteRequest(term: number, lastIndex: number, lastTerm: number): Message {
+  return { type: 'requestVote', group, from: 3, to: 2, term, preVote: false, transfer: false, lastIndex, lastTerm };
+}
+
+function votesGranted(raft: Raft): boolean[] {
+  const granted = raft.messages.flatMap((message) => (message.type === 'requestVoteResponse' ? [message.granted] : []));
+  raft.messages = [];
+  return granted;
+}
+
+describe('a node that lost acknowledged entries abstains', () => {
+  it.each([
+    ['its persisted commit index is past the end of its log', { hardState: { term: 2, vote: 0, commit: 4 } }],
+    ['the caller says the log lost entries up to an index (a repair bound)', { hardState: { term: 2, vote: 0, commit: 1 }, abstainUntilIndex: 4 }],
+  ])('%s: no vote and no campaign until a leader has filled the log up to it', (_why, options) => {
+    const infos: string[] = [];
+    const raft = new Raft(config({ ...options, infos }));
+    expect(infos).toContain('log ends before entries this node acknowledged; not voting or campaigning until caught up');
+    for (let tick = 0; tick < 50; tick++) raft.tick();
+    expect(raft.role).toBe('follower');
+    expect(raft.messages).toEqual([]);
+    raft.step(voteRequest(3, 1, 1));
+    expect(votesGranted(raft)).toEqual([false]);
+    expect(infos).toContain('refused a vote: log not caught up');
+    // A leader of term 3 sends the entries back.
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: entries(2, 3, 2), commit: 3 });
+    raft.tick();
+    raft.step(voteRequest(4, 3, 2));
+    expect(votesGranted(raft)).toEqual([false]);
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 4, prevIndex: 3, prevTerm: 2, entries: entries(4, 4, 4), commit: 4 });
+    raft.messages = [];
+    raft.tick();
+    expect(infos).toContain('log caught up; voting and campaigning again');
+    raft.step(voteRequest(5, 4, 4));
+    expect(votesGranted(raft)).toEqual([true]);
+  });
+
+  it('the commit index a node persists never goes below the one it started with', () => {
+    const raw = new RawNode(config({ hardState: { term: 2, vote: 0, commit: 4 } }));
+    expect(raw.raft.log.committed).toBe(1);
+    raw.step({ type: 'heartbeat', group, from: 1, to: 2, term: 2, commit: 4, context: 0 });
+    const first = raw.ready();
+    expect(first.hardState).toBeUndefined();
+    raw.advance(first);
+    raw.step(voteRequest(3, 1, 1));
+    expect(raw.ready().hardState).toEqual({ term: 3, vote: 0, commit: 4 });
+  });
+});

@@ -1,0 +1,171 @@
+// Corruption on real processes: a follower's disk rots while it is down. Three nodes, a topic
+// with three replicas; acks=all records are acknowledged; one follower (neither the partition's
+// leader nor the metadata leader) is killed with kill -9 and a bit is flipped in the middle of its
+// partition log AND of its metadata log. Restarted, it must come up on its own: each log is cut
+// back to the last valid entry before the damage (logged at error level, with the group, the file
+// and the indexes dropped), it abstains from voting and leading while its logs are behind, the
+// leaders send the rest back, and then every acknowledged record is read back from that node
+// alone, byte for byte.
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BrokerClient } from '../../src/client/broker-client.js';
+import { decodeBatches } from '../../src/client/consumer.js';
+import { Producer } from '../../src/client/producer.js';
+import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
+import { ProcessCluster } from './process-cluster.js';
+
+const topic = 'precious';
+/** rounds of sendsPerRound concurrent sends: many small batches, so each is its own Raft entry. */
+const rounds = 40;
+const sendsPerRound = 8;
+const recordCount = rounds * sendsPerRound;
+/** commitFlushMs: longer than the node's lazy commit-index write (commitWriteMs), so the state store has it. */
+const commitFlushMs = 1500;
+
+let cluster: ProcessCluster | undefined;
+const clients: BrokerClient[] = [];
+
+afterEach(async (context) => {
+  if (context.task.result?.state === 'fail' && cluster !== undefined) {
+    for (const id of cluster.nodes.keys()) console.log(`--- node ${id} output (tail)\n${cluster.output(id).split('\n').slice(-60).join('\n')}`);
+  }
+  for (const client of clients.splice(0)) client.close();
+  await cluster?.close();
+  cluster = undefined;
+});
+
+function brokerClient(address: string): BrokerClient {
+  const client = new BrokerClient(address, 2000);
+  clients.push(client);
+  return client;
+}
+
+/** valueOf is record i's value: binary, every byte value, of varying length. */
+function valueOf(i: number): Buffer {
+  return Buffer.from(Array.from({ length: 40 + ((i * 37) % 160) }, (_, k) => (i * 131 + k * 17) & 255));
+}
+
+/** LogLine is one pino line of a node. */
+interface LogLine {
+  readonly level: number;
+  readonly group?: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * flipMiddleFrame flips one bit in the payload of the middle frame of the largest segment in
+ * logDir (a frame followed by others, so recovery sees corruption, not a torn tail); returns the file.
+ */
+function flipMiddleFrame(logDir: string): string {
+  const segments = readdirSync(logDir).filter((name) => /^\d{20}\.log$/.test(name));
+  const name = segments.sort((a, b) => statSync(join(logDir, b)).size - statSync(join(logDir, a)).size)[0]!;
+  const path = join(logDir, name);
+  const bytes = readFileSync(path);
+  const frames: { offset: number; dataBytes: number }[] = [];
+  for (let offset = segmentHeaderBytes; offset + frameHeaderBytes <= bytes.length; offset += frameHeaderBytes + bytes.readUInt32LE(offset + 4)) {
+    frames.push({ offset, dataBytes: bytes.readUInt32LE(offset + 4) });
+  }
+  expect(frames.length, `frames in ${path}`).toBeGreaterThanOrEqual(3);
+  const middle = frames[Math.floor(frames.length / 2)]!;
+  const at = middle.offset + (middle.dataBytes > 0 ? frameHeaderBytes + Math.floor(middle.dataBytes / 2) : 20); // the payload, or the term field
+  bytes[at]! ^= 0x10;
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** collectLines gathers a running node's stdout as parsed pino lines. */
+function collectLines(c: ProcessCluster, id: number): LogLine[] {
+  const lines: LogLine[] = [];
+  let pending = '';
+  c.nodes.get(id)!.process!.stdout!.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const complete = pending.split('\n');
+    pending = complete.pop()!;
+    for (const line of complete) if (line.startsWith('{')) lines.push(JSON.parse(line) as LogLine);
+  });
+  return lines;
+}
+
+/** readAll fetches the partition from one node only, from offset 0 up to highWatermark. */
+async function readAll(address: string, highWatermark: number): Promise<Map<number, Buffer>> {
+  const client = brokerClient(address);
+  const read = new Map<number, Buffer>();
+  for (let offset = 0; offset < highWatermark; ) {
+    const answer = await client.fetch({ topic, partition: 0, offset, maxBytes: 0, maxWaitMs: 0, minBytes: 0 });
+    for (const record of decodeBatches(topic, 0, answer.batches, offset)) read.set(record.offset, Buffer.from(record.value!));
+    offset = answer.nextOffset;
+  }
+  return read;
+}
+
+describe('corruption on real processes', () => {
+  it('bits flipped in a follower\'s partition and metadata logs: it repairs from the others, abstains meanwhile, and serves every acknowledged record', async () => {
+    const c = await ProcessCluster.create({ nodes: 3, extraArgs: ['--session-timeout-ms', '3000'] });
+    cluster = c;
+    c.startAll();
+    await c.waitForLeader();
+    const admin = c.admin({ retryForMs: 20_000 });
+    await c.waitFor(async () => ((await admin.describeCluster().catch(() => undefined))?.brokers.filter((broker) => !broker.fenced).length === 3 ? true : undefined), 20_000, 'three unfenced brokers');
+    await admin.createTopic({ name: topic, partitions: 1, replicationFactor: 3 });
+
+    const producer = new Producer({ bootstrap: c.clientAddresses(), acks: 'all', lingerMs: 0, requestTimeoutMs: 10_000, deliveryTimeoutMs: 20_000 });
+    const acknowledged = new Map<number, Buffer>();
+    for (let round = 0; round < rounds; round++) {
+      const sends = Array.from({ length: sendsPerRound }, (_, k) => round * sendsPerRound + k).map(async (i) => {
+        const metadata = await producer.send({ topic, value: valueOf(i) });
+        acknowledged.set(metadata.offset, valueOf(i));
+      });
+      await Promise.all(sends);
+    }
+    await producer.close();
+    expect(acknowledged.size).toBe(recordCount);
+
+    // The victim: a replica that leads neither the partition nor the metadata quorum.
+    const metadataLeader = (await c.waitForLeader()).nodeId;
+    const partitionView = (await brokerClient(c.nodes.get(metadataLeader)!.clientAddress).metadata([topic])).topics[0]!.partitions[0]!;
+    const victim = [1, 2, 3].find((id) => id !== metadataLeader && id !== partitionView.leader)!;
+    const victimAddress = c.nodes.get(victim)!.clientAddress;
+    const highWatermarkOn = (address: string): Promise<number | undefined> => brokerClient(address).listOffsets({ topic, partition: 0, spec: 'latest' }).then((answer) => answer.highWatermark, () => undefined);
+    await c.waitFor(async () => ((await highWatermarkOn(victimAddress)) === recordCount ? true : undefined), 10_000, `node ${victim} to apply every record`);
+    await new Promise((resolve) => setTimeout(resolve, commitFlushMs));
+    await c.kill(victim);
+
+    const dataDir = c.nodes.get(victim)!.dataDir;
+    const partitionDir = readdirSync(join(dataDir, 'partitions')).find((name) => name.startsWith(`${topic}-0-g`))!;
+    const damaged = {
+      metadata: flipMiddleFrame(join(dataDir, 'raft', 'group-0', 'log')),
+      partition: flipMiddleFrame(join(dataDir, 'partitions', partitionDir, 'log')),
+    };
+    const groups = { metadata: 0, partition: partitionView.groupId };
+
+    const restartedMs = Date.now();
+    c.start(victim);
+    const lines = collectLines(c, victim);
+    await c.waitFor(async () => ((await highWatermarkOn(victimAddress)) === recordCount ? true : undefined), 20_000, `node ${victim} to catch up after its repair`);
+    const caughtUpMs = Date.now() - restartedMs;
+
+    // Every acknowledged record, from the repaired node alone, byte for byte.
+    const read = await readAll(victimAddress, recordCount);
+    expect(read.size).toBe(recordCount);
+    for (const [offset, value] of acknowledged) expect(read.get(offset)?.equals(value), `offset ${offset} on node ${victim}`).toBe(true);
+
+    for (const [kind, group] of Object.entries(groups) as [keyof typeof groups, number][]) {
+      const ofGroup = lines.filter((line) => line.group === group);
+      // Repaired, loudly: error level, the file, the indexes dropped.
+      const repair = ofGroup.find((line) => line.msg.startsWith('corrupt log: cut back to the last valid entry'));
+      expect(repair, `${kind} group ${group}: a repair logged`).toMatchObject({ level: 50, path: damaged[kind] });
+      expect(repair!['droppedFromIndex'] as number).toBeLessThanOrEqual(repair!['droppedThroughIndex'] as number);
+      // Abstained while behind: no vote granted, no leadership, until the log caught up.
+      const abstainFrom = ofGroup.findIndex((line) => line.msg.startsWith('log ends before entries this node acknowledged'));
+      const abstainUntil = ofGroup.findIndex((line) => line.msg === 'log caught up; voting and campaigning again');
+      expect(abstainFrom, `${kind} group ${group}: abstaining at start`).toBeGreaterThanOrEqual(0);
+      expect(abstainUntil, `${kind} group ${group}: caught up`).toBeGreaterThan(abstainFrom);
+      const whileBehind = ofGroup.slice(abstainFrom, abstainUntil).filter((line) => line.msg === 'granted a vote' || line.msg === 'became leader');
+      expect(whileBehind, `${kind} group ${group}: votes or leadership while behind`).toEqual([]);
+    }
+    const refused = lines.filter((line) => line.msg === 'refused a vote: log not caught up').length;
+    console.log(`node ${victim} repaired ${damaged.metadata} and ${damaged.partition}, abstained (${refused} votes refused), and served all ${recordCount} records ${caughtUpMs} ms after its restart`);
+  }, 60_000);
+});

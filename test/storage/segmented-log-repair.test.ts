@@ -1,0 +1,181 @@
+// Repair of a corrupt log (onCorruption: 'truncate'): the log is cut back to the last valid entry
+// before the damage, the damaged segment and every later one are set aside as .corrupt-<n> files,
+// and a repair bound (repair-through) records, durably and before anything is cut, the last index
+// the log held, until a sync at or past it. The model-based suite (log-conformance.ts) damages
+// random logs; these are the cases by name.
+import { describe, expect, it } from 'vitest';
+import type { Entry } from '../../src/raft/types.js';
+import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
+import type { StorageLogger } from '../../src/storage/segmented-log.js';
+import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import { MemoryDisk } from '../sim/memory-disk.js';
+
+const dir = '/data/group-5';
+const limits = { segmentBytesMax: 512, entryBytesMax: 200 } as const;
+const dataBytes = 50;
+const frame = frameHeaderBytes + dataBytes; // six frames a segment: segments start at 1, 7, 13, 19
+const segment = (base: number): string => `${dir}/${String(base).padStart(20, '0')}.log`;
+
+function entriesFrom(index: number, count: number, term = 1): Entry[] {
+  return Array.from({ length: count }, (_, i) => ({
+    index: index + i,
+    term,
+    type: 'normal' as const,
+    data: Uint8Array.from({ length: dataBytes }, (_, k) => (index + i + k) & 255),
+  }));
+}
+
+function recordingLogger(): StorageLogger & { errors: string[] } {
+  const errors: string[] = [];
+  return { errors, warn: () => undefined, error: (_obj, msg) => errors.push(msg) };
+}
+
+/** drive completes a manual disk's fdatasyncs until work is done. */
+async function drive<T>(disk: MemoryDisk, work: Promise<T>): Promise<T> {
+  let done = false;
+  const result = work.finally(() => (done = true));
+  result.catch(() => undefined); // the caller sees a rejection through the promise returned
+  while (!done) {
+    await new Promise((resolve) => setImmediate(resolve));
+    disk.completeNextSync();
+  }
+  return result;
+}
+
+async function logOf20(disk = new MemoryDisk()): Promise<MemoryDisk> {
+  const log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits }));
+  log.append(entriesFrom(1, 20));
+  await drive(disk, log.sync());
+  log.close();
+  return disk;
+}
+
+function open(disk: MemoryDisk, options: { onCorruption: 'refuse' | 'truncate'; logger?: StorageLogger }): Promise<SegmentedLog> {
+  return drive(disk, SegmentedLog.open({ disk, dir, ...limits, ...options }));
+}
+
+function names(disk: MemoryDisk): string[] {
+  return disk.list(dir);
+}
+
+describe('SegmentedLog repair (onCorruption: truncate)', () => {
+  it('a flipped bit in a middle frame: cut back to the entry before it, the rest set aside, the bound recorded', async () => {
+    const disk = await logOf20();
+    disk.flipBit(segment(7), segmentHeaderBytes + frame + frameHeaderBytes + 7, 3); // the payload of entry 8
+    const damaged = disk.durableContent(segment(7));
+    await expect(open(disk, { onCorruption: 'refuse' })).rejects.toMatchObject({ name: 'CorruptLogError' });
+    const logger = recordingLogger();
+    const log = await open(disk, { onCorruption: 'truncate', logger });
+    expect([log.firstIndex(), log.lastIndex(), log.repairThroughIndex()]).toEqual([1, 7, 20]);
+    expect(log.recovery.repaired).toEqual({
+      path: segment(7),
+      offset: segmentHeaderBytes + frame,
+      reason: 'crc mismatch (not the last segment)',
+      fromIndex: 8,
+      throughIndex: 20,
+      setAside: [`${segment(7)}.corrupt-1`, `${segment(13)}.corrupt-1`, `${segment(19)}.corrupt-1`],
+    });
+    expect(log.entries(1, 8, Number.POSITIVE_INFINITY)).toEqual(entriesFrom(1, 7).map((entry) => ({ ...entry, data: expect.anything() })));
+    expect(names(disk)).toEqual([
+      '00000000000000000001.log',
+      '00000000000000000007.log',
+      '00000000000000000007.log.corrupt-1',
+      '00000000000000000013.log.corrupt-1',
+      '00000000000000000019.log.corrupt-1',
+      'log-start',
+      'repair-through',
+    ]);
+    expect(disk.durableContent(`${segment(7)}.corrupt-1`)).toEqual(damaged);
+    expect(disk.durableContent(segment(7)).length).toBe(segmentHeaderBytes + frame);
+    expect(logger.errors).toEqual(['corrupt log: cut back to the last valid entry before the corruption; not voting until the leader has sent the rest again']);
+  });
+
+  it('a segment file cut short in the middle of the log: cut after its last whole frame', async () => {
+    const disk = await logOf20();
+    disk.truncateFile(segment(7), segmentHeaderBytes + 2 * frame + 30);
+    const log = await open(disk, { onCorruption: 'truncate' });
+    expect([log.lastIndex(), log.repairThroughIndex()]).toEqual([8, 20]);
+    expect(log.recovery.repaired).toMatchObject({ fromIndex: 9, throughIndex: 20, reason: 'frame runs past end of file (not the last segment)' });
+  });
+
+  it('a damaged header of the first segment: the log is empty, still owing all it held', async () => {
+    const disk = await logOf20();
+    disk.flipBit(segment(1), 10, 1);
+    const log = await open(disk, { onCorruption: 'truncate' });
+    expect([log.firstIndex(), log.lastIndex(), log.repairThroughIndex()]).toEqual([1, 0, 20]);
+    expect(names(disk).filter((name) => name.endsWith('.log'))).toEqual([]);
+    log.append(entriesFrom(1, 3, 2));
+    await log.sync();
+    expect(log.term(3)).toBe(2);
+  });
+
+  it('the bound survives reopens and goes with the first sync that reaches it', async () => {
+    const disk = await logOf20();
+    disk.flipBit(segment(13), segmentHeaderBytes + 2 * frame + 30, 0); // entry 15
+    (await open(disk, { onCorruption: 'truncate' })).close();
+    const log = await open(disk, { onCorruption: 'refuse' });
+    expect([log.lastIndex(), log.repairThroughIndex(), log.recovery.repaired]).toEqual([14, 20, undefined]);
+    log.append(entriesFrom(15, 5, 2));
+    await log.sync();
+    expect(log.repairThroughIndex()).toBe(20);
+    log.append(entriesFrom(20, 1, 2));
+    await log.sync();
+    expect(log.repairThroughIndex()).toBeUndefined();
+    expect(names(disk)).not.toContain('repair-through');
+    log.close();
+    expect((await open(disk, { onCorruption: 'refuse' })).repairThroughIndex()).toBeUndefined();
+  });
+
+  it('a crash at any point of a repair: the next open finishes it, and the bound was on disk before anything was cut', async () => {
+    for (let completed = 0; completed <= 8; completed++) {
+      const disk = await logOf20(new MemoryDisk({ syncMode: 'manual' }));
+      disk.flipBit(segment(7), segmentHeaderBytes + 3 * frame + 40, 6); // entry 10
+      const interrupted = SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate' });
+      interrupted.catch(() => undefined);
+      for (let i = 0; i < completed; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        disk.completeNextSync();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      disk.crash();
+      const log = await open(disk, { onCorruption: 'truncate' });
+      expect([completed, log.lastIndex(), log.repairThroughIndex()]).toEqual([completed, 9, 20]);
+    }
+  });
+
+  it('discardForRepair empties the log at an earlier index (a lost snapshot), owing what it held', async () => {
+    const disk = await logOf20();
+    const log = await open(disk, { onCorruption: 'refuse' });
+    log.compactPrefix(9);
+    await log.sync();
+    await log.discardForRepair({ nextIndex: 2 });
+    expect([log.firstIndex(), log.lastIndex(), log.repairThroughIndex()]).toEqual([2, 1, 20]);
+    expect(names(disk)).toEqual(['00000000000000000007.log.corrupt-1', '00000000000000000013.log.corrupt-1', '00000000000000000019.log.corrupt-1', 'log-start', 'repair-through']);
+    log.close();
+    const reopened = await open(disk, { onCorruption: 'refuse' });
+    expect([reopened.firstIndex(), reopened.lastIndex(), reopened.repairThroughIndex()]).toEqual([2, 1, 20]);
+    reopened.append(entriesFrom(2, 19, 3));
+    await reopened.sync();
+    expect([reopened.lastIndex(), reopened.repairThroughIndex()]).toEqual([20, undefined]);
+  });
+
+  it('a corrupt start file: the segment headers give the start back; a corrupt repair bound is dropped', async () => {
+    const disk = await logOf20();
+    const log = await open(disk, { onCorruption: 'refuse' });
+    log.compactPrefix(9);
+    await log.sync();
+    log.close();
+    disk.flipBit(`${dir}/log-start`, 2, 0);
+    await expect(open(disk, { onCorruption: 'refuse' })).rejects.toMatchObject({ name: 'CorruptLogError', reason: 'bad log-start file' });
+    const reopened = await open(disk, { onCorruption: 'truncate' });
+    expect([reopened.firstIndex(), reopened.lastIndex()]).toEqual([7, 20]); // 7..9 were compacted but are still on disk, intact
+    reopened.close();
+    disk.flipBit(segment(13), segmentHeaderBytes + frame + 30, 0);
+    (await open(disk, { onCorruption: 'truncate' })).close();
+    disk.flipBit(`${dir}/repair-through`, 1, 0);
+    await expect(open(disk, { onCorruption: 'refuse' })).rejects.toMatchObject({ name: 'CorruptLogError', reason: 'bad repair-through file' });
+    const withoutBound = await open(disk, { onCorruption: 'truncate' });
+    expect([withoutBound.lastIndex(), withoutBound.repairThroughIndex()]).toEqual([13, undefined]);
+    expect(names(disk)).not.toContain('repair-through');
+  });
+});
