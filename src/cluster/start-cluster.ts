@@ -2,13 +2,13 @@
 // with its own ports and a temporary data directory. It is for tests of services that use
 // raftbus: a real cluster (real Raft, real fsync, real gRPC), started and removed in seconds.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Admin } from '../client/admin.js';
 import type { ClusterConfig } from '../node/cluster-file.js';
 import { RaftbusNode } from '../node/node.js';
+import { freePort } from './free-port.js';
 
 export interface StartClusterOptions {
   /** nodes: how many nodes, each controller and broker; default 3. */
@@ -30,17 +30,6 @@ export interface RunningCluster {
 
 const nodesMax = 9;
 
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no free port'))));
-    });
-  });
-}
-
 /** startCluster starts the nodes and resolves once every broker is unfenced. */
 export async function startCluster(options: StartClusterOptions = {}): Promise<RunningCluster> {
   const count = options.nodes ?? 3;
@@ -49,7 +38,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   const root = await mkdtemp(join(tmpdir(), 'raftbus-cluster-'));
   const nodes = [];
   for (let id = 1; id <= count; id++) {
-    nodes.push({ id, host: '127.0.0.1', peerPort: await freeLoopbackPort(), clientPort: await freeLoopbackPort(), roles: ['controller', 'broker'] as const, dataDir: join(root, `node-${id}`), rack: undefined });
+    nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'] as const, dataDir: join(root, `node-${id}`), rack: undefined });
   }
   const config: ClusterConfig = { clusterId: `test-${root.slice(-6)}`, nodes };
   const started: RaftbusNode[] = [];
