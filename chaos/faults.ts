@@ -7,7 +7,7 @@ import { bridge, isolate, oneWay, partition } from './net/network.js';
 import type { NodeProcesses } from './processes.js';
 import type { Recorder } from './workload.js';
 
-export const faultKinds = ['kill', 'kill-minority', 'kill-leader', 'pause', 'pause-leader', 'isolate', 'partition', 'bridge', 'one-way', 'slow', 'lossy', 'clients'] as const;
+export const faultKinds = ['kill', 'kill-minority', 'kill-leader', 'pause', 'pause-leader', 'isolate', 'partition', 'bridge', 'one-way', 'slow', 'lossy', 'clients', 'consumer-crash'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
 /** parseFaults reads --faults: a comma-separated list of fault kinds, or "all". Throws RangeError naming the bad one. */
@@ -25,6 +25,8 @@ export interface FaultContext {
   readonly random: () => number;
   readonly recorder: Recorder;
   readonly topics: readonly string[];
+  /** workload: for faults of the clients themselves (a consumer that crashes mid-batch). */
+  readonly workload?: { crashConsumer(random: () => number): string | undefined };
 }
 
 /** undo reverses a fault. */
@@ -144,6 +146,11 @@ export async function applyFault(kind: FaultKind, context: FaultContext): Promis
       const node = pick(random, ids);
       net.cutClients(node);
       return { detail: { node }, undo: () => net.heal() };
+    }
+    case 'consumer-crash': {
+      const consumer = context.workload?.crashConsumer(random);
+      if (consumer === undefined) return undefined;
+      return { detail: { consumer }, undo: () => undefined };
     }
   }
 }

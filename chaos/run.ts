@@ -105,7 +105,7 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
     workload = new Workload({ bootstrap, topics, producers: 4, groups: 2, consumersPerGroup: 2, keys: 16, random, recorder, sendTimeoutMs: 20_000, pauseBetweenSendsMs: 5 });
     workload.start();
     const faultsUntil = recorder.now() + options.duration * 1000;
-    await runSchedule({ net, nodes, random, recorder, topics }, options.faults, faultsUntil);
+    await runSchedule({ net, nodes, random, recorder, topics, workload }, options.faults, faultsUntil);
 
     // Heal everything and let the cluster and the groups settle before stopping the producers.
     net.heal();

@@ -33,6 +33,8 @@ export class Workload {
   private consuming = false;
   private readonly loops: Promise<void>[] = [];
   private readonly consumers: { name: string; group: string; consumer: Consumer }[] = [];
+  /** crashNext: consumer loops told to crash after their next poll that returns records. */
+  private readonly crashNext = new Set<string>();
   private readonly producers: Producer[] = [];
   private nextId = 0;
 
@@ -68,7 +70,25 @@ export class Workload {
     }
   }
 
+  /**
+   * crashConsumer makes one consumer crash after its next poll that returns records: it drops them
+   * unprocessed (not recorded, not committed) and goes away; a new member takes its place. A
+   * consumer that committed before processing would make its group skip those records.
+   */
+  crashConsumer(random: () => number): string | undefined {
+    const live = this.consumers.filter(({ name }) => !this.crashNext.has(name));
+    if (live.length === 0) return undefined;
+    const victim = live[Math.floor(random() * live.length)]!.name;
+    this.crashNext.add(victim);
+    return victim;
+  }
+
   private async consumeLoop(group: string, name: string): Promise<void> {
+    for (let incarnation = 0; this.consuming; incarnation++) await this.consumeAs(group, name, incarnation);
+  }
+
+  /** consumeAs runs one incarnation of a consumer until the run ends or it is told to crash. */
+  private async consumeAs(group: string, name: string, incarnation: number): Promise<void> {
     const { recorder } = this.options;
     const consumer = new Consumer({
       bootstrap: this.options.bootstrap,
@@ -82,11 +102,18 @@ export class Workload {
       rebalanceTimeoutMs: 10_000,
       requestTimeoutMs: 5000,
     });
-    this.consumers.push({ name, group, consumer });
+    const slot = { name, group, consumer };
+    this.consumers.push(slot);
     consumer.subscribe([...this.options.topics]);
     while (this.consuming) {
       try {
         const records = await consumer.poll();
+        if (records.length > 0 && this.crashNext.delete(name)) {
+          recorder.record({ kind: 'note', t: recorder.now(), text: `${name} (incarnation ${incarnation}) crashed with ${records.length} records polled but not processed` });
+          await consumer.close().catch(() => undefined); // autoCommit is off: nothing is committed
+          this.consumers.splice(this.consumers.indexOf(slot), 1);
+          return;
+        }
         for (const record of records) {
           recorder.record({ kind: 'consume', t: recorder.now(), consumer: name, group, topic: record.topic, partition: record.partition, offset: record.offset, value: decoder.decode(record.value ?? new Uint8Array()) });
         }
