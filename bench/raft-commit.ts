@@ -17,7 +17,6 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { QuorumDescription } from '../src/rpc/admin-service.js';
 import { BenchCluster, killEverything } from './lib/bench-cluster.js';
 import { processCpuMicros } from './lib/proc-cpu.js';
 import { formatSpread, spreadOf, summarizeLatencies, type LatencySummary, type Spread } from './lib/stats.js';

@@ -82,13 +82,18 @@ export class ClusterRouting {
   }
 
   private async refreshNow(topics: readonly string[]): Promise<void> {
-    const wanted = [...new Set([...topics, ...this.topics.keys()])];
+    await this.ask([...new Set([...topics, ...this.topics.keys()])]);
+  }
+
+  /** ask asks a broker (the known ones, then the bootstrap addresses) for metadata and learns it. Throws the last retriable error when none answers. */
+  private async ask(topics: readonly string[]): Promise<BrokerMetadata> {
     const addresses = [...new Set([...this.brokers.values(), ...this.bootstrap])];
     let lastError: unknown;
     for (const address of addresses) {
       try {
-        this.learn(await this.clientAt(address).metadata(wanted));
-        return;
+        const metadata = await this.clientAt(address).metadata(topics);
+        this.learn(metadata);
+        return metadata;
       } catch (error) {
         if (!(error instanceof RaftbusError && error.retriable)) throw error;
         lastError = error;
@@ -125,19 +130,7 @@ export class ClusterRouting {
 
   /** allTopics refreshes the metadata of every topic and returns their names. */
   async allTopics(): Promise<string[]> {
-    const addresses = [...new Set([...this.brokers.values(), ...this.bootstrap])];
-    let lastError: unknown;
-    for (const address of addresses) {
-      try {
-        const metadata = await this.clientAt(address).metadata([]);
-        this.learn(metadata);
-        return metadata.topics.map((topic) => topic.name);
-      } catch (error) {
-        if (!(error instanceof RaftbusError && error.retriable)) throw error;
-        lastError = error;
-      }
-    }
-    throw lastError;
+    return (await this.ask([])).topics.map((topic) => topic.name);
   }
 
   close(): void {

@@ -160,7 +160,6 @@ export class HostedPartition implements BrokerPartition {
   private async enforceRetentionOnce(nowMs: number): Promise<number> {
     const { retentionMs, retentionBytes } = this.configs();
     const segmentStarts = this.storage.log.segmentBaseIndexes();
-    const batches = this.state.batches();
     let deleteBelow = 0;
     let bytes = this.state.bytes;
     // Segment i holds [segmentStarts[i], segmentStarts[i+1]); the last one is never deleted.
@@ -169,9 +168,8 @@ export class HostedPartition implements BrokerPartition {
       const end = segmentStarts[i + 1]!;
       if (end - 1 <= snapshotIndex) continue;
       if (end - 1 > this.state.lastBatchIndex()) break;
-      const held = batches.filter((batch) => batch.raftIndex >= segmentStarts[i]! && batch.raftIndex < end);
-      const segmentBytes = held.reduce((sum, batch) => sum + batch.bytes, 0);
-      const expired = retentionMs >= 0 && held.every((batch) => batch.maxTimestamp < nowMs - retentionMs);
+      const { bytes: segmentBytes, maxTimestamp } = this.state.batchesBetween(segmentStarts[i]!, end);
+      const expired = retentionMs >= 0 && maxTimestamp < nowMs - retentionMs;
       const oversized = retentionBytes >= 0 && bytes - segmentBytes >= retentionBytes;
       if (!expired && !oversized) break;
       bytes -= segmentBytes;

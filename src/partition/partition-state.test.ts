@@ -372,3 +372,16 @@ describe('restore() keeps the producers of the log below the snapshot', () => {
     expect(b.propose(batch({ sequence: 2 }))).toMatchObject(appendAt(2, 3));
   });
 });
+
+describe('batchesBetween', () => {
+  it('sums the bytes and the newest timestamp of the batches stored in an index range, and nothing outside it', () => {
+    const state = new PartitionState();
+    state.restore(snapshotAt(1, encodePartitionSnapshot({ nextOffset: 0, producers: { producers: [] } })));
+    const entries = [2, 3, 4].map((index, i) => ({ index, term: 1, type: 'normal' as const, data: encodeRecordBatch({ baseOffset: BigInt(i), partitionLeaderEpoch: 1, producerId: -1n, producerEpoch: -1, baseSequence: -1, compression: 'none', timestampType: 'create', records: [{ timestamp: 1000 * (i + 1), key: null, value: new Uint8Array(i + 1), headers: [] }] }) }));
+    state.apply(entries);
+    const held = state.batches();
+    expect(state.batchesBetween(2, 4)).toEqual({ bytes: held[0]!.bytes + held[1]!.bytes, maxTimestamp: 2000 });
+    expect(state.batchesBetween(4, 100)).toEqual({ bytes: held[2]!.bytes, maxTimestamp: 3000 });
+    expect(state.batchesBetween(5, 9)).toEqual({ bytes: 0, maxTimestamp: Number.NEGATIVE_INFINITY });
+  });
+});

@@ -143,6 +143,18 @@ class OffsetIndex {
     return -1;
   }
 
+  /** positionAtOrAfter returns the position of the first batch stored at or after raftIndex (size when none). */
+  positionAtOrAfter(raftIndex: number): number {
+    let lo = this.head;
+    let hi = this.batches.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.batches[mid]!.raftIndex < raftIndex) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - this.head;
+  }
+
   /** dropBelow forgets the batches stored below raftIndex. */
   dropBelow(raftIndex: number): void {
     while (this.head < this.batches.length && this.batches[this.head]!.raftIndex < raftIndex) this.head++;
@@ -263,14 +275,28 @@ export class PartitionState {
     return this.highWatermarkValue;
   }
 
-  /**
-   * batches lists the committed batches held, oldest first, for retention to pick from. The
-   * array is fresh; its objects are shared and immutable.
-   */
+  /** batches lists the committed batches held, oldest first (a fresh array of shared, immutable objects). */
   batches(): BatchLocation[] {
     const result: BatchLocation[] = [];
     for (let position = 0; position < this.index.size; position++) result.push(this.index.at(position));
     return result;
+  }
+
+  /**
+   * batchesBetween sums the committed batches stored at Raft indexes [lo, hi): their bytes and
+   * their newest timestamp (-Infinity when none), for retention to judge a segment. It visits only
+   * those batches.
+   */
+  batchesBetween(lo: number, hi: number): { bytes: number; maxTimestamp: number } {
+    let bytes = 0;
+    let maxTimestamp = Number.NEGATIVE_INFINITY;
+    for (let position = this.index.positionAtOrAfter(lo); position < this.index.size; position++) {
+      const batch = this.index.at(position);
+      if (batch.raftIndex >= hi) break;
+      bytes += batch.bytes;
+      maxTimestamp = Math.max(maxTimestamp, batch.maxTimestamp);
+    }
+    return { bytes, maxTimestamp };
   }
 
   /** nextOffsetBelow is the offset after the last batch stored below raftIndex (the log start once they are deleted). */

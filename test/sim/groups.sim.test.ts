@@ -25,9 +25,8 @@
 //     Kafka's consumer); the model does the same (fencedLosesPartitions), and the regression shows
 //     the old behaviour failing.
 import { describe, expect, it } from 'vitest';
-import { checkAsyncSchedules } from './groups-property.js';
 import { runScenario, scenarioArbitrary, type GroupShape, type Scenario } from './groups-scenario.js';
-import { simFactor, simPath, simTestTimeoutMs } from './property.js';
+import { checkAsyncSchedules, simFactor, simPath, simTestTimeoutMs } from './property.js';
 
 interface Totals {
   runs: number;

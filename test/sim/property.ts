@@ -13,41 +13,68 @@ export const simPath = process.env.RAFTBUS_PATH;
 /** simTestTimeoutMs grows with the soak factor (about 60 s per 1,000 schedules on a loaded 2-core machine). */
 export const simTestTimeoutMs = Math.max(120_000, 90_000 * simFactor);
 
-/**
- * checkSchedules runs `run` on numRuns schedules (one, when replaying a path) and throws with the
- * replay command when one fails, after writing the failing schedule and the trace `traced` gives.
- */
-export function checkSchedules<S>(options: {
+interface ScheduleOptions<S, R> {
   name: string;
   file: string;
   testName: string;
   arbitrary: fc.Arbitrary<S>;
   numRuns: number;
-  run: (scenario: S) => void;
-  traced: (scenario: S) => void;
-}): void {
-  const { name, file, testName } = options;
-  console.log(`${name}: seed=${simSeed} runs=${options.numRuns} (replay: RAFTBUS_SEED=${simSeed}${simPath ? ` RAFTBUS_PATH=${simPath}` : ''})`);
-  const result = fc.check(fc.property(options.arbitrary, options.run), {
-    seed: simSeed,
-    numRuns: simPath ? 1 : options.numRuns,
-    ...(simPath ? { path: simPath } : {}),
-    endOnFailure: false,
-  });
-  if (!result.failed) return;
+  run: (scenario: S) => R;
+  traced: (scenario: S) => R;
+}
+
+function parameters(name: string, numRuns: number): fc.Parameters<unknown> {
+  console.log(`${name}: seed=${simSeed} runs=${numRuns} (replay: RAFTBUS_SEED=${simSeed}${simPath ? ` RAFTBUS_PATH=${simPath}` : ''})`);
+  return { seed: simSeed, numRuns: simPath ? 1 : numRuns, ...(simPath ? { path: simPath } : {}), endOnFailure: false };
+}
+
+/** traceOf runs the traced replay of a counterexample and returns what its failure says. */
+async function traceOf<S>(traced: (scenario: S) => unknown, counterexample: S): Promise<readonly string[]> {
+  try {
+    await traced(counterexample);
+    return [];
+  } catch (error) {
+    return error instanceof ScenarioFailure ? [error.message, ...error.trace] : [String(error)];
+  }
+}
+
+/** failed writes the failing schedule and its trace to .sim-failures/ and returns the error to throw, with the replay command. */
+function failed<S>(options: ScheduleOptions<S, unknown>, result: fc.RunDetails<[S]>, trace: readonly string[] | undefined): Error {
   const counterexample = result.counterexample?.[0];
-  if (counterexample !== undefined) {
+  if (counterexample !== undefined && trace !== undefined) {
     mkdirSync('.sim-failures', { recursive: true });
-    const output = `.sim-failures/${name.replace(/\W+/g, '-')}-${simSeed}.json`;
-    let trace: readonly string[] = [];
-    try {
-      options.traced(counterexample);
-    } catch (error) {
-      trace = error instanceof ScenarioFailure ? [error.message, ...error.trace] : [String(error)];
-    }
+    const output = `.sim-failures/${options.name.replace(/\W+/g, '-')}-${simSeed}.json`;
     writeFileSync(output, JSON.stringify({ seed: simSeed, path: result.counterexamplePath, scenario: counterexample, trace }, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value), 1));
     console.log(`counterexample written to ${output}`);
   }
-  const replay = `replay: RAFTBUS_SEED=${simSeed} RAFTBUS_PATH=${result.counterexamplePath} npx vitest run ${file} -t '${testName}'`;
-  throw new Error(`${fc.defaultReportMessage(result) ?? 'property failed'}\n${String(result.errorInstance)}\n${replay}`);
+  const replay = `replay: RAFTBUS_SEED=${simSeed} RAFTBUS_PATH=${result.counterexamplePath} npx vitest run ${options.file} -t '${options.testName}'`;
+  return new Error(`${fc.defaultReportMessage(result) ?? 'property failed'}\n${String(result.errorInstance)}\n${replay}`);
+}
+
+/**
+ * checkSchedules runs `run` on numRuns schedules (one, when replaying a path) and throws with the
+ * replay command when one fails, after writing the failing schedule and the trace `traced` gives.
+ */
+export function checkSchedules<S>(options: ScheduleOptions<S, void>): void {
+  const result = fc.check(fc.property(options.arbitrary, options.run), parameters(options.name, options.numRuns) as fc.Parameters<[S]>);
+  if (!result.failed) return;
+  const counterexample = result.counterexample?.[0];
+  let trace: readonly string[] | undefined;
+  if (counterexample !== undefined) {
+    try {
+      options.traced(counterexample);
+      trace = [];
+    } catch (error) {
+      trace = error instanceof ScenarioFailure ? [error.message, ...error.trace] : [String(error)];
+    }
+  }
+  throw failed(options, result, trace);
+}
+
+/** checkAsyncSchedules is checkSchedules for a simulation that lets promises settle between events (the group coordinator's). */
+export async function checkAsyncSchedules<S>(options: ScheduleOptions<S, Promise<void>>): Promise<void> {
+  const result = await fc.check(fc.asyncProperty(options.arbitrary, options.run), parameters(options.name, options.numRuns) as fc.Parameters<[S]>);
+  if (!result.failed) return;
+  const counterexample = result.counterexample?.[0];
+  throw failed(options, result, counterexample === undefined ? undefined : await traceOf(options.traced, counterexample));
 }
