@@ -2,37 +2,52 @@
 // heartbeat to it (carrying how far this broker has applied the metadata log, so the controller
 // unfences it once it has caught up), register again when told its epoch is stale, and on a
 // graceful shutdown ask to be released (the controller moves its leaderships away first).
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { NotControllerError, StaleBrokerEpochError } from '../errors.js';
 import type { NodeId } from '../raft/types.js';
-import { ControllerClient } from '../rpc/controller-service.js';
+import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, RegisterBrokerRequest } from '../controller/operations.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
 import { controllerDefaults } from './limits.js';
+import type { Clock, Timer } from './runtime.js';
 
-const callDeadlineMs = 2000;
+/** ControllerApi is the active controller's side of broker membership, as a broker reaches it (gRPC in a process). */
+export interface ControllerApi {
+  registerBroker(request: RegisterBrokerRequest): Promise<{ brokerEpoch: number }>;
+  brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse>;
+  close(): void;
+}
+
+export interface BrokerLifecycleRuntime {
+  readonly clock: Clock;
+  readonly newId: () => string;
+  /** connect opens a connection to the controller on node. */
+  readonly connect: (node: ClusterNode) => ControllerApi;
+}
 
 export type BrokerState = 'unregistered' | 'fenced' | 'active' | 'shuttingDown' | 'stopped';
 
 export class BrokerLifecycle {
-  readonly incarnationId = randomUUID();
+  readonly incarnationId: string;
   state: BrokerState = 'unregistered';
   brokerEpoch = 0;
   private controllerHint: NodeId = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private beating = false;
   private wantShutdown = false;
-  private readonly clients = new Map<NodeId, ControllerClient>();
+  private readonly clients = new Map<NodeId, ControllerApi>();
 
   constructor(
     private readonly cluster: ClusterConfig,
     private readonly self: ClusterNode,
     private readonly metadata: { appliedIndex(): number; leaderHint(): NodeId },
     private readonly logger: Logger,
-  ) {}
+    private readonly runtime: BrokerLifecycleRuntime,
+  ) {
+    this.incarnationId = runtime.newId();
+  }
 
   start(): void {
-    this.timer = setInterval(() => void this.beat(), controllerDefaults.heartbeatIntervalMs);
+    this.timer = this.runtime.clock.every(controllerDefaults.heartbeatIntervalMs, () => void this.beat());
     void this.beat();
   }
 
@@ -40,10 +55,11 @@ export class BrokerLifecycle {
   async shutdown(): Promise<void> {
     if (this.state === 'unregistered' || this.state === 'stopped') return this.stop();
     this.wantShutdown = true;
-    const deadline = Date.now() + controllerDefaults.controlledShutdownMs;
-    while (!this.released() && Date.now() < deadline) {
+    const { clock } = this.runtime;
+    const deadline = clock.now() + controllerDefaults.controlledShutdownMs;
+    while (!this.released() && clock.now() < deadline) {
       await this.beat();
-      if (!this.released()) await new Promise((resolve) => setTimeout(resolve, 100));
+      if (!this.released()) await clock.sleep(100);
     }
     if (!this.released()) this.logger.warn('the controller did not release this broker in time; stopping anyway');
     this.stop();
@@ -55,18 +71,18 @@ export class BrokerLifecycle {
 
   stop(): void {
     this.state = 'stopped';
-    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer?.cancel();
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
   }
 
-  private controller(): ControllerClient | undefined {
+  private controller(): ControllerApi | undefined {
     const id = this.metadata.leaderHint() || this.controllerHint;
     const node = this.cluster.nodes.find((candidate) => candidate.id === id);
     if (node === undefined) return undefined;
     let client = this.clients.get(id);
     if (client === undefined) {
-      client = new ControllerClient(`${node.host}:${node.clientPort}`, callDeadlineMs);
+      client = this.runtime.connect(node);
       this.clients.set(id, client);
     }
     return client;
@@ -87,7 +103,7 @@ export class BrokerLifecycle {
     }
   }
 
-  private async register(controller: ControllerClient): Promise<void> {
+  private async register(controller: ControllerApi): Promise<void> {
     const { brokerEpoch } = await controller.registerBroker({
       brokerId: this.self.id,
       incarnationId: this.incarnationId,
@@ -99,7 +115,7 @@ export class BrokerLifecycle {
     this.logger.info({ brokerEpoch }, 'registered with the controller');
   }
 
-  private async heartbeat(controller: ControllerClient): Promise<void> {
+  private async heartbeat(controller: ControllerApi): Promise<void> {
     const response = await controller.brokerHeartbeat({
       brokerId: this.self.id,
       brokerEpoch: this.brokerEpoch,

@@ -2,7 +2,6 @@
 // the metadata quorum and has applied an entry of its own term (so its image holds everything
 // committed before). Operations run one at a time against the current image: the records of one
 // are committed and applied before the next one is computed, so none plans on stale metadata.
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import * as operations from '../controller/operations.js';
 import { NotControllerError, ProposalRejectedError } from '../errors.js';
@@ -12,6 +11,7 @@ import { encodeRecordBatch } from '../rpc/metadata-codec.js';
 import { controllerDefaults, metadataGroup } from './limits.js';
 import type { MetadataStateMachine } from './metadata-state-machine.js';
 import type { RaftHost } from './raft-host.js';
+import type { Clock, Timer } from './runtime.js';
 
 interface QueuedOperation {
   readonly run: (image: MetadataImage) => operations.Outcome<unknown>;
@@ -22,6 +22,8 @@ interface QueuedOperation {
 export interface ControllerOptions {
   readonly sessionTimeoutMs: number;
   readonly fenceCheckMs: number;
+  readonly clock: Clock;
+  readonly newId: () => string;
 }
 
 export class ControllerRuntime {
@@ -29,7 +31,7 @@ export class ControllerRuntime {
   private running = false;
   private readonly lastHeardMs = new Map<NodeId, number>();
   private activeTerm = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
 
   constructor(
     private readonly host: RaftHost,
@@ -39,11 +41,11 @@ export class ControllerRuntime {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.checkSessions(), this.options.fenceCheckMs);
+    this.timer = this.options.clock.every(this.options.fenceCheckMs, () => this.checkSessions());
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer?.cancel();
     for (const queued of this.queue.splice(0)) queued.reject(new NotControllerError(0));
   }
 
@@ -99,12 +101,12 @@ export class ControllerRuntime {
   // Brokers.
 
   registerBroker(request: operations.RegisterBrokerRequest): Promise<{ brokerEpoch: number }> {
-    this.lastHeardMs.set(request.brokerId, Date.now());
+    this.lastHeardMs.set(request.brokerId, this.options.clock.now());
     return this.execute((image) => operations.registerBroker(image, request));
   }
 
   brokerHeartbeat(request: operations.BrokerHeartbeatRequest): Promise<operations.BrokerHeartbeatResponse> {
-    this.lastHeardMs.set(request.brokerId, Date.now());
+    this.lastHeardMs.set(request.brokerId, this.options.clock.now());
     return this.execute((image) => operations.brokerHeartbeat(image, request));
   }
 
@@ -115,7 +117,7 @@ export class ControllerRuntime {
       return;
     }
     const term = this.host.status(metadataGroup)!.term;
-    const nowMs = Date.now();
+    const nowMs = this.options.clock.now();
     if (term !== this.activeTerm) {
       // A new controller gives every broker a full session before judging it silent.
       this.activeTerm = term;
@@ -137,7 +139,7 @@ export class ControllerRuntime {
   // Topics.
 
   createTopic(request: operations.CreateTopicOperation): Promise<operations.TopicDescription> {
-    return this.execute((image) => operations.createTopic(image, request, () => randomUUID()));
+    return this.execute((image) => operations.createTopic(image, request, () => this.options.newId()));
   }
 
   deleteTopic(request: { name: string; requestId: string }): Promise<{ topicId: string }> {

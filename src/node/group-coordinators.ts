@@ -2,9 +2,7 @@
 // partition it leads, and answers FindCoordinator for any group. The records a coordinator writes
 // go through the partition's own produce path (acks=all), so they are committed on a majority of
 // its replicas before a client hears of them, and every replica replays them into its GroupStore.
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Admin } from '../client/admin.js';
 import { CoordinatorLoadingError, NotCoordinatorError, NotLeaderError } from '../errors.js';
 import { GroupCoordinator, checkGroupId } from '../groups/coordinator.js';
 import { GroupStore, coordinatorPartition, type GroupRecord } from '../groups/records.js';
@@ -13,6 +11,7 @@ import type { NodeId } from '../raft/types.js';
 import { decodeGroupBatch, encodeGroupBatch } from '../rpc/group-codec.js';
 import type { HostedPartition } from './hosted-partition.js';
 import type { RaftHost } from './raft-host.js';
+import type { Clock, Timer } from './runtime.js';
 
 /** offsetsTopic is the internal topic of group metadata and committed offsets (Kafka's name). */
 export const offsetsTopic = '__consumer_offsets';
@@ -32,20 +31,24 @@ export interface GroupCoordinatorsOptions {
   readonly self: NodeId;
   readonly host: RaftHost;
   readonly image: () => MetadataImage;
-  /** bootstrap: client addresses of the cluster's nodes, to ask the controller for the offsets topic. */
-  readonly bootstrap: readonly string[];
+  readonly clock: Clock;
+  readonly newId: () => string;
+  /** offsetsPartitions: how many partitions the offsets topic is created with (Kafka's offsets.topic.num.partitions); default offsetsTopicPartitions. */
+  readonly offsetsPartitions?: number;
+  /** createTopic asks the active controller, wherever it is, to create a topic (the offsets topic); rejects with its error. */
+  readonly createTopic: (request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string> }) => Promise<unknown>;
   readonly logger: Logger;
 }
 
 export class GroupCoordinators {
   private readonly attached = new Map<number, Attached>();
-  private ticker: NodeJS.Timeout | undefined;
+  private ticker: Timer | undefined;
   private creating: Promise<unknown> | undefined;
 
   constructor(private readonly options: GroupCoordinatorsOptions) {}
 
   start(): void {
-    this.ticker = setInterval(() => this.tick(), coordinatorTickMs);
+    this.ticker = this.options.clock.every(coordinatorTickMs, () => this.tick());
   }
 
   /** attach wires a replica of an offsets partition: its committed batches feed a GroupStore. Call before the replica applies anything. */
@@ -88,15 +91,13 @@ export class GroupCoordinators {
 
   private createOffsetsTopic(): Promise<unknown> {
     this.creating ??= (async () => {
-      const admin = new Admin({ bootstrap: this.options.bootstrap, retryForMs: 10_000 });
       try {
         const brokers = this.options.image().unfencedBrokers().length;
-        await admin.createTopic({ name: offsetsTopic, partitions: offsetsTopicPartitions, replicationFactor: Math.max(1, Math.min(3, brokers)), configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
+        await this.options.createTopic({ name: offsetsTopic, partitions: this.options.offsetsPartitions ?? offsetsTopicPartitions, replicationFactor: Math.max(1, Math.min(3, brokers)), configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
         this.options.logger.info({ topic: offsetsTopic }, 'created the internal offsets topic');
       } catch (error) {
         if ((error as Error).name !== 'TopicExistsError') this.options.logger.warn({ err: error }, 'could not create the offsets topic yet');
       } finally {
-        admin.close();
         this.creating = undefined;
       }
     })();
@@ -129,8 +130,8 @@ export class GroupCoordinators {
         store: attached.store,
         persist: (records) => this.persist(attached, records),
         partitionCounts: (topics) => this.partitionCounts(topics),
-        newMemberId: (clientId) => `${clientId || 'consumer'}-${randomUUID()}`,
-        nowMs: () => Date.now(),
+        newMemberId: (clientId) => `${clientId || 'consumer'}-${this.options.newId()}`,
+        nowMs: () => this.options.clock.now(),
       });
       attached.term = status.term;
       this.options.logger.info({ partition: attached.partition.label, term: status.term }, 'coordinating the groups of an offsets partition');
@@ -140,7 +141,7 @@ export class GroupCoordinators {
 
   /** listGroups lists the groups of every offsets partition this node leads (a cluster-wide list asks every broker). */
   listGroups(): { group: string; state: string; members: number }[] {
-    const nowMs = Date.now();
+    const nowMs = this.options.clock.now();
     const listed: { group: string; state: string; members: number }[] = [];
     for (const attached of this.attached.values()) {
       let coordinator: GroupCoordinator;
@@ -156,7 +157,7 @@ export class GroupCoordinators {
 
   private async persist(attached: Attached, records: GroupRecord[]): Promise<void> {
     try {
-      await attached.partition.produce({ acks: -1, batch: encodeGroupBatch(records, Date.now()), timeoutMs: persistTimeoutMs });
+      await attached.partition.produce({ acks: -1, batch: encodeGroupBatch(records, this.options.clock.now()), timeoutMs: persistTimeoutMs });
     } catch (error) {
       if (error instanceof NotLeaderError) throw new NotCoordinatorError(records[0]?.group ?? '', error.leaderHint);
       throw error;
@@ -175,7 +176,7 @@ export class GroupCoordinators {
 
   /** tick drives every coordinator this node runs, and drops those whose partition it no longer leads. */
   private tick(): void {
-    const nowMs = Date.now();
+    const nowMs = this.options.clock.now();
     for (const attached of this.attached.values()) {
       if (attached.coordinator === undefined) continue;
       const status = this.options.host.status(attached.partition.id.groupId);
@@ -189,7 +190,7 @@ export class GroupCoordinators {
   }
 
   close(): void {
-    if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.ticker?.cancel();
     for (const attached of this.attached.values()) attached.coordinator?.close(new NotCoordinatorError('', 0));
   }
 }

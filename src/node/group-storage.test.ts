@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Raft } from '../raft/raft.js';
 import type { Entry, Snapshot } from '../raft/types.js';
 import { frameHeaderBytes, segmentHeaderBytes } from '../storage/limits.js';
+import { NodeDisk } from '../storage/node-disk.js';
 import { StateStore } from '../storage/state-store.js';
 import { openGroupStorage, type GroupStorage } from './group-storage.js';
 import { createLogger } from './logger.js';
@@ -30,7 +31,7 @@ describe('openGroupStorage repairs instead of refusing', () => {
   let stateStore: StateStore;
   const lines: { level: number; msg: string }[] = [];
   const logger = createLogger({ nodeId: 1, destination: { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) } });
-  const open = (): Promise<GroupStorage> => openGroupStorage({ group, dir: join(root, 'group'), stateStore, logger, bootstrap });
+  const open = (): Promise<GroupStorage> => openGroupStorage({ group, dir: join(root, 'group'), disk: new NodeDisk(), stateStore, logger, bootstrap });
 
   beforeEach(async () => {
     root = mkdtempSync(join(tmpdir(), 'raftbus-group-'));

@@ -9,17 +9,18 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GroupId, HardState, Snapshot } from '../raft/types.js';
-import { NodeDisk } from '../storage/node-disk.js';
+import type { Disk } from '../storage/disk.js';
 import { SegmentedLog } from '../storage/segmented-log.js';
 import { SnapshotStore } from '../storage/snapshot-store.js';
-import type { StateStore } from '../storage/state-store.js';
+import type { NodeStateStore } from '../storage/state-store.js';
 import { DurableRaftStorage } from './durable-raft-storage.js';
 
 export interface GroupStorageOptions {
   readonly group: GroupId;
   /** dir is the group's directory: its log in log/, its snapshots in snapshots/. */
   readonly dir: string;
-  readonly stateStore: StateStore;
+  readonly disk: Disk;
+  readonly stateStore: NodeStateStore;
   /** logger is the group's logger (its lines carry the group). */
   readonly logger: Logger;
   /** bootstrap returns where every replica of the group starts: a snapshot at index 1, term 1. */
@@ -39,8 +40,7 @@ export interface GroupStorage {
  * comment says. Throws what the disk or the state store throws; the log is closed then.
  */
 export async function openGroupStorage(options: GroupStorageOptions): Promise<GroupStorage> {
-  const { group, dir, stateStore, logger } = options;
-  const disk = new NodeDisk();
+  const { group, dir, disk, stateStore, logger } = options;
   const snapshots = new SnapshotStore(disk, join(dir, 'snapshots'));
   const log = await SegmentedLog.open({ disk, dir: join(dir, 'log'), logger, onCorruption: 'truncate', ...options.logLimits });
   try {

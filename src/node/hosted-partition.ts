@@ -19,6 +19,7 @@ import { defaultRecordBatchLimits } from '../partition/limits.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
 import type { RaftHost } from './raft-host.js';
+import type { Clock } from './runtime.js';
 import type { Acks, BrokerPartition, FetchAnswer, OffsetSpec, ProduceAnswer } from '../rpc/broker-service.js';
 import { partitionDefaults } from './limits.js';
 
@@ -42,6 +43,7 @@ export class HostedPartition implements BrokerPartition {
     readonly snapshots: SnapshotStore,
     private readonly host: RaftHost,
     private readonly configs: () => TopicConfigs,
+    private readonly clock: Clock,
   ) {}
 
   get label(): string {
@@ -61,10 +63,10 @@ export class HostedPartition implements BrokerPartition {
     if (this.leader.term !== status.term) this.leader.begin(status.term, this.host.pendingEntries(this.id.groupId));
     const outcome = this.leader.prepare(request.batch, validation.header);
     if (outcome.kind !== 'append') return this.answerWithoutAppend(outcome, request.acks, validation.header.producerId);
-    const appendTimeMs = Date.now();
+    const appendTimeMs = this.clock.now();
     const proposal = this.host.proposeDurable(this.id.groupId, outcome.bytes, request.acks === -1 ? 'quorum' : request.acks === 1 ? 'leader' : 'none');
     this.leader.proposed(outcome.bytes);
-    await withTimeout(proposal.done, request.timeoutMs);
+    await withTimeout(this.clock, proposal.done, request.timeoutMs);
     return { baseOffset: outcome.baseOffset, appendTimeMs, replicas: request.acks === -1 ? this.replicasHolding(proposal.index) : 1, duplicate: false, logStartOffset: this.state.logStartOffset };
   }
 
@@ -101,10 +103,10 @@ export class HostedPartition implements BrokerPartition {
    * than minBytes are there it waits up to maxWaitMs for more. Throws OffsetOutOfRangeError.
    */
   async fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, cancelled: () => boolean = () => false): Promise<FetchAnswer> {
-    const deadline = Date.now() + request.maxWaitMs;
+    const deadline = this.clock.now() + request.maxWaitMs;
     for (;;) {
       const answer = this.read(request.offset, request.maxBytes);
-      const remainingMs = deadline - Date.now();
+      const remainingMs = deadline - this.clock.now();
       if (answer.batches.length >= Math.max(1, request.minBytes) || remainingMs <= 0 || cancelled()) return answer;
       await this.waitForAdvance(remainingMs);
     }
@@ -125,16 +127,16 @@ export class HostedPartition implements BrokerPartition {
   }
 
   private waitForAdvance(timeoutMs: number): Promise<void> {
-    if (this.waitingFetches >= partitionDefaults.waitingFetchesMax) return new Promise((resolve) => setTimeout(resolve, Math.min(timeoutMs, 100)));
+    if (this.waitingFetches >= partitionDefaults.waitingFetchesMax) return this.clock.sleep(Math.min(timeoutMs, 100));
     this.waitingFetches++;
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        timer.cancel();
         remove();
         this.waitingFetches--;
         resolve();
       };
-      const timer = setTimeout(done, timeoutMs);
+      const timer = this.clock.after(timeoutMs, done);
       const remove = this.state.onAdvance(done);
     });
   }
@@ -188,16 +190,16 @@ export class HostedPartition implements BrokerPartition {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+function withTimeout<T>(clock: Clock, promise: Promise<T>, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new ProduceTimeoutError(timeoutMs)), timeoutMs);
+    const timer = clock.after(timeoutMs, () => reject(new ProduceTimeoutError(timeoutMs)));
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        timer.cancel();
         reject(error as Error);
       },
     );

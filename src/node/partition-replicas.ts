@@ -2,7 +2,6 @@
 // places a replica of here: it opens (or bootstraps) the group's storage when a partition appears,
 // removes it when its topic is deleted, moves leadership to the controller's chosen leader once
 // that replica has caught up, and runs retention. The Broker service reaches partitions through it.
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseTopicConfigs, defaultTopicConfigs, type TopicConfigs } from '../controller/topic-validation.js';
@@ -11,13 +10,14 @@ import type { MetadataImage, PartitionRef } from '../metadata/image.js';
 import { encodePartitionSnapshot } from '../partition/partition-state.js';
 import { topicConfigLimits } from '../controller/topic-validation.js';
 import type { NodeId, Snapshot } from '../raft/types.js';
-import type { StateStore } from '../storage/state-store.js';
+import type { NodeStateStore } from '../storage/state-store.js';
 import { segmentHeaderBytes } from '../storage/limits.js';
 import { frameBytes } from '../storage/frame.js';
 import { openGroupStorage } from './group-storage.js';
 import { HostedPartition } from './hosted-partition.js';
 import { partitionDefaults } from './limits.js';
 import type { RaftHost } from './raft-host.js';
+import type { NodeRuntime, Timer } from './runtime.js';
 
 /** partitionEntryBytesMax: the largest batch a topic may allow (max.message.bytes), as one Raft entry. */
 const partitionEntryBytesMax = topicConfigLimits.maxMessageBytesMax;
@@ -28,7 +28,8 @@ export interface PartitionReplicasOptions {
   readonly self: NodeId;
   readonly dataDir: string;
   readonly host: RaftHost;
-  readonly stateStore: StateStore;
+  readonly stateStore: NodeStateStore;
+  readonly runtime: NodeRuntime;
   readonly image: () => MetadataImage;
   readonly logger: Logger;
   /** attach hears of each replica before it applies anything; detach when it is removed. */
@@ -40,14 +41,15 @@ export class PartitionReplicas {
   private readonly hosted = new Map<number, HostedPartition>();
   private readonly opening = new Set<number>();
   private reconciling: Promise<void> = Promise.resolve();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers: Timer[] = [];
   private closed = false;
 
   constructor(private readonly options: PartitionReplicasOptions) {}
 
   start(): void {
-    this.timers.push(setInterval(() => this.balanceLeaders(), partitionDefaults.balanceEveryMs));
-    this.timers.push(setInterval(() => void this.enforceRetention(), partitionDefaults.retentionCheckMs));
+    const { clock } = this.options.runtime;
+    this.timers.push(clock.every(partitionDefaults.balanceEveryMs, () => this.balanceLeaders()));
+    this.timers.push(clock.every(partitionDefaults.retentionCheckMs, () => void this.enforceRetention()));
   }
 
   /** onImage brings the hosted groups in line with image; changes run one after another. */
@@ -74,7 +76,7 @@ export class PartitionReplicas {
 
   private async open(ref: PartitionRef): Promise<void> {
     if (this.closed) return;
-    const { host, stateStore, dataDir, logger } = this.options;
+    const { host, stateStore, dataDir, logger, runtime } = this.options;
     const groupId = ref.registration.groupId;
     const dir = join(dataDir, 'partitions', `${ref.topic}-${ref.partition}-g${groupId}`);
     const groupLogger = logger.child({ group: groupId, partition: `${ref.topic}-${ref.partition}` });
@@ -82,13 +84,14 @@ export class PartitionReplicas {
     const { storage, snapshots, fresh } = await openGroupStorage({
       group: groupId,
       dir,
+      disk: runtime.disk,
       stateStore,
       logger: groupLogger,
       // Every replica starts the group from the same state, derived from the metadata alone.
       bootstrap: () => bootstrapPartitionSnapshot(ref.registration.replicas),
       logLimits: { entryBytesMax: partitionEntryBytesMax, segmentBytesMax: Math.max(configs().segmentBytes, partitionSegmentBytesMin) },
     });
-    const partition = new HostedPartition({ topic: ref.topic, topicId: ref.topicId, partition: ref.partition, groupId, dir }, storage, snapshots, host, configs);
+    const partition = new HostedPartition({ topic: ref.topic, topicId: ref.topicId, partition: ref.partition, groupId, dir }, storage, snapshots, host, configs, runtime.clock);
     this.options.attach?.(partition);
     host.addGroup({ group: groupId, storage, snapshots, machine: partition.state, snapshotEveryEntries: Number.MAX_SAFE_INTEGER, logger: groupLogger });
     this.hosted.set(groupId, partition);
@@ -107,7 +110,7 @@ export class PartitionReplicas {
     const status = this.options.host.status(groupId);
     if (status === undefined || status.leader !== 0 || attempt >= partitionDefaults.newLeaderCampaignsMax) return;
     if (status.role !== 'candidate' && status.role !== 'preCandidate') this.options.host.campaign(groupId);
-    setTimeout(() => this.campaignUntilLed(groupId, attempt + 1), partitionDefaults.newLeaderCampaignEveryMs);
+    this.options.runtime.clock.after(partitionDefaults.newLeaderCampaignEveryMs, () => this.campaignUntilLed(groupId, attempt + 1));
   }
 
   private async remove(partition: HostedPartition): Promise<void> {
@@ -116,7 +119,7 @@ export class PartitionReplicas {
     this.options.detach?.(partition);
     await this.options.host.removeGroup(groupId);
     partition.storage.log.close();
-    await rm(partition.id.dir, { recursive: true, force: true });
+    this.options.runtime.disk.removeTree(partition.id.dir);
     await this.options.stateStore.deleteGroup(groupId);
     this.options.logger.info({ group: groupId, partition: partition.label }, 'removed the replica of a deleted partition');
   }
@@ -204,9 +207,10 @@ export class PartitionReplicas {
       this.options.host.transferLeadership(partition.id.groupId, target.id);
       led.push(partition);
     }
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && led.some((partition) => this.options.host.status(partition.id.groupId)?.role === 'leader')) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    const { clock } = this.options.runtime;
+    const deadline = clock.now() + timeoutMs;
+    while (clock.now() < deadline && led.some((partition) => this.options.host.status(partition.id.groupId)?.role === 'leader')) {
+      await clock.sleep(20);
     }
   }
 
@@ -215,7 +219,7 @@ export class PartitionReplicas {
       if (this.closed) return;
       try {
         const before = partition.state.logStartOffset;
-        const after = await partition.enforceRetention(Date.now());
+        const after = await partition.enforceRetention(this.options.runtime.clock.now());
         if (after !== before) this.options.logger.info({ group: partition.id.groupId, partition: partition.label, logStartOffset: after }, 'retention deleted old segments');
       } catch (error) {
         this.options.logger.error({ err: error, partition: partition.label }, 'retention failed');
@@ -231,7 +235,7 @@ export class PartitionReplicas {
   /** close stops the timers and waits for a reconcile in progress; the logs close with the node. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const timer of this.timers) clearInterval(timer);
+    for (const timer of this.timers) timer.cancel();
     await this.reconciling;
   }
 

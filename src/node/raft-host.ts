@@ -12,6 +12,7 @@ import type { RaftLogger } from '../raft/raft.js';
 import type { ConfState, Entry, GroupId, HardState, Message, NodeId, ProposeResult, Ready, Snapshot } from '../raft/types.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
+import type { Clock, Timer } from './runtime.js';
 import { NotLeaderError, ProposalDroppedError, ProposalRejectedError } from '../errors.js';
 
 /** StateMachine is what a group applies its committed entries to. */
@@ -157,6 +158,7 @@ export interface RaftHostOptions {
   readonly nodeId: NodeId;
   readonly timing: RaftTiming;
   readonly random: Random;
+  readonly clock: Clock;
   readonly hardStates: HardStateStore;
   readonly send: (messages: readonly Message[]) => void;
   readonly logger: RaftLogger & { error(details: object, message: string): void };
@@ -168,8 +170,8 @@ export class RaftHost {
   private readonly groups = new Map<GroupId, HostedGroup>();
   private roundScheduled = false;
   private roundRunning = false;
-  private ticker: NodeJS.Timeout | undefined;
-  private commitWriter: NodeJS.Timeout | undefined;
+  private ticker: Timer | undefined;
+  private commitWriter: Timer | undefined;
   private readonly commitsToWrite = new Map<GroupId, HardState>();
   private hardStateTail: Promise<void> = Promise.resolve();
   private closed = false;
@@ -189,8 +191,8 @@ export class RaftHost {
 
   /** start begins ticking every group. */
   start(): void {
-    this.ticker = setInterval(() => this.tick(), this.options.timing.tickMs);
-    this.commitWriter = setInterval(() => void this.flushCommits(), commitWriteMs);
+    this.ticker = this.options.clock.every(this.options.timing.tickMs, () => this.tick());
+    this.commitWriter = this.options.clock.every(commitWriteMs, () => void this.flushCommits());
   }
 
   private tick(): void {
@@ -274,7 +276,7 @@ export class RaftHost {
    * storage that a round must not see half done (retention, removing a group).
    */
   async exclusive<T>(work: () => Promise<T> | T): Promise<T> {
-    while (this.roundRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (this.roundRunning) await this.options.clock.sleep(1);
     this.roundRunning = true;
     try {
       return await work();
@@ -346,7 +348,7 @@ export class RaftHost {
   private scheduleRound(): void {
     if (this.roundScheduled || this.roundRunning || this.closed) return;
     this.roundScheduled = true;
-    setImmediate(() => {
+    this.options.clock.soon(() => {
       this.roundScheduled = false;
       void this.runRounds();
     });
@@ -470,10 +472,10 @@ export class RaftHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ticker !== undefined) clearInterval(this.ticker);
-    if (this.commitWriter !== undefined) clearInterval(this.commitWriter);
+    this.ticker?.cancel();
+    this.commitWriter?.cancel();
     for (const hosted of this.groups.values()) hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
-    while (this.roundRunning) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (this.roundRunning) await this.options.clock.sleep(1);
     await this.flushCommits();
     await this.hardStateTail;
     await Promise.all([...this.groups.values()].map((hosted) => hosted.options.storage.log.sync()));

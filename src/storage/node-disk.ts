@@ -80,6 +80,10 @@ export class NodeDisk implements Disk {
     fs.unlinkSync(path);
   }
 
+  removeTree(dir: string): void {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
   fdatasync(file: DiskFile): Promise<void> {
     const fd = asNodeFile(file).fd;
     return new Promise((resolve, reject) => {

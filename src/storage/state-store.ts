@@ -65,8 +65,19 @@ function asIdentity(key: string, value: unknown): NodeIdentity {
   return { clusterId: value['clusterId'], nodeId: value['nodeId'] };
 }
 
+/**
+ * NodeStateStore is what a node's Raft groups keep in the state store: hard states, written many
+ * at once (synced, or not when only commit indexes moved), read back on open, forgotten with a
+ * deleted group. StateStore is the LevelDB one; the simulator keeps one in memory.
+ */
+export interface NodeStateStore {
+  saveHardStates(states: readonly { group: GroupId; hardState: HardState }[], options: { sync: boolean }): Promise<void>;
+  loadHardState(group: GroupId): Promise<HardState>;
+  deleteGroup(group: GroupId): Promise<void>;
+}
+
 /** StateStore: see the file comment. Open with StateStore.open(path); all methods are async. */
-export class StateStore {
+export class StateStore implements NodeStateStore {
   private closed = false;
 
   private constructor(

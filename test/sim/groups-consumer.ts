@@ -25,12 +25,12 @@ export type GroupMethod = 'FindCoordinator' | 'JoinGroup' | 'SyncGroup' | 'Heart
 /** Target: where a request goes: the bootstrap address (FindCoordinator), or a coordinator incarnation. */
 export type Target = 'bootstrap' | number;
 
-/** RequestTimeoutError is the gRPC deadline passing: the SDK sees a retriable RemoteError and finds the coordinator again. */
+/** RequestTimeoutError is the gRPC deadline passing: the SDK sees a retriable RemoteError (and a consumer finds the coordinator again). */
 export class RequestTimeoutError extends RaftbusError {
   override readonly name = 'RemoteError';
   readonly retriable = true;
-  constructor(method: GroupMethod) {
-    super(`${method}: deadline exceeded`);
+  constructor(what: string) {
+    super(`${what}: deadline exceeded`);
   }
 }
 

@@ -163,6 +163,12 @@ export class MemoryDisk implements Disk {
     if (!this.files.delete(path)) throw new MemoryDiskError('ENOENT', path);
   }
 
+  removeTree(dir: string): void {
+    const under = (path: string): boolean => path === dir || path.startsWith(`${dir}/`);
+    for (const path of [...this.files.keys()]) if (under(path)) this.files.delete(path);
+    for (const path of [...this.directories]) if (under(path) && path !== '/') this.directories.delete(path);
+  }
+
   fdatasync(file: DiskFile): Promise<void> {
     const inode = this.live(file).inode;
     return new Promise((resolve) => {
@@ -229,6 +235,16 @@ export class MemoryDisk implements Disk {
     const inode = this.inodeAt(path);
     inode.truncate(Math.min(length, inode.length));
     inode.durable = inode.durable.slice(0, length);
+  }
+
+  /** paths lists every file, sorted (the simulator picks files to corrupt). */
+  paths(): string[] {
+    return [...this.files.keys()].sort();
+  }
+
+  /** fileSize is a file's current length (the simulator picks where to corrupt). */
+  fileSize(path: string): number {
+    return this.inodeAt(path).length;
   }
 
   /** durableContent returns what of path would survive a crash now (for checkers). */

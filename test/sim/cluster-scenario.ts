@@ -1,0 +1,229 @@
+// One whole-cluster schedule: three nodes (each controller and broker) start from empty disks, an
+// admin creates a topic, producers and consumer groups run while faults hit (crashes that lose
+// unsynced writes or tear them, a bit flip or a cut file on one node while it is down, isolation,
+// one-way cuts, lossy and slow links, pauses longer than the election timeout, clients cut off a
+// node); then everything heals, producers finish, and the run waits until every replica holds the
+// same high watermark and every group has committed all of it. The chaos checker then judges the
+// history, and every replica must hold exactly what the final read recorded.
+import fc from 'fast-check';
+import { check } from '../../chaos/checker.js';
+import type { HostedPartition } from '../../src/node/hosted-partition.js';
+import { decodeBatches } from '../../src/client/consumer.js';
+import { seededRandom } from '../../src/raft/prng.js';
+import type { NodeId } from '../../src/raft/types.js';
+import { ClusterSimulation } from './cluster-simulation.js';
+import { ClusterWorkload, topic } from './cluster-workload.js';
+import { healthyLinks, type LinkFaults } from './network.js';
+import { ScenarioFailure } from './raft-scenario.js';
+
+const nodes = 3;
+/** faultsFromMs: faults begin once the cluster had time to form (elections take 1 to 2 s). */
+const faultsFromMs = 3000;
+/** settleForMsMax: after healing, the cluster must converge within this long. */
+const settleForMsMax = 60_000;
+const probeEveryMs = 250;
+
+export type ClusterFault =
+  | { readonly kind: 'crash'; readonly node: NodeId; readonly downMs: number; readonly tear: boolean; readonly corrupt: 'none' | 'flip' | 'truncate'; readonly pick: number }
+  | { readonly kind: 'isolate'; readonly node: NodeId; readonly forMs: number }
+  | { readonly kind: 'oneWay'; readonly from: NodeId; readonly to: NodeId; readonly forMs: number }
+  | { readonly kind: 'links'; readonly dropRate: number; readonly duplicateRate: number; readonly delayMaxMs: number; readonly forMs: number }
+  | { readonly kind: 'pause'; readonly node: NodeId; readonly forMs: number }
+  | { readonly kind: 'clients'; readonly node: NodeId; readonly forMs: number };
+
+export interface ClusterScenario {
+  readonly seed: number;
+  /** corruptible: the one node (a minority) whose files a crash may corrupt. */
+  readonly corruptible: NodeId;
+  readonly partitions: number;
+  readonly producers: number;
+  readonly groups: number;
+  readonly consumersPerGroup: number;
+  readonly faultForMs: number;
+  readonly faults: readonly { readonly atMs: number; readonly fault: ClusterFault }[];
+}
+
+const node = fc.integer({ min: 1, max: nodes });
+const faultArbitrary: fc.Arbitrary<ClusterFault> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node, downMs: fc.integer({ min: 100, max: 6000 }), tear: fc.boolean(), corrupt: fc.constantFrom('none' as const, 'flip' as const, 'truncate' as const), pick: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), node, forMs: fc.integer({ min: 200, max: 5000 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('oneWay' as const), from: node, to: node, forMs: fc.integer({ min: 200, max: 5000 }) }).filter((fault) => fault.from !== fault.to) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('links' as const), dropRate: fc.constantFrom(0, 0.05, 0.2), duplicateRate: fc.constantFrom(0, 0.05, 0.2), delayMaxMs: fc.constantFrom(3, 20, 100), forMs: fc.integer({ min: 500, max: 6000 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('pause' as const), node, forMs: fc.integer({ min: 500, max: 4000 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('clients' as const), node, forMs: fc.integer({ min: 200, max: 4000 }) }) },
+);
+
+export function scenarioArbitrary(options: { faultsMax: number }): fc.Arbitrary<ClusterScenario> {
+  return fc
+    .record({
+      seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+      corruptible: node,
+      partitions: fc.integer({ min: 1, max: 3 }),
+      producers: fc.integer({ min: 1, max: 3 }),
+      groups: fc.integer({ min: 1, max: 2 }),
+      consumersPerGroup: fc.integer({ min: 1, max: 2 }),
+      faultForMs: fc.integer({ min: 3000, max: 10_000 }),
+    })
+    .chain((base) => fc.array(fc.record({ atMs: fc.integer({ min: faultsFromMs, max: faultsFromMs + base.faultForMs }), fault: faultArbitrary }), { maxLength: options.faultsMax }).map((faults) => ({ ...base, faults })));
+}
+
+export interface ClusterOutcome {
+  readonly sim: ClusterSimulation;
+  readonly workload: ClusterWorkload;
+  readonly counts: Record<string, number>;
+  readonly settledAtMs: number;
+}
+
+/** runScenario plays a schedule and throws ScenarioFailure (with the trace when tracing) on any violation. */
+export async function runScenario(scenario: ClusterScenario, options: { trace?: boolean } = {}): Promise<ClusterOutcome> {
+  const sim = new ClusterSimulation({ seed: scenario.seed, nodes, trace: options.trace === true, sessionTimeoutMs: 6000, snapshotEveryEntries: 100 });
+  const workload = new ClusterWorkload(sim, { partitions: scenario.partitions, producers: scenario.producers, groups: scenario.groups, consumersPerGroup: scenario.consumersPerGroup, sendGapMsMax: 20 }, seededRandom((scenario.seed ^ 0x27d4eb2d) >>> 0));
+  try {
+    for (let id = 1; id <= nodes; id++) sim.start(id);
+    workload.start();
+    const network = new NetworkFaults(sim);
+    for (const { atMs, fault } of scenario.faults) sim.schedule(atMs, undefined, () => inject(sim, network, scenario, fault));
+    const healAtMs = faultsFromMs + scenario.faultForMs;
+    await sim.runUntil(healAtMs);
+    sim.note(() => 'heal everything; producers finish');
+    network.healAll();
+    for (let id = 1; id <= nodes; id++) {
+      sim.resume(id);
+      sim.start(id);
+    }
+    workload.producing = false;
+    let settled = false;
+    const probe = (): void => {
+      settled = isSettled(sim, workload, scenario.partitions);
+      if (!settled) sim.schedule(sim.now + probeEveryMs, undefined, probe);
+    };
+    sim.schedule(sim.now + probeEveryMs, undefined, probe);
+    await sim.runUntil(healAtMs + settleForMsMax, () => settled);
+    if (!settled) throw new Error(`the cluster did not converge within ${settleForMsMax} ms of healing: ${describeState(sim, workload, scenario.partitions)}`);
+    const settledAtMs = sim.now;
+    await finalRead(sim, workload, scenario.partitions);
+    const verdict = check({ seed: scenario.seed, startedAt: '', config: {}, events: workload.events });
+    if (!verdict.ok) {
+      const found = Object.entries(verdict.counts).filter(([kind, count]) => count > 0 && kind in verdict.examples);
+      throw new Error(`the checker found anomalies: ${JSON.stringify(Object.fromEntries(found))}; examples ${JSON.stringify(verdict.examples).slice(0, 2000)}`);
+    }
+    return { sim, workload, counts: verdict.counts, settledAtMs };
+  } catch (error) {
+    throw new ScenarioFailure(error, sim.trace.length > 0 ? sim.trace : [`(run again with tracing for the trace)`]);
+  }
+}
+
+function inject(sim: ClusterSimulation, network: NetworkFaults, scenario: ClusterScenario, fault: ClusterFault): void {
+  sim.note(() => `fault ${JSON.stringify(fault)}`);
+  switch (fault.kind) {
+    case 'crash':
+      sim.crash(fault.node, { tear: fault.tear });
+      if (fault.corrupt !== 'none' && fault.node === scenario.corruptible) sim.corrupt(fault.node, fault.corrupt, fault.pick);
+      sim.schedule(sim.now + fault.downMs, undefined, () => sim.start(fault.node));
+      return;
+    case 'pause':
+      sim.pause(fault.node);
+      sim.schedule(sim.now + fault.forMs, undefined, () => sim.resume(fault.node));
+      return;
+    default:
+      network.add(fault, sim.now + fault.forMs);
+  }
+}
+
+/** NetworkFaults keeps the network faults in force and rebuilds the network's cuts when one starts or ends. */
+class NetworkFaults {
+  private active: { fault: ClusterFault; untilMs: number }[] = [];
+
+  constructor(private readonly sim: ClusterSimulation) {}
+
+  add(fault: ClusterFault, untilMs: number): void {
+    this.active.push({ fault, untilMs });
+    this.apply();
+    this.sim.schedule(untilMs, undefined, () => {
+      this.active = this.active.filter((entry) => entry.untilMs > this.sim.now);
+      this.apply();
+    });
+  }
+
+  healAll(): void {
+    this.active = [];
+    this.apply();
+  }
+
+  private apply(): void {
+    const { network } = this.sim;
+    network.heal();
+    this.sim.clientCuts.clear();
+    let links: LinkFaults = healthyLinks;
+    const all = [...this.sim.slots.keys()];
+    for (const { fault } of this.active) {
+      if (fault.kind === 'isolate') network.partition([[fault.node], all.filter((id) => id !== fault.node)]);
+      else if (fault.kind === 'oneWay') network.cutOneWay(fault.from, fault.to);
+      else if (fault.kind === 'clients') this.sim.clientCuts.add(fault.node);
+      else if (fault.kind === 'links') links = { dropRate: fault.dropRate, duplicateRate: fault.duplicateRate, delayMinMs: 1, delayMaxMs: fault.delayMaxMs };
+    }
+    network.faults = links;
+    this.sim.clientFaults = { ...links, duplicateRate: 0 };
+  }
+}
+
+/** replicasOf returns each node's replica of a partition, or undefined where a node is not up or does not host it yet. */
+function replicasOf(sim: ClusterSimulation, partition: number): (HostedPartition | undefined)[] {
+  return [...sim.slots.values()].map((slot) => {
+    if (slot.state !== 'up') return undefined;
+    try {
+      return slot.shell?.partitions?.partition(topic, partition) as HostedPartition | undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+function isSettled(sim: ClusterSimulation, workload: ClusterWorkload, partitions: number): boolean {
+  if (!workload.producersDone()) return false;
+  const highWatermarks: number[] = [];
+  for (let p = 0; p < partitions; p++) {
+    const replicas = replicasOf(sim, p);
+    if (replicas.some((replica) => replica === undefined)) return false;
+    const marks = new Set(replicas.map((replica) => replica!.state.highWatermark));
+    if (marks.size !== 1) return false;
+    const led = replicas.some((replica) => replica!.leaderHint() !== 0);
+    if (!led) return false;
+    highWatermarks.push([...marks][0]!);
+  }
+  return workload.groupsCaughtUp(highWatermarks);
+}
+
+function describeState(sim: ClusterSimulation, workload: ClusterWorkload, partitions: number): string {
+  const lines: string[] = [`producers done: ${workload.producersDone()}`];
+  for (const slot of sim.slots.values()) lines.push(`node ${slot.id}: ${slot.state}, metadata ${JSON.stringify(slot.shell?.host.status(0)?.role)} leader ${slot.shell?.host.status(0)?.leader}`);
+  for (let p = 0; p < partitions; p++) {
+    lines.push(`partition ${p}: high watermarks ${replicasOf(sim, p).map((replica) => (replica === undefined ? '-' : `${replica.state.highWatermark}(leader ${replica.leaderHint()})`)).join(' ')}`);
+  }
+  lines.push(`committed: ${JSON.stringify([...workload.committed].map(([group, offsets]) => [group, [...offsets]]))}`);
+  return lines.join('; ');
+}
+
+/** finalRead records every partition as one replica holds it and requires every other replica to hold the same. */
+async function finalRead(sim: ClusterSimulation, workload: ClusterWorkload, partitions: number): Promise<void> {
+  for (let p = 0; p < partitions; p++) {
+    const contents: string[][] = [];
+    for (const replica of replicasOf(sim, p)) {
+      const values: string[] = [];
+      const end = replica!.state.highWatermark;
+      for (let offset = replica!.state.logStartOffset; offset < end; ) {
+        const answer = await replica!.fetch({ offset, maxBytes: 1 << 20, maxWaitMs: 0, minBytes: 0 });
+        const records = decodeBatches(topic, p, answer.batches, offset);
+        if (records.length === 0) throw new Error(`replica of ${topic}-${p} returned nothing at ${offset} below its high watermark ${end}`);
+        for (const record of records) values[record.offset] = new TextDecoder().decode(record.value ?? new Uint8Array());
+        offset = records[records.length - 1]!.offset + 1;
+      }
+      contents.push(values);
+    }
+    const [first, ...others] = contents;
+    for (const [i, other] of others.entries()) {
+      if (JSON.stringify(other) !== JSON.stringify(first)) throw new Error(`replicas of ${topic}-${p} differ: replica ${i + 2} holds ${other.length} records against ${first!.length}`);
+    }
+    first!.forEach((value, offset) => workload.record({ kind: 'final-read', topic, partition: p, offset, value }));
+  }
+}
