@@ -71,6 +71,39 @@ describe('a node that lost acknowledged entries abstains', () => {
     expect(votesGranted(raft)).toEqual([true]);
   });
 
+  it('a leader whose follower lost acknowledged entries sends them again instead of counting them forever', () => {
+    // Node 1 leads with entries up to `last`, all acknowledged by node 2, which then comes back repaired with a log ending at 1.
+    const leader = new Raft({ ...config({ hardState: { term: 1, vote: 0, commit: 1 } }), id: 1 });
+    leader.campaign({ transfer: false });
+    leader.step({ type: 'requestVoteResponse', group, from: 3, to: 1, term: leader.term, preVote: false, granted: true });
+    expect(leader.role).toBe('leader');
+    for (let i = 0; i < 3; i++) leader.propose(new Uint8Array([i]));
+    const last = leader.log.lastIndex();
+    leader.step({ type: 'appendEntriesResponse', group, from: 2, to: 1, term: leader.term, reject: false, index: last, hintIndex: 0, hintTerm: 0 });
+    expect(leader.progress.get(2)!.match).toBe(last);
+    const appendsTo2 = (): number[][] => {
+      const sent = leader.messages.flatMap((message) => (message.type === 'appendEntries' && message.to === 2 ? [[message.prevIndex, ...message.entries.map((entry) => entry.index)]] : []));
+      leader.messages = [];
+      return sent;
+    };
+    appendsTo2();
+    // The repaired follower hears a heartbeat committing entries it no longer has, and says its log ends at 1.
+    const follower = new Raft(config({ hardState: { term: leader.term, vote: 1, commit: 1 }, abstainUntilIndex: last }));
+    follower.step({ type: 'heartbeat', group, from: 1, to: 2, term: leader.term, commit: last, context: 0 });
+    const answer = follower.messages.find((message) => message.type === 'appendEntriesResponse');
+    expect(answer).toMatchObject({ reject: true, index: last, hintIndex: 1, hintTerm: 1 });
+    leader.step(answer!);
+    expect(leader.progress.get(2)!.match).toBe(1);
+    expect(appendsTo2()).toEqual([[1, ...Array.from({ length: last - 1 }, (_, i) => i + 2)]]);
+    // A refusal of a probe at the acknowledged index (the follower's answer to an append) does the same.
+    leader.step({ type: 'appendEntriesResponse', group, from: 2, to: 1, term: leader.term, reject: false, index: last, hintIndex: 0, hintTerm: 0 });
+    leader.propose(new Uint8Array([9]));
+    appendsTo2();
+    leader.step({ type: 'appendEntriesResponse', group, from: 2, to: 1, term: leader.term, reject: true, index: last, hintIndex: 1, hintTerm: 1 });
+    expect(leader.progress.get(2)!.match).toBe(1);
+    expect(appendsTo2()[0]![0]).toBe(1);
+  });
+
   it('the commit index a node persists never goes below the one it started with', () => {
     const raw = new RawNode(config({ hardState: { term: 2, vote: 0, commit: 4 } }));
     expect(raw.raft.log.committed).toBe(1);

@@ -137,11 +137,21 @@ export class Progress {
    */
   maybeDecrTo(rejected: number, matchHint: number): boolean {
     if (this.state === 'replicate') {
-      if (rejected <= this.match) return false;
+      if (rejected <= this.match) {
+        // Refused at or below what the follower acknowledged, and it says its log ends earlier: it
+        // lost entries it had (a log repaired after corruption, abstaining until they are back), or
+        // the answer is an old one overtaken by later ones. Either way start over from what it says
+        // it holds; a leader that kept its match would never send the lost entries again. Lowering
+        // match is safe: it only delays commits, and the commit index never goes back.
+        if (matchHint >= this.match) return false;
+        this.match = matchHint;
+      }
       this.next = this.match + 1;
       return true;
     }
     if (this.next - 1 !== rejected) return false;
+    // A probe at the index the follower acknowledged, refused: the same as above.
+    if (rejected <= this.match) this.match = Math.min(matchHint, rejected - 1);
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
     this.probeSent = false;
     return true;

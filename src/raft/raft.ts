@@ -665,7 +665,10 @@ export class Raft {
 
   private handleHeartbeat(message: Extract<Message, { type: 'heartbeat' }>): void {
     if (message.commit > this.log.lastIndex()) {
+      // The leader counts entries this log no longer holds (it was repaired): say where it ends, so the leader sends them again.
       this.logger.warn({ group: this.group, from: message.from, commit: message.commit, lastIndex: this.log.lastIndex() }, 'heartbeat commit past the end of the log');
+      const lastIndex = this.log.lastIndex();
+      this.messages.push({ type: 'appendEntriesResponse', group: this.group, from: this.id, to: message.from, term: this.term, reject: true, index: message.commit, hintIndex: lastIndex, hintTerm: this.log.term(lastIndex) ?? 0 });
     } else {
       this.log.commitTo(message.commit);
       this.foldCommittedConfChanges();
