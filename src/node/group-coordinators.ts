@@ -35,6 +35,8 @@ export interface GroupCoordinatorsOptions {
   readonly newId: () => string;
   /** offsetsPartitions: how many partitions the offsets topic is created with (Kafka's offsets.topic.num.partitions); default offsetsTopicPartitions. */
   readonly offsetsPartitions?: number;
+  /** offsetsReplicationFactor: the offsets topic's replication factor; it is created only once this many brokers are unfenced. */
+  readonly offsetsReplicationFactor: number;
   /** createTopic asks the active controller, wherever it is, to create a topic (the offsets topic); rejects with its error. */
   readonly createTopic: (request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string> }) => Promise<unknown>;
   readonly logger: Logger;
@@ -92,8 +94,15 @@ export class GroupCoordinators {
   private createOffsetsTopic(): Promise<unknown> {
     this.creating ??= (async () => {
       try {
+        // As Kafka's offsets.topic.replication.factor: the full factor or nothing. A topic created
+        // with the brokers that happened to be up would stay under-replicated for good.
+        const replicationFactor = this.options.offsetsReplicationFactor;
         const brokers = this.options.image().unfencedBrokers().length;
-        await this.options.createTopic({ name: offsetsTopic, partitions: this.options.offsetsPartitions ?? offsetsTopicPartitions, replicationFactor: Math.max(1, Math.min(3, brokers)), configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
+        if (brokers < replicationFactor) {
+          this.options.logger.info({ topic: offsetsTopic, brokers, replicationFactor }, 'waiting for enough brokers to create the offsets topic');
+          return;
+        }
+        await this.options.createTopic({ name: offsetsTopic, partitions: this.options.offsetsPartitions ?? offsetsTopicPartitions, replicationFactor, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
         this.options.logger.info({ topic: offsetsTopic }, 'created the internal offsets topic');
       } catch (error) {
         if ((error as Error).name !== 'TopicExistsError') this.options.logger.warn({ err: error }, 'could not create the offsets topic yet');

@@ -71,6 +71,11 @@ export function bootstrapMembership(cluster: ClusterConfig): ConfState {
   return { voters: voters.sort((a, b) => a - b), learners: learners.sort((a, b) => a - b) };
 }
 
+/** offsetsReplicationFactor: 3, or every broker of a smaller cluster (Kafka's offsets.topic.replication.factor). */
+export function offsetsReplicationFactor(cluster: ClusterConfig): number {
+  return Math.max(1, Math.min(3, cluster.nodes.filter((node) => node.roles.includes('broker')).length));
+}
+
 /** ShellParts: what NodeShell.assemble opened, handed to the constructor. */
 export interface ShellParts {
   readonly options: ShellOptions;
@@ -152,7 +157,7 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
             { clock: env.clock, newId: env.newId, connect: env.connectController },
           )
         : undefined;
-      const groups = isBroker ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, clock: env.clock, newId: env.newId, createTopic: env.createTopic, ...(options.offsetsTopicPartitions === undefined ? {} : { offsetsPartitions: options.offsetsTopicPartitions }), logger: logger.child({ component: 'groups' }) }) : undefined;
+      const groups = isBroker ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, clock: env.clock, newId: env.newId, createTopic: env.createTopic, offsetsReplicationFactor: offsetsReplicationFactor(cluster), ...(options.offsetsTopicPartitions === undefined ? {} : { offsetsPartitions: options.offsetsTopicPartitions }), logger: logger.child({ component: 'groups' }) }) : undefined;
       const replicas =
         groups === undefined
           ? undefined
