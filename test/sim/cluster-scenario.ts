@@ -1,10 +1,11 @@
 // One whole-cluster schedule: three nodes (each controller and broker) start from empty disks, an
-// admin creates a topic, producers and consumer groups run while faults hit (crashes that lose
-// unsynced writes or tear them, a bit flip or a cut file on one node while it is down, isolation,
-// one-way cuts, lossy and slow links, pauses longer than the election timeout, clients cut off a
-// node); then everything heals, producers finish, and the run waits until every replica holds the
-// same high watermark and every group has committed all of it. The chaos checker then judges the
-// history, and every replica must hold exactly what the final read recorded.
+// admin creates a topic, producers and consumer groups run while faults hit: crashes of one node or
+// of all at once (power loss) that lose unsynced writes or tear them, a bit flip or a cut file on
+// one node while it is down, isolation, one-way cuts, lossy and slow links, pauses longer than the
+// election timeout, clients cut off a node. Then everything heals, producers finish, and the run
+// waits until every replica holds the same high watermark and every group has committed all of it.
+// The chaos checker then judges the history, and every replica must hold exactly what the final
+// read recorded.
 import fc from 'fast-check';
 import { check } from '../../chaos/checker.js';
 import type { HostedPartition } from '../../src/node/hosted-partition.js';
@@ -22,9 +23,12 @@ const faultsFromMs = 3000;
 /** settleForMsMax: after healing, the cluster must converge within this long. */
 const settleForMsMax = 60_000;
 const probeEveryMs = 250;
+/** messagesPerSecondMax: more peer messages per virtual second than this, over a whole run, is a storm. */
+const messagesPerSecondMax = 3000;
 
 export type ClusterFault =
   | { readonly kind: 'crash'; readonly node: NodeId; readonly downMs: number; readonly tear: boolean; readonly corrupt: 'none' | 'flip' | 'truncate'; readonly pick: number }
+  | { readonly kind: 'powerLoss'; readonly downMs: number; readonly tear: boolean }
   | { readonly kind: 'isolate'; readonly node: NodeId; readonly forMs: number }
   | { readonly kind: 'oneWay'; readonly from: NodeId; readonly to: NodeId; readonly forMs: number }
   | { readonly kind: 'links'; readonly dropRate: number; readonly duplicateRate: number; readonly delayMaxMs: number; readonly forMs: number }
@@ -40,12 +44,15 @@ export interface ClusterScenario {
   readonly groups: number;
   readonly consumersPerGroup: number;
   readonly faultForMs: number;
+  /** syncMsMax[i]: how slow node i+1's disk is (its syncs complete 0 to this many ms after they are issued). */
+  readonly syncMsMax: readonly number[];
   readonly faults: readonly { readonly atMs: number; readonly fault: ClusterFault }[];
 }
 
 const node = fc.integer({ min: 1, max: nodes });
 const faultArbitrary: fc.Arbitrary<ClusterFault> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node, downMs: fc.integer({ min: 100, max: 6000 }), tear: fc.boolean(), corrupt: fc.constantFrom('none' as const, 'flip' as const, 'truncate' as const), pick: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('powerLoss' as const), downMs: fc.integer({ min: 100, max: 3000 }), tear: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), node, forMs: fc.integer({ min: 200, max: 5000 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('oneWay' as const), from: node, to: node, forMs: fc.integer({ min: 200, max: 5000 }) }).filter((fault) => fault.from !== fault.to) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('links' as const), dropRate: fc.constantFrom(0, 0.05, 0.2), duplicateRate: fc.constantFrom(0, 0.05, 0.2), delayMaxMs: fc.constantFrom(3, 20, 100), forMs: fc.integer({ min: 500, max: 6000 }) }) },
@@ -63,6 +70,7 @@ export function scenarioArbitrary(options: { faultsMax: number }): fc.Arbitrary<
       groups: fc.integer({ min: 1, max: 2 }),
       consumersPerGroup: fc.integer({ min: 1, max: 2 }),
       faultForMs: fc.integer({ min: 3000, max: 10_000 }),
+      syncMsMax: fc.array(fc.constantFrom(2, 2, 15, 40), { minLength: nodes, maxLength: nodes }),
     })
     .chain((base) => fc.array(fc.record({ atMs: fc.integer({ min: faultsFromMs, max: faultsFromMs + base.faultForMs }), fault: faultArbitrary }), { maxLength: options.faultsMax }).map((faults) => ({ ...base, faults })));
 }
@@ -76,7 +84,7 @@ export interface ClusterOutcome {
 
 /** runScenario plays a schedule and throws ScenarioFailure (with the trace when tracing) on any violation. */
 export async function runScenario(scenario: ClusterScenario, options: { trace?: boolean } = {}): Promise<ClusterOutcome> {
-  const sim = new ClusterSimulation({ seed: scenario.seed, nodes, trace: options.trace === true, sessionTimeoutMs: 6000, snapshotEveryEntries: 100 });
+  const sim = new ClusterSimulation({ seed: scenario.seed, nodes, trace: options.trace === true, sessionTimeoutMs: 6000, snapshotEveryEntries: 100, syncMsMax: scenario.syncMsMax });
   const workload = new ClusterWorkload(sim, { partitions: scenario.partitions, producers: scenario.producers, groups: scenario.groups, consumersPerGroup: scenario.consumersPerGroup, sendGapMsMax: 20 }, seededRandom((scenario.seed ^ 0x27d4eb2d) >>> 0));
   try {
     for (let id = 1; id <= nodes; id++) sim.start(id);
@@ -101,12 +109,16 @@ export async function runScenario(scenario: ClusterScenario, options: { trace?: 
     await sim.runUntil(healAtMs + settleForMsMax, () => settled);
     if (!settled) throw new Error(`the cluster did not converge within ${settleForMsMax} ms of healing: ${describeState(sim, workload, scenario.partitions)}`);
     const settledAtMs = sim.now;
+    // A healthy cluster here sends a few hundred Raft messages per second; thousands mean a storm (a leader and a follower bouncing an append back and forth).
+    const messagesPerSecond = (sim.counts.messages * 1000) / sim.now;
+    if (messagesPerSecond > messagesPerSecondMax) throw new Error(`message storm: ${sim.counts.messages} peer messages in ${sim.now} virtual ms (${messagesPerSecond.toFixed(0)}/s, the bound is ${messagesPerSecondMax}/s)`);
     await finalRead(sim, workload, scenario.partitions);
     const verdict = check({ seed: scenario.seed, startedAt: '', config: {}, events: workload.events });
     if (!verdict.ok) {
       const found = Object.entries(verdict.counts).filter(([kind, count]) => count > 0 && kind in verdict.examples);
       throw new Error(`the checker found anomalies: ${JSON.stringify(Object.fromEntries(found))}; examples ${JSON.stringify(verdict.examples).slice(0, 2000)}`);
     }
+    if (workload.refusals.length > 0) throw new Error(`producers were refused for good: ${workload.refusals.join('; ')}`);
     return { sim, workload, counts: verdict.counts, settledAtMs };
   } catch (error) {
     throw new ScenarioFailure(error, sim.trace.length > 0 ? sim.trace : [`(run again with tracing for the trace)`]);
@@ -120,6 +132,13 @@ function inject(sim: ClusterSimulation, network: NetworkFaults, scenario: Cluste
       sim.crash(fault.node, { tear: fault.tear });
       if (fault.corrupt !== 'none' && fault.node === scenario.corruptible) sim.corrupt(fault.node, fault.corrupt, fault.pick);
       sim.schedule(sim.now + fault.downMs, undefined, () => sim.start(fault.node));
+      return;
+    case 'powerLoss':
+      // Every node at once (a rack loses power): only what each had synced survives anywhere.
+      for (const id of sim.slots.keys()) {
+        sim.crash(id, { tear: fault.tear });
+        sim.schedule(sim.now + fault.downMs, undefined, () => sim.start(id));
+      }
       return;
     case 'pause':
       sim.pause(fault.node);

@@ -1,6 +1,6 @@
 // ClusterSimulation runs whole raftbus nodes in virtual time: the production NodeShell (Raft host,
 // metadata quorum, controller, broker membership, partition replicas, group coordinators), each over
-// its own MemoryDisk (fdatasync completes a few virtual ms after it is issued; a crash keeps only
+// its own MemoryDisk (fdatasync completes some virtual ms after it is issued, a slow disk later; a crash keeps only
 // what completed, and may tear the unsynced tail) and MemoryStateStore, the peers' Raft messages
 // through the production peer codec over a SimNetwork, brokers' calls to the controller and
 // clients' calls to brokers over FIFO links with delay and loss.
@@ -25,8 +25,8 @@ import { MemoryStateStore } from './memory-state-store.js';
 import { RequestTimeoutError } from './groups-consumer.js';
 import { SimNetwork, type LinkFaults } from './network.js';
 
-/** syncMsMax: an fdatasync or a synced state-store write completes 0 to this many ms after it is issued. */
-const syncMsMax = 3;
+/** eventsAtOneInstantMax: more events than this without virtual time moving is a livelock. */
+const eventsAtOneInstantMax = 100_000;
 /** controllerCallDeadlineMs: a broker's call to the controller times out after this long (src/node/node.ts). */
 const controllerCallDeadlineMs = 2000;
 
@@ -38,6 +38,8 @@ export interface ClusterSimOptions {
   readonly sessionTimeoutMs: number;
   /** snapshotEveryEntries: the metadata quorum snapshots this often. */
   readonly snapshotEveryEntries: number;
+  /** syncMsMax[i]: node i+1's fdatasync (and synced state-store write) completes 0 to this many ms after it is issued. */
+  readonly syncMsMax: readonly number[];
 }
 
 interface Owner {
@@ -106,6 +108,7 @@ export class ClusterSimulation {
   readonly clientCuts = new Set<NodeId>();
   private readonly events = new EventHeap<SimEvent>();
   private seq = 0;
+  private eventsAtNow = 0;
   private failure: { error: unknown } | undefined;
   private readonly linkFree = new Map<string, number>();
   private ids = 0;
@@ -139,6 +142,9 @@ export class ClusterSimulation {
       const next = this.events.peek();
       if (next === undefined || next.at > untilMs || stop()) break;
       this.events.pop();
+      if (next.at === this.now) {
+        if (++this.eventsAtNow > eventsAtOneInstantMax) throw new Error(`livelock: more than ${eventsAtOneInstantMax} events at virtual time ${this.now}`);
+      } else this.eventsAtNow = 0;
       this.now = next.at;
       const owner = next.owner;
       if (owner !== undefined) {
@@ -177,7 +183,7 @@ export class ClusterSimulation {
 
   /** afterSyncLatency resolves when a sync issued now by slot's current incarnation completes (never, if it crashes first). */
   afterSyncLatency(slot: NodeSlot): Promise<void> {
-    const at = Math.max(this.now + randomInt(this.random, 0, syncMsMax), slot.syncFree);
+    const at = Math.max(this.now + randomInt(this.random, 0, this.options.syncMsMax[slot.id - 1] ?? 3), slot.syncFree);
     slot.syncFree = at;
     return new Promise((resolve) => this.schedule(at, slot.owner(), () => resolve()));
   }

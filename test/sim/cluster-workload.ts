@@ -44,8 +44,9 @@ export interface WorkloadCounts {
 }
 
 class SimProducer {
-  busy = false;
   done = false;
+  /** stopped: a send was refused for good (see sendOne). */
+  stopped = false;
   private producerId = -1n;
   private readonly sequences = new Map<number, number>();
   private sent = 0;
@@ -60,10 +61,8 @@ class SimProducer {
     await workload.topicCreated;
     const { firstProducerId } = await workload.askController(`${this.name}`, (shell) => shell.allocateProducerIds({ count: 1 }));
     this.producerId = BigInt(firstProducerId);
-    while (workload.producing) {
-      this.busy = true;
+    while (workload.producing && !this.stopped) {
       await this.sendOne();
-      this.busy = false;
       await workload.wait(randomInt(workload.random, 0, workload.options.sendGapMsMax));
     }
     this.done = true;
@@ -96,8 +95,15 @@ class SimProducer {
         return;
       } catch (error) {
         if (!(error instanceof RaftbusError)) throw error;
-        // A sequential idempotent producer never skips a sequence: anything but a retriable answer means the broker lost or confused its batches.
-        if (!error.retriable && error.name !== 'UnknownTopicError') throw new Error(`${this.name}: ${value} (sequence ${sequence} of partition ${partition}) was answered ${error.name}: ${error.message}`);
+        // A sequential idempotent producer never skips a sequence: anything but a retriable answer
+        // means the broker lost or confused its batches. The send's outcome is unknown; the producer
+        // stops, and the run fails after the checker has said what was lost.
+        if (!error.retriable && error.name !== 'UnknownTopicError') {
+          workload.record({ kind: 'produce-fail', id: value, error: error.name });
+          workload.refusals.push(`${this.name}: ${value} (sequence ${sequence} of partition ${partition}) was answered ${error.name}: ${error.message}`);
+          this.stopped = true;
+          return;
+        }
         workload.counts.retries++;
         workload.forgetLeader(partition, error instanceof NotLeaderError ? error.leaderHint : 0);
         await workload.wait(randomInt(workload.random, 10, 100));
@@ -111,6 +117,8 @@ export class ClusterWorkload implements ConsumerWorld {
   readonly events: HistoryEvent[] = [];
   readonly counts: WorkloadCounts = { sends: 0, acknowledged: 0, retries: 0, consumed: 0, commits: 0 };
   producing = true;
+  /** refusals: sends refused for good, which a correct cluster never does to these producers. */
+  readonly refusals: string[] = [];
   readonly topicCreated: Promise<void>;
   private readonly producers: SimProducer[] = [];
   private readonly consumers: SimConsumer[] = [];
@@ -256,7 +264,17 @@ export class ClusterWorkload implements ConsumerWorld {
       const to = 1 + randomInt(this.random, 0, this.sim.options.nodes - 1);
       return this.sim.call(from, to, deadlineMs, async (shell) => ({ incarnation: (await shell.findCoordinator(group)).nodeId }));
     }
-    const answered = this.sim.call(from, target, deadlineMs, (shell) => serveGroup(shell.coordinator(group), method, body, this.sim.now));
+    const called = this.sim.call(from, target, deadlineMs, (shell) => serveGroup(shell.coordinator(group), method, body, this.sim.now));
+    const answered = called.then(
+      (answer) => {
+        this.sim.note(() => `${method} of consumer ${process} at node ${target}: ${JSON.stringify(body)} -> ${JSON.stringify(answer)}`);
+        return answer;
+      },
+      (error: unknown) => {
+        this.sim.note(() => `${method} of consumer ${process} at node ${target}: ${JSON.stringify(body)} -> ${String(error)}`);
+        throw error;
+      },
+    );
     if (method !== 'OffsetCommit') return answered;
     return answered.then((answer) => {
       const consumer = this.consumers[process]!;
@@ -283,9 +301,11 @@ export class ClusterWorkload implements ConsumerWorld {
         if (record.offset !== offset + i) throw new Error(`fetch of ${topic}-${partition} from ${offset} returned offset ${record.offset} at position ${i}`);
         stash.set(`${partition}/${record.offset}`, decoder.decode(record.value ?? new Uint8Array()));
       });
+      this.sim.note(() => `fetch of consumer ${process} from node ${leader}: ${partition}/${offset} -> ${records.length} records`);
       return offset + records.length;
     } catch (error) {
       if (!(error instanceof RaftbusError)) throw error;
+      this.sim.note(() => `fetch of consumer ${process} from node ${leader}: ${partition}/${offset} -> ${String(error)}`);
       this.forgetLeader(partition, error instanceof NotLeaderError ? error.leaderHint : 0);
       await this.wait(50);
       return offset;

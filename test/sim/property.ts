@@ -21,11 +21,13 @@ interface ScheduleOptions<S, R> {
   numRuns: number;
   run: (scenario: S) => R;
   traced: (scenario: S) => R;
+  /** shrink: false reports the first failing schedule as found (a schedule that costs seconds would shrink for minutes). */
+  shrink?: boolean;
 }
 
-function parameters(name: string, numRuns: number): fc.Parameters<unknown> {
+function parameters(name: string, numRuns: number, shrink = true): fc.Parameters<unknown> {
   console.log(`${name}: seed=${simSeed} runs=${numRuns} (replay: RAFTBUS_SEED=${simSeed}${simPath ? ` RAFTBUS_PATH=${simPath}` : ''})`);
-  return { seed: simSeed, numRuns: simPath ? 1 : numRuns, ...(simPath ? { path: simPath } : {}), endOnFailure: false };
+  return { seed: simSeed, numRuns: simPath ? 1 : numRuns, ...(simPath ? { path: simPath } : {}), endOnFailure: !shrink };
 }
 
 /** traceOf runs the traced replay of a counterexample and returns what its failure says. */
@@ -73,7 +75,7 @@ export function checkSchedules<S>(options: ScheduleOptions<S, void>): void {
 
 /** checkAsyncSchedules is checkSchedules for a simulation that lets promises settle between events (the group coordinator's). */
 export async function checkAsyncSchedules<S>(options: ScheduleOptions<S, Promise<void>>): Promise<void> {
-  const result = await fc.check(fc.asyncProperty(options.arbitrary, options.run), parameters(options.name, options.numRuns) as fc.Parameters<[S]>);
+  const result = await fc.check(fc.asyncProperty(options.arbitrary, options.run), parameters(options.name, options.numRuns, options.shrink) as fc.Parameters<[S]>);
   if (!result.failed) return;
   const counterexample = result.counterexample?.[0];
   throw failed(options, result, counterexample === undefined ? undefined : await traceOf(options.traced, counterexample));
