@@ -1,11 +1,11 @@
-// One whole-cluster schedule: three nodes (each controller and broker) start from empty disks, an
-// admin creates a topic, producers and consumer groups run while faults hit: crashes of one node or
-// of all at once (power loss) that lose unsynced writes or tear them, a bit flip or a cut file on
-// one node while it is down, isolation, one-way cuts, lossy and slow links, pauses longer than the
-// election timeout, clients cut off a node. Then everything heals, producers finish, and the run
-// waits until every replica holds the same high watermark and every group has committed all of it.
-// The chaos checker then judges the history, and every replica must hold exactly what the final
-// read recorded.
+// One whole-cluster schedule: three or five nodes (each controller and broker) start from empty
+// disks, an admin creates a topic (3 replicas), producers and consumer groups run while faults hit:
+// crashes of one node or of all at once (power loss) that lose unsynced writes or tear them, a bit
+// flip or a cut file on a minority of nodes while they are down, isolation, a bridge, one-way cuts,
+// lossy and slow links, pauses longer than the election timeout, clients cut off a node. Then
+// everything heals, producers finish, and the run waits until every replica holds the same high
+// watermark and every group has committed all of it. The chaos checker then judges the history,
+// and every replica must hold exactly what the final read recorded.
 import fc from 'fast-check';
 import { check } from '../../chaos/checker.js';
 import type { HostedPartition } from '../../src/node/hosted-partition.js';
@@ -17,7 +17,6 @@ import { ClusterWorkload, topic } from './cluster-workload.js';
 import { healthyLinks, type LinkFaults } from './network.js';
 import { ScenarioFailure } from './raft-scenario.js';
 
-const nodes = 3;
 /** faultsFromMs: faults begin once the cluster had time to form (elections take 1 to 2 s). */
 const faultsFromMs = 3000;
 /** settleForMsMax: after healing, the cluster must converge within this long. */
@@ -30,6 +29,8 @@ export type ClusterFault =
   | { readonly kind: 'crash'; readonly node: NodeId; readonly downMs: number; readonly tear: boolean; readonly corrupt: 'none' | 'flip' | 'truncate'; readonly pick: number }
   | { readonly kind: 'powerLoss'; readonly downMs: number; readonly tear: boolean }
   | { readonly kind: 'isolate'; readonly node: NodeId; readonly forMs: number }
+  /** bridge: the other nodes split in two sides by mask that reach each other only through the bridge node. */
+  | { readonly kind: 'bridge'; readonly bridge: NodeId; readonly mask: number; readonly forMs: number }
   | { readonly kind: 'oneWay'; readonly from: NodeId; readonly to: NodeId; readonly forMs: number }
   | { readonly kind: 'links'; readonly dropRate: number; readonly duplicateRate: number; readonly delayMaxMs: number; readonly forMs: number }
   | { readonly kind: 'pause'; readonly node: NodeId; readonly forMs: number }
@@ -37,8 +38,10 @@ export type ClusterFault =
 
 export interface ClusterScenario {
   readonly seed: number;
-  /** corruptible: the one node (a minority) whose files a crash may corrupt. */
-  readonly corruptible: NodeId;
+  /** nodes: 3 or 5, each controller and broker. */
+  readonly nodes: number;
+  /** corruptible: the nodes (a minority) whose files a crash may corrupt. */
+  readonly corruptible: readonly NodeId[];
   readonly partitions: number;
   readonly producers: number;
   readonly groups: number;
@@ -49,30 +52,37 @@ export interface ClusterScenario {
   readonly faults: readonly { readonly atMs: number; readonly fault: ClusterFault }[];
 }
 
-const node = fc.integer({ min: 1, max: nodes });
-const faultArbitrary: fc.Arbitrary<ClusterFault> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node, downMs: fc.integer({ min: 100, max: 6000 }), tear: fc.boolean(), corrupt: fc.constantFrom('none' as const, 'flip' as const, 'truncate' as const), pick: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('powerLoss' as const), downMs: fc.integer({ min: 100, max: 3000 }), tear: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), node, forMs: fc.integer({ min: 200, max: 5000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('oneWay' as const), from: node, to: node, forMs: fc.integer({ min: 200, max: 5000 }) }).filter((fault) => fault.from !== fault.to) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('links' as const), dropRate: fc.constantFrom(0, 0.05, 0.2), duplicateRate: fc.constantFrom(0, 0.05, 0.2), delayMaxMs: fc.constantFrom(3, 20, 100), forMs: fc.integer({ min: 500, max: 6000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('pause' as const), node, forMs: fc.integer({ min: 500, max: 4000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('clients' as const), node, forMs: fc.integer({ min: 200, max: 4000 }) }) },
-);
+function faultArbitrary(nodes: number): fc.Arbitrary<ClusterFault> {
+  const node = fc.integer({ min: 1, max: nodes });
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node, downMs: fc.integer({ min: 100, max: 6000 }), tear: fc.boolean(), corrupt: fc.constantFrom('none' as const, 'flip' as const, 'truncate' as const), pick: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('powerLoss' as const), downMs: fc.integer({ min: 100, max: 3000 }), tear: fc.boolean() }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), node, forMs: fc.integer({ min: 200, max: 5000 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('bridge' as const), bridge: node, mask: fc.nat({ max: 31 }), forMs: fc.integer({ min: 200, max: 5000 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('oneWay' as const), from: node, to: node, forMs: fc.integer({ min: 200, max: 5000 }) }).filter((fault) => fault.from !== fault.to) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('links' as const), dropRate: fc.constantFrom(0, 0.05, 0.2), duplicateRate: fc.constantFrom(0, 0.05, 0.2), delayMaxMs: fc.constantFrom(3, 20, 100), forMs: fc.integer({ min: 500, max: 6000 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('pause' as const), node, forMs: fc.integer({ min: 500, max: 4000 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('clients' as const), node, forMs: fc.integer({ min: 200, max: 4000 }) }) },
+  );
+}
 
+/** scenarioArbitrary: three nodes in three schedules of four, five in the fourth. */
 export function scenarioArbitrary(options: { faultsMax: number }): fc.Arbitrary<ClusterScenario> {
-  return fc
-    .record({
-      seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-      corruptible: node,
-      partitions: fc.integer({ min: 1, max: 3 }),
-      producers: fc.integer({ min: 1, max: 3 }),
-      groups: fc.integer({ min: 1, max: 2 }),
-      consumersPerGroup: fc.integer({ min: 1, max: 2 }),
-      faultForMs: fc.integer({ min: 3000, max: 10_000 }),
-      syncMsMax: fc.array(fc.constantFrom(2, 2, 15, 40), { minLength: nodes, maxLength: nodes }),
-    })
-    .chain((base) => fc.array(fc.record({ atMs: fc.integer({ min: faultsFromMs, max: faultsFromMs + base.faultForMs }), fault: faultArbitrary }), { maxLength: options.faultsMax }).map((faults) => ({ ...base, faults })));
+  return fc.constantFrom(3, 3, 3, 5).chain((nodes) =>
+    fc
+      .record({
+        seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        nodes: fc.constant(nodes),
+        corruptible: fc.uniqueArray(fc.integer({ min: 1, max: nodes }), { minLength: 1, maxLength: Math.floor((nodes - 1) / 2) }),
+        partitions: fc.integer({ min: 1, max: 3 }),
+        producers: fc.integer({ min: 1, max: 3 }),
+        groups: fc.integer({ min: 1, max: 2 }),
+        consumersPerGroup: fc.integer({ min: 1, max: 2 }),
+        faultForMs: fc.integer({ min: 3000, max: 10_000 }),
+        syncMsMax: fc.array(fc.constantFrom(2, 2, 15, 40), { minLength: nodes, maxLength: nodes }),
+      })
+      .chain((base) => fc.array(fc.record({ atMs: fc.integer({ min: faultsFromMs, max: faultsFromMs + base.faultForMs }), fault: faultArbitrary(nodes) }), { maxLength: options.faultsMax }).map((faults) => ({ ...base, faults }))),
+  );
 }
 
 export interface ClusterOutcome {
@@ -84,6 +94,7 @@ export interface ClusterOutcome {
 
 /** runScenario plays a schedule and throws ScenarioFailure (with the trace when tracing) on any violation. */
 export async function runScenario(scenario: ClusterScenario, options: { trace?: boolean } = {}): Promise<ClusterOutcome> {
+  const { nodes } = scenario;
   const sim = new ClusterSimulation({ seed: scenario.seed, nodes, trace: options.trace === true, sessionTimeoutMs: 6000, snapshotEveryEntries: 100, syncMsMax: scenario.syncMsMax });
   const workload = new ClusterWorkload(sim, { partitions: scenario.partitions, producers: scenario.producers, groups: scenario.groups, consumersPerGroup: scenario.consumersPerGroup, sendGapMsMax: 20 }, seededRandom((scenario.seed ^ 0x27d4eb2d) >>> 0));
   try {
@@ -130,7 +141,7 @@ function inject(sim: ClusterSimulation, network: NetworkFaults, scenario: Cluste
   switch (fault.kind) {
     case 'crash':
       sim.crash(fault.node, { tear: fault.tear });
-      if (fault.corrupt !== 'none' && fault.node === scenario.corruptible) sim.corrupt(fault.node, fault.corrupt, fault.pick);
+      if (fault.corrupt !== 'none' && scenario.corruptible.includes(fault.node)) sim.corrupt(fault.node, fault.corrupt, fault.pick);
       sim.schedule(sim.now + fault.downMs, undefined, () => sim.start(fault.node));
       return;
     case 'powerLoss':
@@ -177,6 +188,10 @@ class NetworkFaults {
     const all = [...this.sim.slots.keys()];
     for (const { fault } of this.active) {
       if (fault.kind === 'isolate') network.partition([[fault.node], all.filter((id) => id !== fault.node)]);
+      else if (fault.kind === 'bridge') {
+        const others = all.filter((id) => id !== fault.bridge);
+        network.partition([others.filter((_id, i) => (fault.mask >> i) & 1), others.filter((_id, i) => !((fault.mask >> i) & 1))]);
+      }
       else if (fault.kind === 'oneWay') network.cutOneWay(fault.from, fault.to);
       else if (fault.kind === 'clients') this.sim.clientCuts.add(fault.node);
       else if (fault.kind === 'links') links = { dropRate: fault.dropRate, duplicateRate: fault.duplicateRate, delayMinMs: 1, delayMaxMs: fault.delayMaxMs };
@@ -186,9 +201,16 @@ class NetworkFaults {
   }
 }
 
-/** replicasOf returns each node's replica of a partition, or undefined where a node is not up or does not host it yet. */
+/**
+ * replicasOf returns the replicas of a partition as the metadata places them (read on an up node),
+ * each node's HostedPartition or undefined where that node is not up or does not host it yet.
+ */
 function replicasOf(sim: ClusterSimulation, partition: number): (HostedPartition | undefined)[] {
-  return [...sim.slots.values()].map((slot) => {
+  const up = [...sim.slots.values()].filter((slot) => slot.state === 'up' && slot.shell !== undefined);
+  const placed = up[0]?.shell?.metadata.machine.image.topicByName(topic)?.partitions[partition]?.replicas;
+  if (placed === undefined) return [undefined];
+  return placed.map((id) => {
+    const slot = sim.slot(id);
     if (slot.state !== 'up') return undefined;
     try {
       return slot.shell?.partitions?.partition(topic, partition) as HostedPartition | undefined;

@@ -13,6 +13,7 @@ const propertyName = 'no acknowledged record is lost, duplicated or reordered, a
 
 interface Totals {
   runs: number;
+  fiveNodes: number;
   acknowledged: number;
   consumed: number;
   commits: number;
@@ -33,7 +34,8 @@ interface Totals {
  */
 const stormAfterRepair: ClusterScenario = {
   seed: 1527702011,
-  corruptible: 2,
+  nodes: 3,
+  corruptible: [2],
   partitions: 2,
   producers: 3,
   groups: 2,
@@ -51,7 +53,8 @@ const stormAfterRepair: ClusterScenario = {
 
 const offsetsUnderReplicated: ClusterScenario = {
   seed: 1695062593,
-  corruptible: 2,
+  nodes: 3,
+  corruptible: [2],
   partitions: 2,
   producers: 1,
   groups: 2,
@@ -85,7 +88,7 @@ describe('whole-cluster simulation', () => {
   });
 
   it(propertyName, { timeout: simTestTimeoutMs * 3 }, async () => {
-    const totals: Totals = { runs: 0, acknowledged: 0, consumed: 0, commits: 0, crashes: 0, corruptions: 0, pauses: 0, events: 0, virtualMs: 0, messagesPerSecondMax: 0 };
+    const totals: Totals = { runs: 0, fiveNodes: 0, acknowledged: 0, consumed: 0, commits: 0, crashes: 0, corruptions: 0, pauses: 0, events: 0, virtualMs: 0, messagesPerSecondMax: 0 };
     const startedAt = performance.now();
     const runs = Number(process.env.RAFTBUS_CLUSTER_SIM_RUNS ?? 500) * simFactor;
     await checkAsyncSchedules({
@@ -98,6 +101,7 @@ describe('whole-cluster simulation', () => {
       run: async (scenario) => {
         const { sim, workload } = await runScenario(scenario);
         totals.runs++;
+        if (scenario.nodes === 5) totals.fiveNodes++;
         totals.acknowledged += workload.counts.acknowledged;
         totals.consumed += workload.counts.consumed;
         totals.commits += workload.counts.commits;
@@ -113,7 +117,7 @@ describe('whole-cluster simulation', () => {
       },
     });
     const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
-    console.log(`cluster: ${totals.runs} schedules in ${seconds} s (${(totals.virtualMs / 1000).toFixed(0)} s virtual, ${totals.events} events): ${totals.acknowledged} records acknowledged, ${totals.consumed} consumed, ${totals.commits} commits acknowledged, ${totals.crashes} crashes, ${totals.corruptions} files corrupted, ${totals.pauses} pauses; peer messages per virtual second <= ${totals.messagesPerSecondMax.toFixed(0)}`);
+    console.log(`cluster: ${totals.runs} schedules (${totals.fiveNodes} of 5 nodes, the rest of 3) in ${seconds} s (${(totals.virtualMs / 1000).toFixed(0)} s virtual, ${totals.events} events): ${totals.acknowledged} records acknowledged, ${totals.consumed} consumed, ${totals.commits} commits acknowledged, ${totals.crashes} crashes, ${totals.corruptions} files corrupted, ${totals.pauses} pauses; peer messages per virtual second <= ${totals.messagesPerSecondMax.toFixed(0)}`);
     expect(totals.runs).toBeGreaterThan(0);
     if (simPath === undefined) {
       expect(totals.acknowledged).toBeGreaterThan(10 * totals.runs);
