@@ -19,6 +19,8 @@ export const offsetsTopic = '__consumer_offsets';
 export const offsetsTopicPartitions = 6;
 const coordinatorTickMs = 100;
 const persistTimeoutMs = 30_000;
+/** waitLogEveryMs: how often a broker says again that groups wait for brokers to create the offsets topic. */
+const waitLogEveryMs = 30_000;
 
 interface Attached {
   readonly partition: HostedPartition;
@@ -46,6 +48,7 @@ export class GroupCoordinators {
   private readonly attached = new Map<number, Attached>();
   private ticker: Timer | undefined;
   private creating: Promise<unknown> | undefined;
+  private waitLoggedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: GroupCoordinatorsOptions) {}
 
@@ -92,16 +95,20 @@ export class GroupCoordinators {
   }
 
   private createOffsetsTopic(): Promise<unknown> {
+    // As Kafka's offsets.topic.replication.factor: the full factor or nothing. A topic created with
+    // the brokers that happened to be up would stay under-replicated for good.
+    const replicationFactor = this.options.offsetsReplicationFactor;
+    const unfenced = this.options.image().unfencedBrokers();
+    if (unfenced.length < replicationFactor) {
+      const nowMs = this.options.clock.now();
+      if (nowMs - this.waitLoggedAtMs >= waitLogEveryMs) {
+        this.waitLoggedAtMs = nowMs;
+        this.options.logger.warn({ topic: offsetsTopic, unfenced: unfenced.map((broker) => broker.id), replicationFactor }, 'consumer groups wait for enough brokers to create the offsets topic; start the missing brokers');
+      }
+      return Promise.resolve();
+    }
     this.creating ??= (async () => {
       try {
-        // As Kafka's offsets.topic.replication.factor: the full factor or nothing. A topic created
-        // with the brokers that happened to be up would stay under-replicated for good.
-        const replicationFactor = this.options.offsetsReplicationFactor;
-        const brokers = this.options.image().unfencedBrokers().length;
-        if (brokers < replicationFactor) {
-          this.options.logger.info({ topic: offsetsTopic, brokers, replicationFactor }, 'waiting for enough brokers to create the offsets topic');
-          return;
-        }
         await this.options.createTopic({ name: offsetsTopic, partitions: this.options.offsetsPartitions ?? offsetsTopicPartitions, replicationFactor, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
         this.options.logger.info({ topic: offsetsTopic }, 'created the internal offsets topic');
       } catch (error) {

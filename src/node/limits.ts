@@ -29,6 +29,10 @@ export const controllerDefaults = Object.freeze({
   queuedOperationsMax: 1000,
   /** How long a broker waits for the controller to release it on a graceful shutdown. */
   controlledShutdownMs: 5000,
+  /** callDeadlineMs bounds a broker's register and heartbeat calls to the controller. */
+  callDeadlineMs: 2000,
+  /** createTopicRetryForMs: how long a broker asking for the offsets topic retries while no controller answers. */
+  createTopicRetryForMs: 10_000,
 });
 
 /** Bounds and defaults of the partitions a broker hosts, and of produce and fetch. */

@@ -415,7 +415,6 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
     while (this.host.status(metadataGroup)?.role === 'leader' && clock.now() < deadline) await clock.sleep(20);
   }
 
-
   /**
    * stopServing is the graceful first half of a stop: the broker asks to be released, leaderships
    * move to other nodes and the controller stops. Idempotent.
@@ -435,7 +434,10 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
     controller?.stop();
   }
 
-  /** closeShell finishes the round on disk and closes the logs (after stopServing and the servers). */
+  /**
+   * closeShell finishes the round on disk and closes the logs: after stopServing and the servers,
+   * or alone when a start fails half way (so it stops the timers stopServing would have stopped).
+   */
   protected async closeShell(): Promise<void> {
     const { replicas, groups, broker, controller } = this.parts;
     broker?.stop();

@@ -12,7 +12,7 @@ import { brokerServerOptions, registerBrokerService } from '../rpc/broker-servic
 import { registerGroupsService } from '../rpc/groups-service.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
 import { openDataDir, type DataDir } from './data-dir.js';
-import { nodeDefaults } from './limits.js';
+import { controllerDefaults, nodeDefaults } from './limits.js';
 import { systemRuntime } from './runtime.js';
 import { NodeShell, NodeStartError, type ShellEnvironment, type ShellOptions, type ShellParts } from './node-shell.js';
 
@@ -21,10 +21,6 @@ export { NodeStartError, bootstrapMembership, bootstrapSnapshot } from './node-s
 /** NodeOptions: the shell's, but the client port is the one the node binds (from the cluster file). */
 export type NodeOptions = Omit<ShellOptions, 'clientPort'>;
 
-/** controllerCallDeadlineMs bounds a broker's register and heartbeat calls to the controller. */
-const controllerCallDeadlineMs = 2000;
-/** createTopicRetryForMs: how long the offsets topic creation retries while no controller answers. */
-const createTopicRetryForMs = 10_000;
 
 interface ProcessParts {
   readonly dataDir: DataDir;
@@ -76,12 +72,13 @@ export class RaftbusNode extends NodeShell {
         dataDir: dataDir.path,
         stateStore,
         send: (messages) => transport.send(messages),
-        connectController: (node: ClusterNode) => new ControllerClient(`${node.host}:${node.clientPort}`, controllerCallDeadlineMs),
+        connectController: (node: ClusterNode) => new ControllerClient(`${node.host}:${node.clientPort}`, controllerDefaults.callDeadlineMs),
         createTopic: (request) => createTopicThroughAdmin(cluster, request),
       };
       const parts = await NodeShell.assemble({ ...options, clientPort }, env);
       const node = new RaftbusNode(parts, { dataDir, stateStore, transport, server }, { peer: peerPort.port, client: clientPort, ...(options.advertisedClientPort === undefined ? {} : { advertisedClient: options.advertisedClientPort }) });
       shell = node;
+      cleanup.push(() => node.closeShell());
       registerAdminService(server, node);
       if (parts.replicas !== undefined) registerBrokerService(server, node);
       if (parts.groups !== undefined) registerGroupsService(server, node);
@@ -115,7 +112,7 @@ export class RaftbusNode extends NodeShell {
 
 /** createTopicThroughAdmin asks whichever node is the active controller, as a client would. */
 async function createTopicThroughAdmin(cluster: ClusterConfig, request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string> }): Promise<unknown> {
-  const admin = new Admin({ bootstrap: cluster.nodes.map((node) => `${node.host}:${node.clientPort}`), retryForMs: createTopicRetryForMs });
+  const admin = new Admin({ bootstrap: cluster.nodes.map((node) => `${node.host}:${node.clientPort}`), retryForMs: controllerDefaults.createTopicRetryForMs });
   try {
     return await admin.createTopic(request);
   } finally {

@@ -119,7 +119,7 @@ export class PartitionReplicas {
     this.options.detach?.(partition);
     await this.options.host.removeGroup(groupId);
     partition.storage.log.close();
-    this.options.runtime.disk.removeTree(partition.id.dir);
+    await this.options.runtime.disk.removeTree(partition.id.dir);
     await this.options.stateStore.deleteGroup(groupId);
     this.options.logger.info({ group: groupId, partition: partition.label }, 'removed the replica of a deleted partition');
   }

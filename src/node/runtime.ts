@@ -1,8 +1,8 @@
 // NodeRuntime is what a node takes from the world around it: time, timers, a disk, randomness
 // and fresh ids. A real node uses systemRuntime (Node's timers, node:fs, crypto); the whole-cluster
 // simulation passes its virtual clock, in-memory disk and seeded generators, and runs the same node
-// shell in virtual time. Nothing under src/node reads Date.now, starts a timer, touches node:fs or
-// draws a random number except through these.
+// shell in virtual time. Nothing NodeShell runs reads Date.now, starts a timer, touches node:fs or
+// draws a random number except through these (the process around it, node.ts and data-dir.ts, does).
 import { randomInt, randomUUID } from 'node:crypto';
 import { seededRandom, type Random } from '../raft/prng.js';
 import type { Disk } from '../storage/disk.js';

@@ -37,8 +37,8 @@ export interface Disk {
   rename(from: string, to: string): void;
   /** unlink removes a file by path. */
   unlink(path: string): void;
-  /** removeTree removes a directory and everything under it; no-op when it is missing. */
-  removeTree(dir: string): void;
+  /** removeTree removes a directory and everything under it (no-op when missing); asynchronous, as a big tree takes a while. */
+  removeTree(dir: string): Promise<void>;
   /** fdatasync resolves once every write and truncate of file issued before the call is durable. */
   fdatasync(file: DiskFile): Promise<void>;
   /** syncDirectory resolves once every create, rename and unlink in dir so far is durable. */

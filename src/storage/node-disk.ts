@@ -80,8 +80,8 @@ export class NodeDisk implements Disk {
     fs.unlinkSync(path);
   }
 
-  removeTree(dir: string): void {
-    fs.rmSync(dir, { recursive: true, force: true });
+  removeTree(dir: string): Promise<void> {
+    return fs.promises.rm(dir, { recursive: true, force: true });
   }
 
   fdatasync(file: DiskFile): Promise<void> {
