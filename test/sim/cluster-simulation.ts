@@ -9,6 +9,7 @@
 // crashed incarnation's events are dropped, a paused node's are held and replayed when it resumes
 // (as after SIGCONT). After each event the runner lets every microtask settle before the next, so
 // with no real I/O and no real timers the whole run is a function of the seed.
+import { controllerDefaults, metadataGroup } from '../../src/node/limits.js';
 import { createLogger, type Logger } from '../../src/node/logger.js';
 import { NodeShell, type ShellEnvironment } from '../../src/node/node-shell.js';
 import type { ControllerApi } from '../../src/node/broker-lifecycle.js';
@@ -25,10 +26,10 @@ import { MemoryStateStore } from './memory-state-store.js';
 import { RequestTimeoutError } from './groups-consumer.js';
 import { SimNetwork, type LinkFaults } from './network.js';
 
+/** snapshotAckTimeoutMs: a snapshot whose receiver never acknowledged it is reported failed after this long (the stream broke). */
+const snapshotAckTimeoutMs = 1000;
 /** eventsAtOneInstantMax: more events than this without virtual time moving is a livelock. */
 const eventsAtOneInstantMax = 100_000;
-/** controllerCallDeadlineMs: a broker's call to the controller times out after this long (src/node/node.ts). */
-const controllerCallDeadlineMs = 2000;
 
 export interface ClusterSimOptions {
   readonly seed: number;
@@ -87,6 +88,8 @@ export class NodeSlot {
 export interface SimCounts {
   events: number;
   messages: number;
+  /** messagesInOneSecondMax: the most peer messages sent in one virtual second. */
+  messagesInOneSecondMax: number;
   messagesLost: number;
   crashes: number;
   corruptions: number;
@@ -102,13 +105,15 @@ export class ClusterSimulation {
   readonly slots = new Map<NodeId, NodeSlot>();
   readonly cluster: ClusterConfig;
   readonly trace: string[] = [];
-  readonly counts: SimCounts = { events: 0, messages: 0, messagesLost: 0, crashes: 0, corruptions: 0, pauses: 0, calls: 0, callsLost: 0 };
+  readonly counts: SimCounts = { events: 0, messages: 0, messagesInOneSecondMax: 0, messagesLost: 0, crashes: 0, corruptions: 0, pauses: 0, calls: 0, callsLost: 0 };
   /** clientFaults: loss and delay on links between clients and nodes; clientCuts: nodes clients cannot reach. */
   clientFaults: LinkFaults;
   readonly clientCuts = new Set<NodeId>();
   private readonly events = new EventHeap<SimEvent>();
   private seq = 0;
   private eventsAtNow = 0;
+  private second = 0;
+  private messagesThisSecond = 0;
   private failure: { error: unknown } | undefined;
   private readonly linkFree = new Map<string, number>();
   private ids = 0;
@@ -297,7 +302,7 @@ export class ClusterSimulation {
       stateStore: slot.stateStore,
       send: (messages) => this.sendPeer(id, messages),
       connectController: (node) => this.controllerLink(slot, node.id),
-      createTopic: (request) => this.callController(slot, (shell) => shell.controllerRuntime()?.createTopic({ ...request, requestId: `offsets-${id}-${this.ids++}` }), 0),
+      createTopic: (request) => this.callController(slot, (shell) => shell.controllerRuntime()?.createTopic({ ...request, requestId: `offsets-${id}-${this.ids++}` })),
     };
   }
 
@@ -332,27 +337,51 @@ export class ClusterSimulation {
   // ---- the peer network ----
 
   private sendPeer(from: NodeId, messages: readonly Message[]): void {
+    const sender = this.slot(from);
     for (const message of messages) {
-      this.counts.messages++;
+      this.countMessage();
       const target = this.slots.get(message.to);
-      const sender = this.slot(from);
       const delays = target === undefined || target.state === 'down' ? [] : this.network.deliveries(message);
       if (delays.length === 0) this.counts.messagesLost++;
       const bytes = encodeMessage(message);
+      // The transport reports a snapshot delivered when the receiver acknowledges it, failed when the stream breaks first.
+      const report = message.type === 'installSnapshot' ? this.snapshotReporter(sender, message.group, message.to) : undefined;
       for (const delay of delays) {
         this.schedule(this.now + delay, target!.owner(), () => {
           const shell = target!.shell;
           if (shell === undefined) return false;
           shell.receive(from, [decodeMessage(bytes)]);
+          if (report !== undefined && !this.network.isCut(message.to, from)) this.schedule(this.now + randomInt(this.random, 1, 3), undefined, () => report('finished'));
           return true;
         });
       }
-      if (message.type === 'installSnapshot') {
-        // The transport reports a snapshot's fate to its sender once the last chunk went (or failed).
-        const outcome = delays.length > 0 ? 'finished' : 'failed';
-        this.schedule(this.now + (delays[0] ?? 5) + 1, sender.owner(), () => sender.shell?.reportSnapshot({ group: message.group, to: message.to, outcome }));
-      }
     }
+  }
+
+  /** snapshotReporter returns a once-only report of a snapshot's fate to its sender's incarnation; without one, it fails after snapshotAckTimeoutMs. */
+  private snapshotReporter(sender: NodeSlot, group: number, to: NodeId): (outcome: 'finished' | 'failed') => boolean {
+    const owner = sender.owner();
+    let reported = false;
+    const report = (outcome: 'finished' | 'failed'): boolean => {
+      if (reported || sender.incarnation !== owner.incarnation) return false;
+      reported = true;
+      sender.shell?.reportSnapshot({ group, to, outcome });
+      return true;
+    };
+    this.schedule(this.now + snapshotAckTimeoutMs, owner, () => report('failed'));
+    return report;
+  }
+
+  /** countMessage counts a peer message, also in the current virtual second (storms show as peaks). */
+  private countMessage(): void {
+    this.counts.messages++;
+    const second = Math.floor(this.now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.messagesThisSecond = 0;
+    }
+    this.messagesThisSecond++;
+    this.counts.messagesInOneSecondMax = Math.max(this.counts.messagesInOneSecondMax, this.messagesThisSecond);
   }
 
   // ---- calls: brokers to the controller, clients to brokers ----
@@ -409,7 +438,10 @@ export class ClusterSimulation {
     });
   }
 
-  /** transit returns when a message sent now from `from` to `to` arrives (FIFO per link), or undefined when it is lost. */
+  /**
+   * transit returns when a message sent now from `from` to `to` arrives (FIFO per link), or undefined
+   * when it is lost. Endpoints: `n<id>` is a node; anything else (p0, c1, admin, metadata) a client.
+   */
   private transit(from: string, to: string): number | undefined {
     const nodes = [from, to].filter((end) => end.startsWith('n')).map((end) => Number(end.slice(1)));
     let faults: LinkFaults;
@@ -435,21 +467,21 @@ export class ClusterSimulation {
       return run(controller);
     };
     return {
-      registerBroker: (request) => this.call(`n${slot.id}`, to, controllerCallDeadlineMs, serve((controller) => controller.registerBroker(request)), owner),
-      brokerHeartbeat: (request) => this.call(`n${slot.id}`, to, controllerCallDeadlineMs, serve((controller) => controller.brokerHeartbeat(request)), owner),
+      registerBroker: (request) => this.call(`n${slot.id}`, to, controllerDefaults.callDeadlineMs, serve((controller) => controller.registerBroker(request)), owner),
+      brokerHeartbeat: (request) => this.call(`n${slot.id}`, to, controllerDefaults.callDeadlineMs, serve((controller) => controller.brokerHeartbeat(request)), owner),
       close: () => undefined,
     };
   }
 
-  /** callController asks the controller from a node (offsets topic creation): the node it believes leads, else each in turn. */
-  private async callController<T>(slot: NodeSlot, run: (shell: NodeShell) => Promise<T> | undefined, attempt: number): Promise<T> {
+  /** callController asks the controller from a node (offsets topic creation): the node it believes leads, else any; the caller retries. */
+  private async callController<T>(slot: NodeSlot, run: (shell: NodeShell) => Promise<T> | undefined): Promise<T> {
     const owner = slot.owner();
-    const hint = slot.shell?.host.status(0)?.leader ?? 0;
-    const to = hint !== 0 ? hint : 1 + (attempt % this.options.nodes);
+    const hint = slot.shell?.host.status(metadataGroup)?.leader ?? 0;
+    const to = hint !== 0 ? hint : randomInt(this.random, 1, this.options.nodes);
     return this.call(
       `n${slot.id}`,
       to,
-      controllerCallDeadlineMs,
+      controllerDefaults.callDeadlineMs,
       (shell) => {
         const answer = run(shell);
         if (answer === undefined) throw new NotControllerError(0);
@@ -510,8 +542,8 @@ class IncarnationDisk implements Disk {
   unlink(path: string): void {
     this.check().unlink(path);
   }
-  removeTree(dir: string): void {
-    this.check().removeTree(dir);
+  removeTree(dir: string): Promise<void> {
+    return this.check().removeTree(dir);
   }
   fdatasync(file: DiskFile): Promise<void> {
     const synced = this.check().fdatasync(file);

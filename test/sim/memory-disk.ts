@@ -163,10 +163,11 @@ export class MemoryDisk implements Disk {
     if (!this.files.delete(path)) throw new MemoryDiskError('ENOENT', path);
   }
 
-  removeTree(dir: string): void {
+  removeTree(dir: string): Promise<void> {
     const under = (path: string): boolean => path === dir || path.startsWith(`${dir}/`);
     for (const path of [...this.files.keys()]) if (under(path)) this.files.delete(path);
     for (const path of [...this.directories]) if (under(path) && path !== '/') this.directories.delete(path);
+    return Promise.resolve();
   }
 
   fdatasync(file: DiskFile): Promise<void> {

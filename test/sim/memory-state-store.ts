@@ -19,6 +19,7 @@ export class MemoryStateStore implements NodeStateStore {
   constructor(private readonly syncLatency: () => Promise<void>) {}
 
   async saveHardStates(states: readonly { group: GroupId; hardState: HardState }[], options: { sync: boolean }): Promise<void> {
+    if (states.length === 0) return; // as StateStore: an empty batch writes nothing, so syncs nothing
     for (const { group, hardState } of states) this.current.set(group, { ...hardState });
     if (options.sync) await this.sync();
   }
