@@ -1,11 +1,11 @@
 // One whole-cluster schedule: three or five nodes (each controller and broker) start from empty
 // disks, an admin creates a topic (3 replicas), producers and consumer groups run while faults hit:
-// crashes of one node or of all at once (power loss) that lose unsynced writes or tear them, a bit
-// flip or a cut file on one node (a minority of every replica set) while it is down, isolation, a bridge, one-way cuts,
-// lossy and slow links, pauses longer than the election timeout, clients cut off a node. Then
-// everything heals, producers finish, and the run waits until every replica holds the same high
-// watermark and every group has committed all of it. The chaos checker then judges the history,
-// and every replica must hold exactly what the final read recorded.
+// kill -9 of one node, power loss of one or of all at once (unsynced writes lost or torn), a bit
+// flip or a cut file on one node (a minority of every replica set) while it is down, isolation, a
+// bridge, one-way cuts, lossy and slow links, pauses longer than the election timeout, clients cut
+// off a node. Then everything heals, producers finish, and the run waits until every replica holds
+// the same high watermark and every group has committed all of it. The chaos checker then judges
+// the history, and every replica must hold exactly what the final read recorded.
 import fc from 'fast-check';
 import { check } from '../../chaos/checker.js';
 import type { HostedPartition } from '../../src/node/hosted-partition.js';
@@ -26,7 +26,8 @@ const probeEveryMs = 250;
 const messagesPerSecondMax = 5000;
 
 export type ClusterFault =
-  | { readonly kind: 'crash'; readonly node: NodeId; readonly downMs: number; readonly tear: boolean; readonly corrupt: 'none' | 'flip' | 'truncate'; readonly pick: number }
+  /** crash: kill -9 of one node, or (power) it loses power too. */
+  | { readonly kind: 'crash'; readonly node: NodeId; readonly downMs: number; readonly power: boolean; readonly tear: boolean; readonly corrupt: 'none' | 'flip' | 'truncate'; readonly pick: number }
   | { readonly kind: 'powerLoss'; readonly downMs: number; readonly tear: boolean }
   | { readonly kind: 'isolate'; readonly node: NodeId; readonly forMs: number }
   /** bridge: the other nodes split in two sides by mask that reach each other only through the bridge node. */
@@ -55,7 +56,7 @@ export interface ClusterScenario {
 function faultArbitrary(nodes: number): fc.Arbitrary<ClusterFault> {
   const node = fc.integer({ min: 1, max: nodes });
   return fc.oneof(
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node, downMs: fc.integer({ min: 100, max: 6000 }), tear: fc.boolean(), corrupt: fc.constantFrom('none' as const, 'flip' as const, 'truncate' as const), pick: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node, downMs: fc.integer({ min: 100, max: 6000 }), power: fc.boolean(), tear: fc.boolean(), corrupt: fc.constantFrom('none' as const, 'flip' as const, 'truncate' as const), pick: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('powerLoss' as const), downMs: fc.integer({ min: 100, max: 3000 }), tear: fc.boolean() }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), node, forMs: fc.integer({ min: 200, max: 5000 }) }) },
     // mask splits the other nodes into two sides, neither empty.
@@ -142,14 +143,14 @@ function inject(sim: ClusterSimulation, network: NetworkFaults, scenario: Cluste
   sim.note(() => `fault ${JSON.stringify(fault)}`);
   switch (fault.kind) {
     case 'crash':
-      sim.crash(fault.node, { tear: fault.tear });
+      sim.crash(fault.node, { power: fault.power, tear: fault.tear });
       if (fault.corrupt !== 'none' && scenario.corruptible.includes(fault.node)) sim.corrupt(fault.node, fault.corrupt, fault.pick);
       sim.schedule(sim.now + fault.downMs, undefined, () => sim.start(fault.node));
       return;
     case 'powerLoss':
       // Every node at once (a rack loses power): only what each had synced survives anywhere.
       for (const id of sim.slots.keys()) {
-        sim.crash(id, { tear: fault.tear });
+        sim.crash(id, { power: true, tear: fault.tear });
         sim.schedule(sim.now + fault.downMs, undefined, () => sim.start(id));
       }
       return;

@@ -233,18 +233,26 @@ export class ClusterSimulation {
     );
   }
 
-  /** crash kills a node (kill -9 and power loss): unsynced writes are lost, torn when tear. */
-  crash(id: NodeId, options: { tear: boolean }): void {
+  /**
+   * crash kills a node. With power: true the machine loses power too: unsynced writes are lost (torn
+   * when tear); without, only the process dies (kill -9) and the page cache keeps what it wrote.
+   */
+  crash(id: NodeId, options: { power: boolean; tear: boolean }): void {
     const slot = this.slot(id);
     if (slot.state === 'down') return;
     this.counts.crashes++;
-    this.note(() => `crash node ${id}${options.tear ? ' (torn writes)' : ''}`);
+    this.note(() => `${options.power ? 'power loss of' : 'kill -9 of'} node ${id}${options.power && options.tear ? ' (torn writes)' : ''}`);
     slot.state = 'down';
     slot.shell = undefined;
     slot.held = [];
     slot.incarnation++; // the dead incarnation's events and answers are dropped
-    slot.disk.crash({ tear: options.tear });
-    slot.stateStore.crash();
+    if (options.power) {
+      slot.disk.crash({ tear: options.tear });
+      slot.stateStore.crash();
+    } else {
+      slot.disk.killProcess();
+      slot.stateStore.killProcess();
+    }
   }
 
   /** corrupt flips a bit in, or truncates, one file of a node that is down (bit rot, a lost tail). */

@@ -43,10 +43,10 @@ const stormAfterRepair: ClusterScenario = {
   faultForMs: 8609,
   syncMsMax: [2, 40, 2],
   faults: [
-    { atMs: 8974, fault: { kind: 'crash', node: 2, downMs: 783, tear: true, corrupt: 'flip', pick: 0 } },
+    { atMs: 8974, fault: { kind: 'crash', node: 2, downMs: 783, power: true, tear: true, corrupt: 'flip', pick: 0 } },
     { atMs: 3875, fault: { kind: 'isolate', node: 1, forMs: 3825 } },
     { atMs: 10666, fault: { kind: 'clients', node: 1, forMs: 334 } },
-    { atMs: 8883, fault: { kind: 'crash', node: 1, downMs: 489, tear: true, corrupt: 'none', pick: 0 } },
+    { atMs: 8883, fault: { kind: 'crash', node: 1, downMs: 489, power: true, tear: true, corrupt: 'none', pick: 0 } },
     { atMs: 7652, fault: { kind: 'isolate', node: 2, forMs: 3098 } },
   ],
 };
@@ -63,7 +63,7 @@ const offsetsUnderReplicated: ClusterScenario = {
   syncMsMax: [2, 40, 2],
   faults: [
     { atMs: 7261, fault: { kind: 'isolate', node: 1, forMs: 1174 } },
-    { atMs: 8448, fault: { kind: 'crash', node: 2, downMs: 4320, tear: true, corrupt: 'truncate', pick: 0 } },
+    { atMs: 8448, fault: { kind: 'crash', node: 2, downMs: 4320, power: true, tear: true, corrupt: 'truncate', pick: 0 } },
   ],
 };
 

@@ -26,6 +26,32 @@ describe('MemoryDisk', () => {
     expect(() => disk.size(file)).toThrow(MemoryDiskError);
   });
 
+  it('keeps unsynced writes across a killed process until a crash, and a later fdatasync makes them durable', async () => {
+    const disk = new MemoryDisk({ syncMode: 'manual' });
+    disk.mkdirp('/d');
+    const file = disk.open('/d/a', { create: true });
+    disk.write(file, 0, bytes(1, 2));
+    let answered = false;
+    void disk.fdatasync(file).then(() => (answered = true));
+    disk.killProcess();
+    expect(disk.completeAllSyncs()).toBe(0);
+    await Promise.resolve();
+    expect(answered).toBe(false);
+    expect(() => disk.size(file)).toThrow(MemoryDiskError);
+    expect(readAll(disk, '/d/a')).toEqual([1, 2]);
+    disk.crash();
+    expect(readAll(disk, '/d/a')).toEqual([]);
+    const again = disk.open('/d/a', { create: false });
+    disk.write(again, 0, bytes(3));
+    disk.killProcess();
+    const third = disk.open('/d/a', { create: false });
+    const synced = disk.fdatasync(third);
+    disk.completeAllSyncs();
+    await synced;
+    disk.crash();
+    expect(readAll(disk, '/d/a')).toEqual([3]);
+  });
+
   it('treats directory operations as durable at once', () => {
     const disk = new MemoryDisk();
     disk.mkdirp('/d/e');

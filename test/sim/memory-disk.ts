@@ -223,6 +223,16 @@ export class MemoryDisk implements Disk {
     this.generation++;
   }
 
+  /**
+   * killProcess is kill -9 of the process that had the disk open, the machine staying up: its
+   * handles die and its waiting fdatasync calls never answer, but what it wrote stays in the page
+   * cache, readable at once, durable after a later fdatasync of the file, lost by a later crash().
+   */
+  killProcess(): void {
+    this.pendingSyncs = [];
+    this.generation++;
+  }
+
   /** flipBit flips one bit of a file, both as read and on the durable media (bit rot). */
   flipBit(path: string, byteOffset: number, bit = 0): void {
     const inode = this.inodeAt(path);

@@ -2,7 +2,8 @@
 // in memory, with LevelDB's durability model. A write is visible at once; a synced write is durable
 // when its promise resolves (the simulator decides when, through `syncLatency`), and makes every
 // earlier write durable with it, as a synced LevelDB write flushes its log; an unsynced write (a
-// commit index) survives a crash only if a later synced write completed. crash() forgets the rest.
+// commit index) survives a crash only if a later synced write completed. crash() forgets the rest;
+// killProcess() (kill -9, the machine up) forgets nothing.
 import { emptyHardState, type GroupId, type HardState } from '../../src/raft/types.js';
 import type { NodeStateStore } from '../../src/storage/state-store.js';
 
@@ -43,7 +44,12 @@ export class MemoryStateStore implements NodeStateStore {
     this.durableWrite = write;
   }
 
-  /** crash keeps only what was durable. */
+  /** killProcess: the process dies, the machine stays up; what was written stays (a sync in flight no longer reports). */
+  killProcess(): void {
+    this.generation++;
+  }
+
+  /** crash (power loss) keeps only what was durable. */
   crash(): void {
     this.generation++;
     this.current = new Map(this.durable);
