@@ -14,7 +14,7 @@ import {
   UnknownProducerIdError,
 } from '../errors.js';
 import { PartitionLeader, PartitionState, isBatchEntry, type PrepareOutcome } from '../partition/partition-state.js';
-import { readBatchHeader, validateBatch } from '../partition/record-batch.js';
+import { readBatchHeader, validateBatch, type BatchHeader } from '../partition/record-batch.js';
 import { defaultRecordBatchLimits } from '../partition/limits.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
@@ -58,16 +58,28 @@ export class HostedPartition implements BrokerPartition {
     }
     const validation = validateBatch(request.batch, { ...defaultRecordBatchLimits, batchBytesMax: maxMessageBytes });
     if (validation.kind === 'invalid') throw new InvalidRecordBatchError(validation.field, validation.reason);
-    const status = this.host.status(this.id.groupId);
-    if (status === undefined || status.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
-    if (this.leader.term !== status.term) this.leader.begin(status.term, this.host.pendingEntries(this.id.groupId));
-    const outcome = this.leader.prepare(request.batch, validation.header);
+    let outcome = this.prepare(request.batch, validation.header);
+    if (outcome.kind === 'unknownProducer' || outcome.kind === 'outOfOrder') {
+      // These refusals are final for the producer, so they must not come from a deposed leader that
+      // has not noticed yet (its producer table misses what the new leader appended): confirm
+      // leadership with a quorum and apply what it committed, then ask again.
+      await this.host.confirmLeadership(this.id.groupId, Math.min(request.timeoutMs, partitionDefaults.leadershipCheckMsMax));
+      outcome = this.prepare(request.batch, validation.header);
+    }
     if (outcome.kind !== 'append') return this.answerWithoutAppend(outcome, request.acks, validation.header.producerId);
     const appendTimeMs = this.clock.now();
     const proposal = this.host.proposeDurable(this.id.groupId, outcome.bytes, request.acks === -1 ? 'quorum' : request.acks === 1 ? 'leader' : 'none');
     this.leader.proposed(outcome.bytes);
     await withTimeout(this.clock, proposal.done, request.timeoutMs);
     return { baseOffset: outcome.baseOffset, appendTimeMs, replicas: request.acks === -1 ? this.replicasHolding(proposal.index) : 1, duplicate: false, logStartOffset: this.state.logStartOffset };
+  }
+
+  /** prepare checks a batch against the producer table as the current leader; throws NotLeaderError elsewhere. */
+  private prepare(batch: Uint8Array, header: BatchHeader): PrepareOutcome {
+    const status = this.host.status(this.id.groupId);
+    if (status === undefined || status.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
+    if (this.leader.term !== status.term) this.leader.begin(status.term, this.host.pendingEntries(this.id.groupId));
+    return this.leader.prepare(batch, header);
   }
 
   private answerWithoutAppend(outcome: Exclude<PrepareOutcome, { kind: 'append' }>, acks: Acks, producerId: bigint): ProduceAnswer {

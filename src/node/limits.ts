@@ -57,6 +57,8 @@ export const partitionDefaults = Object.freeze({
   /** newLeaderCampaignEveryMs, newLeaderCampaignsMax: how a new partition's chosen leader campaigns until it leads. */
   newLeaderCampaignEveryMs: 100,
   newLeaderCampaignsMax: 30,
+  /** leadershipCheckMsMax bounds how long a leader confirms its leadership before refusing a producer's batch for good. */
+  leadershipCheckMsMax: 2000,
   /** retentionCheckMs: how often retention looks for whole segments to delete. */
   retentionCheckMs: 5000,
   /** grpcMessageBytesMax: the largest gRPC message a broker accepts or a client receives. */

@@ -55,10 +55,21 @@ interface Waiter {
   readonly reject: (error: Error) => void;
 }
 
+/** A confirmation of leadership (ReadIndex) waiting for its read index to be confirmed, then applied. */
+interface LeadershipCheck {
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: Timer;
+  /** index: the confirmed read index, once the quorum answered. */
+  index: number | undefined;
+}
+
 /** HostedGroup is one group on this node: its RawNode, storage, state machine and waiters. */
 class HostedGroup {
   readonly raw: RawNode;
   readonly waiters = new Map<number, Waiter>();
+  /** leadershipChecks: confirmations of leadership in flight, by ReadIndex request id. */
+  readonly leadershipChecks = new Map<number, LeadershipCheck>();
   /** persistWaiters wait for an entry to be durable on this node only (acks=1). */
   readonly persistWaiters = new Map<number, Waiter>();
   appliedIndex: number;
@@ -137,6 +148,15 @@ class HostedGroup {
     }
   }
 
+  /** failLeadershipChecks rejects the confirmations in flight (the node stepped down or stops). */
+  failLeadershipChecks(): void {
+    for (const check of this.leadershipChecks.values()) {
+      check.timer.cancel();
+      check.reject(new NotLeaderError(this.options.group, this.raw.status().leader));
+    }
+    this.leadershipChecks.clear();
+  }
+
   /** failWaitersUpTo rejects waiters whose slot a snapshot skipped: their outcome is unknown here. */
   failWaitersUpTo(index: number): void {
     for (const waiters of [this.waiters, this.persistWaiters]) {
@@ -145,6 +165,21 @@ class HostedGroup {
         waiters.delete(waiterIndex);
         waiter.reject(new ProposalDroppedError(this.options.group, waiterIndex));
       }
+    }
+  }
+
+  /** settleLeadershipChecks notes the read indexes a quorum confirmed and answers the checks whose index is applied. */
+  settleLeadershipChecks(readStates: readonly { requestId: number; index: number }[]): void {
+    if (this.leadershipChecks.size === 0) return;
+    for (const read of readStates) {
+      const check = this.leadershipChecks.get(read.requestId);
+      if (check !== undefined) check.index = read.index;
+    }
+    for (const [requestId, check] of this.leadershipChecks) {
+      if (check.index === undefined || check.index > this.appliedIndex) continue;
+      this.leadershipChecks.delete(requestId);
+      check.timer.cancel();
+      check.resolve();
     }
   }
 
@@ -179,6 +214,7 @@ export class RaftHost {
   /** rounds counts persist rounds; syncs counts durability barriers (log fdatasyncs, synced batches). */
   rounds = 0;
   syncs = 0;
+  private nextReadId = 1;
 
   constructor(private readonly options: RaftHostOptions) {}
 
@@ -248,6 +284,28 @@ export class RaftHost {
     return { ...position, done };
   }
 
+  /**
+   * confirmLeadership resolves once a quorum has confirmed, after the call, that this node leads the
+   * group (Raft's ReadIndex) and this node has applied everything committed before: from then on
+   * its state is as current as the group's. Rejects with NotLeaderError when it does not lead, or
+   * when no confirmation comes within timeoutMs (a deposed leader that has not noticed yet).
+   */
+  confirmLeadership(group: GroupId, timeoutMs: number): Promise<void> {
+    const hosted = this.requireGroup(group);
+    const requestId = this.nextReadId++;
+    const result = hosted.raw.readIndex(requestId);
+    if (result.kind === 'notLeader') return Promise.reject(new NotLeaderError(group, result.leaderHint));
+    if (result.kind !== 'pending') return Promise.reject(new NotLeaderError(group, 0));
+    this.scheduleRound();
+    return new Promise<void>((resolve, reject) => {
+      const timer = this.options.clock.after(timeoutMs, () => {
+        hosted.leadershipChecks.delete(requestId);
+        reject(new NotLeaderError(group, hosted.raw.status().leader));
+      });
+      hosted.leadershipChecks.set(requestId, { resolve, reject, timer, index: undefined });
+    });
+  }
+
   /** pendingEntries returns a group's entries after its applied index (proposed, not applied yet). */
   pendingEntries(group: GroupId): Entry[] {
     const hosted = this.requireGroup(group);
@@ -294,6 +352,7 @@ export class RaftHost {
       this.groups.delete(group);
       this.commitsToWrite.delete(group);
       hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
+      hosted.failLeadershipChecks();
     });
   }
 
@@ -390,9 +449,13 @@ export class RaftHost {
       // A leader that steps down cannot tell whether its pending entries will commit: say so now
       // (retriable, outcome unknown) rather than leave callers waiting until a new leader's log
       // overwrites or commits them. An idempotent retry finds out which.
-      if (ready.softState !== undefined && ready.softState.role !== 'leader') hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
+      if (ready.softState !== undefined && ready.softState.role !== 'leader') {
+        hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
+        hosted.failLeadershipChecks();
+      }
       if (ready.snapshot !== undefined) hosted.failWaitersUpTo(ready.snapshot.metadata.index);
       hosted.applyReady(ready);
+      hosted.settleLeadershipChecks(ready.readStates);
       hosted.raw.advance(ready);
     }
   }
@@ -474,7 +537,10 @@ export class RaftHost {
     this.closed = true;
     this.ticker?.cancel();
     this.commitWriter?.cancel();
-    for (const hosted of this.groups.values()) hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
+    for (const hosted of this.groups.values()) {
+      hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
+      hosted.failLeadershipChecks();
+    }
     while (this.roundRunning) await this.options.clock.sleep(1);
     await this.flushCommits();
     await this.hardStateTail;
