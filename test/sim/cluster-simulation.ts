@@ -246,6 +246,11 @@ export class ClusterSimulation {
     slot.shell = undefined;
     slot.held = [];
     slot.incarnation++; // the dead incarnation's events and answers are dropped
+    // The other nodes' streams to it break: their transports report it unreachable (a leader then probes it afresh).
+    for (const other of this.slots.values()) {
+      if (other === slot || other.state === 'down') continue;
+      this.schedule(this.now + randomInt(this.random, 1, 50), other.owner(), () => other.shell?.reportUnreachable(id));
+    }
     if (options.power) {
       slot.disk.crash({ tear: options.tear });
       slot.stateStore.crash();

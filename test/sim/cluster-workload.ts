@@ -89,12 +89,14 @@ class SimProducer {
       const leader = await workload.leaderOf(partition, attempt);
       try {
         const answer = await workload.sim.call(this.name, leader, produceDeadlineMs, (shell) => shell.partition(topic, partition).produce({ acks: -1, batch, timeoutMs: produceTimeoutMs }));
+        workload.sim.note(() => `${this.name} ${value} (sequence ${sequence}) at node ${leader}: offset ${answer.baseOffset}${answer.duplicate ? ' (duplicate)' : ''}`);
         this.sequences.set(partition, sequence + 1);
         workload.counts.acknowledged++;
         workload.record({ kind: 'produce-ok', id: value, topic, partition, offset: answer.baseOffset });
         return;
       } catch (error) {
         if (!(error instanceof RaftbusError)) throw error;
+        workload.sim.note(() => `${this.name} ${value} (sequence ${sequence}) at node ${leader}: ${error.name}: ${error.message}`);
         // A sequential idempotent producer never skips a sequence: anything but a retriable answer
         // means the broker lost or confused its batches. The send's outcome is unknown; the producer
         // stops, and the run fails after the checker has said what was lost.

@@ -26,31 +26,13 @@ interface Totals {
 }
 
 /**
- * Schedules that found bugs. stormAfterRepair: node 2 comes back with a corrupt log; a partition's
- * leader counted entries the repaired log no longer had and probed the same index again and again
- * (39,000 messages in one virtual second). offsetsUnderReplicated: the offsets topic was created
- * while a broker was still registering, with two replicas; when one of them came back repaired,
- * neither could be elected (the repaired one abstains, the other needs its vote): a group stalled.
+ * offsetsUnderReplicated found a bug: the offsets topic was created while a broker was still
+ * registering, with two replicas; when one of them came back repaired, neither could be elected
+ * (the repaired one abstains, the other needs its vote), and a group stalled. (The storm this
+ * simulation found first, a leader probing a repaired follower's lost index forever, is covered by
+ * src/raft/abstain.test.ts: since the simulator reports a crashed peer unreachable, as the
+ * transport does when the stream breaks, the leader forgets what it knew and no schedule reaches it.)
  */
-const stormAfterRepair: ClusterScenario = {
-  seed: 1388666754,
-  nodes: 3,
-  corruptible: [2],
-  partitions: 3,
-  producers: 3,
-  groups: 2,
-  consumersPerGroup: 2,
-  faultForMs: 8609,
-  syncMsMax: [2, 40, 2],
-  faults: [
-    { atMs: 8974, fault: { kind: 'crash', node: 2, downMs: 783, power: true, tear: true, corrupt: 'flip', pick: 0 } },
-    { atMs: 3875, fault: { kind: 'isolate', node: 1, forMs: 3825 } },
-    { atMs: 10666, fault: { kind: 'clients', node: 1, forMs: 334 } },
-    { atMs: 8883, fault: { kind: 'crash', node: 1, downMs: 489, power: true, tear: true, corrupt: 'none', pick: 0 } },
-    { atMs: 7652, fault: { kind: 'isolate', node: 2, forMs: 3098 } },
-  ],
-};
-
 const offsetsUnderReplicated: ClusterScenario = {
   seed: 1695062593,
   nodes: 3,
@@ -67,12 +49,40 @@ const offsetsUnderReplicated: ClusterScenario = {
   ],
 };
 
+/**
+ * deposedLeaderRefused: a bridge cuts the leader of events-0 off; the other replicas elect a new
+ * leader, which takes each producer's first batch. The old leader has not noticed yet; asked for
+ * the second batches, it knew no such producers and refused them for good (UnknownProducerId).
+ * Now a leader confirms its leadership with a quorum before such a refusal.
+ */
+const deposedLeaderRefused: ClusterScenario = {
+  seed: 1326076230,
+  nodes: 5,
+  corruptible: [4],
+  partitions: 1,
+  producers: 2,
+  groups: 2,
+  consumersPerGroup: 2,
+  faultForMs: 3010,
+  syncMsMax: [40, 2, 40, 2, 40],
+  faults: [
+    { atMs: 4629, fault: { kind: 'pause', node: 2, forMs: 1039 } },
+    { atMs: 4164, fault: { kind: 'bridge', bridge: 3, mask: 4, forMs: 4999 } },
+    { atMs: 3008, fault: { kind: 'crash', node: 5, downMs: 818, power: false, tear: false, corrupt: 'flip', pick: 0 } },
+  ],
+};
+
 describe('whole-cluster simulation', () => {
-  it.each([
-    ['a leader sends a repaired follower the entries it lost instead of probing one index forever', stormAfterRepair],
-    ['the offsets topic is created fully replicated, so one repaired replica cannot stall a group', offsetsUnderReplicated],
-  ])('%s', { timeout: 60_000 }, async (_name, scenario) => {
-    const { sim, workload } = await runScenario(scenario, { trace: true });
+  it('a deposed leader that has not noticed yet does not refuse a producer for good', { timeout: 60_000 }, async () => {
+    const { sim, workload } = await runScenario(deposedLeaderRefused, { trace: true });
+    expect(sim.trace.some((line) => line.includes('events-0') && line.includes('stepping down: no quorum heard'))).toBe(true);
+    expect(workload.refusals).toEqual([]);
+    expect(workload.counts.acknowledged).toBeGreaterThan(0);
+  });
+
+
+  it('the offsets topic is created fully replicated, so one repaired replica cannot stall a group', { timeout: 60_000 }, async () => {
+    const { sim, workload } = await runScenario(offsetsUnderReplicated, { trace: true });
     // Still the schedule that found the bug: a node comes back from corruption owing entries it had acknowledged.
     expect(sim.counts.corruptions).toBeGreaterThan(0);
     expect(sim.trace.some((line) => line.includes('log ends before entries this node acknowledged'))).toBe(true);
