@@ -20,7 +20,7 @@ import { randomInt, seededRandom, type Random } from '../../src/raft/prng.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { decodeMessage, encodeMessage } from '../../src/rpc/peer-codec.js';
 import type { Disk, DiskFile } from '../../src/storage/disk.js';
-import { EventHeap, type Scheduled } from './heap.js';
+import { EventHeap, firstOnly, type Scheduled } from './heap.js';
 import { MemoryDisk } from './memory-disk.js';
 import { MemoryStateStore } from './memory-state-store.js';
 import { RequestTimeoutError } from './groups-consumer.js';
@@ -409,13 +409,7 @@ export class ClusterSimulation {
     this.counts.calls++;
     const target = this.slot(to);
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const settle = (outcome: () => void): boolean => {
-        if (settled) return false;
-        settled = true;
-        outcome();
-        return true;
-      };
+      const settle = firstOnly();
       this.schedule(this.now + deadlineMs, fromOwner, () => settle(() => reject(new RequestTimeoutError(`${from} -> node ${to}`))));
       const arrival = this.transit(from, `n${to}`);
       if (arrival === undefined || target.state === 'down') {

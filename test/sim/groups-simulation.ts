@@ -19,7 +19,7 @@ import { randomInt, seededRandom, type Random } from '../../src/raft/prng.js';
 import { SimConsumer, RequestTimeoutError, type ConsumerWorld, type GroupMethod, type Target } from './groups-consumer.js';
 import { GroupsChecker } from './groups-checker.js';
 import { SimOffsetsPartition, topic, type CoordinatorHost, type PartitionContext, type PartitionCounts } from './groups-offsets-partition.js';
-import { EventHeap, type Scheduled } from './heap.js';
+import { EventHeap, firstOnly, type Scheduled } from './heap.js';
 
 export { topic };
 /** coordinatorTickMs: how often the node ticks its coordinators (src/node/group-coordinators.ts). */
@@ -238,13 +238,7 @@ export class GroupsSimulation implements ConsumerWorld, PartitionContext {
   request(process: number, target: Target, method: GroupMethod, body: object, deadlineMs: number): Promise<unknown> {
     this.counts.requests++;
     return new Promise((resolve, reject) => {
-      let settled = false;
-      const settle = (outcome: () => void): boolean => {
-        if (settled) return false;
-        settled = true;
-        outcome();
-        return true;
-      };
+      const settle = firstOnly();
       this.schedule(this.now + deadlineMs, process, () => settle(() => reject(new RequestTimeoutError(method))));
       const arrival = this.transit(`${process}>${target}`);
       if (arrival === undefined) {

@@ -53,3 +53,17 @@ export class EventHeap<T extends Scheduled> {
 function before(a: Scheduled, b: Scheduled): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
+
+/**
+ * firstOnly returns a settle function that runs only the first outcome handed to it (an answer or
+ * a deadline, whichever comes first) and says whether it ran it.
+ */
+export function firstOnly(): (outcome: () => void) => boolean {
+  let settled = false;
+  return (outcome) => {
+    if (settled) return false;
+    settled = true;
+    outcome();
+    return true;
+  };
+}
