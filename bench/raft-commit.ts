@@ -11,13 +11,12 @@
 //   node dist/bench/raft-commit.js [--runs 5] [--count 2000] [--warmup 200] [--pipelined-count 20000]
 //     [--inflight 64] [--payload-bytes 64] [--seq-cap-s 60] [--pipelined-cap-s 120]
 //     [--log-level info] [--cpu-prof] [--same-cluster] [--workloads sequential,pipelined] [--out DIR]
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BenchCluster, killEverything } from './lib/bench-cluster.js';
+import { distSrcHash, machineInfo } from './lib/machine.js';
 import { processCpuMicros } from './lib/proc-cpu.js';
 import { formatSpread, spreadOf, summarizeLatencies, type LatencySummary, type Spread } from './lib/stats.js';
 
@@ -255,27 +254,6 @@ function describePhase(result: PhaseResult): string {
   );
 }
 
-function machine(): Record<string, unknown> {
-  let gitHead: string | undefined;
-  try {
-    gitHead = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: projectRoot, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    gitHead = undefined;
-  }
-  const cpuModel = /model name\s*:\s*(.*)/.exec(existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '')?.[1] ?? cpus()[0]?.model;
-  return { nproc: cpus().length, cpuModel, node: process.version, platform: process.platform, totalMemBytes: totalmem(), loadavgAtStart: loadavg(), gitHead, distSrcSha256: distSrcHash() };
-}
-
-// distSrcHash fingerprints the compiled code under test (every .js under dist/src): HEAD alone misses uncommitted work.
-function distSrcHash(): string {
-  const root = join(projectRoot, 'dist/src');
-  const hash = createHash('sha256');
-  for (const name of readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js')).sort()) {
-    hash.update(name).update(readFileSync(join(root, name)));
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
 interface SummaryRow {
   readonly workload: string;
   readonly commitsPerS: Spread;
@@ -356,7 +334,7 @@ async function main(): Promise<void> {
   const outPath = join(outDir, `${stamp}.json`);
   console.error(`raftbus bench: ${config.runs} run(s), ${config.workloads.join(' + ')}, ${config.sameCluster ? 'one cluster' : 'fresh cluster per run'}, log level ${config.logLevel}${config.cpuProfile ? ', CPU profiles' : ''}`);
   const started = new Date().toISOString();
-  console.error(`code under test: dist/src sha256 ${distSrcHash()}`);
+  console.error(`code under test: dist/src sha256 ${distSrcHash(projectRoot)}`);
   const runs: RunResult[] = [];
   let shared: BenchCluster | undefined;
   const profiles: string[] = [];
@@ -409,7 +387,7 @@ async function main(): Promise<void> {
   }
   const rows = config.workloads.map((workload) => summarize(runs, workload as 'sequential' | 'pipelined'));
   const table = markdown(rows);
-  const report = { bench: 'raft-commit', started, finished: new Date().toISOString(), machine: machine(), config, summary: rows, runs, cpuProfiles: profiles.map((p) => relative(projectRoot, p)) };
+  const report = { bench: 'raft-commit', started, finished: new Date().toISOString(), machine: machineInfo(projectRoot), config, summary: rows, runs, cpuProfiles: profiles.map((p) => relative(projectRoot, p)) };
   writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`);
   console.log(table);
   console.log(`\nraw results: ${relative(process.cwd(), outPath) || outPath}`);

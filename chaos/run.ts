@@ -10,7 +10,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Admin } from '../src/client/admin.js';
 import { loadClusterFile, type ClusterConfig } from '../src/node/cluster-file.js';
 import { seededRandom } from '../src/raft/prng.js';
-import { freePort } from '../bench/lib/free-port.js';
+import { freePort } from '../src/cluster/free-port.js';
+import { pollUntil } from '../src/cluster/poll.js';
 import { check } from './checker.js';
 import { faultKinds, parseFaults, runSchedule, type FaultKind } from './faults.js';
 import type { History, HistoryEvent } from './history.js';
@@ -68,14 +69,6 @@ async function clusterFor(options: ChaosOptions): Promise<ClusterConfig> {
   return { clusterId: 'raftbus-chaos', nodes };
 }
 
-async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 async function brokersUnfenced(admin: Admin, count: number): Promise<boolean> {
   const cluster = await admin.describeCluster().catch(() => undefined);
   return cluster !== undefined && cluster.brokers.filter((broker) => !broker.fenced).length >= count;
@@ -97,7 +90,7 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
   let workload: Workload | undefined;
   try {
     for (const id of nodes.ids) nodes.start(id);
-    await waitUntil(() => brokersUnfenced(admin, cluster.nodes.length), 60_000, 'every broker to register');
+    await pollUntil(() => brokersUnfenced(admin, cluster.nodes.length), { what: 'every broker to register', timeoutMs: 60_000, everyMs: 200 });
     const replicationFactor = Math.min(3, cluster.nodes.length);
     for (const topic of topics) await admin.createTopic({ name: topic, partitions: options.partitions, replicationFactor });
     recorder.record({ kind: 'note', t: recorder.now(), text: `cluster up; topics ${topics.join(', ')} with ${options.partitions} partitions, RF ${replicationFactor}` });
@@ -114,11 +107,11 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
       if (!nodes.isRunning(id)) nodes.start(id);
     }
     recorder.record({ kind: 'note', t: recorder.now(), text: 'healed: every link restored, every node running' });
-    await waitUntil(() => brokersUnfenced(admin, cluster.nodes.length), 60_000, 'every broker to be back after healing');
+    await pollUntil(() => brokersUnfenced(admin, cluster.nodes.length), { what: 'every broker to be back after healing', timeoutMs: 60_000, everyMs: 200 });
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await workload.stopProducing();
     const partitionsInAll = topics.length * options.partitions;
-    await waitUntil(() => [...workload!.assignedPartitions().values()].every((count) => count === partitionsInAll) && workload!.lag() === 0, 60_000, 'the consumer groups to catch up').catch((error: Error) => recorder.record({ kind: 'note', t: recorder.now(), text: error.message }));
+    await pollUntil(() => [...workload!.assignedPartitions().values()].every((count) => count === partitionsInAll) && workload!.lag() === 0, { what: 'the consumer groups to catch up', timeoutMs: 60_000, everyMs: 200 }).catch((error: Error) => recorder.record({ kind: 'note', t: recorder.now(), text: error.message }));
     await workload.stop();
     await finalRead({ bootstrap, topics, recorder, timeoutMs: 60_000 });
   } catch (error) {

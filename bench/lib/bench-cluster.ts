@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../../src/cluster/free-port.js';
 
 
 /** cliPath is the compiled raftbus CLI (dist/src/cli/main.js) next to dist/bench/. */

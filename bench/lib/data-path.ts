@@ -1,25 +1,7 @@
-// Helpers for data-path benchmarks: wait until a cluster's brokers serve and a topic's partitions
-// have leaders every broker agrees on, and count the Produce requests the SDK sends.
-import { Admin } from '../../src/client/admin.js';
+// Helpers for data-path benchmarks: wait until a topic's partitions have leaders every broker agrees
+// on, and count the Produce requests the SDK sends. (Brokers: waitForBrokers of src/cluster.)
 import { BrokerClient, type ProduceRequest } from '../../src/client/broker-client.js';
-
-const pollMs = 50;
-
-/** waitForBrokers resolves once `count` brokers are registered and unfenced; throws after timeoutMs. */
-export async function waitForBrokers(options: { bootstrap: readonly string[]; count: number; timeoutMs: number }): Promise<void> {
-  const admin = new Admin({ bootstrap: options.bootstrap, retryForMs: options.timeoutMs });
-  const deadline = Date.now() + options.timeoutMs;
-  try {
-    for (;;) {
-      const cluster = await admin.describeCluster().catch(() => undefined);
-      if (cluster !== undefined && cluster.brokers.filter((broker) => !broker.fenced).length >= options.count) return;
-      if (Date.now() > deadline) throw new Error(`fewer than ${options.count} unfenced brokers after ${options.timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
-  } finally {
-    admin.close();
-  }
-}
+import { pollUntil } from '../../src/cluster/poll.js';
 
 /**
  * waitForLeaders resolves with each partition's leader once every node's Metadata answer names
@@ -27,17 +9,17 @@ export async function waitForBrokers(options: { bootstrap: readonly string[]; co
  */
 export async function waitForLeaders(options: { bootstrap: readonly string[]; topic: string; partitions: number; timeoutMs: number }): Promise<number[]> {
   const clients = options.bootstrap.map((address) => new BrokerClient(address, 5000));
-  const deadline = Date.now() + options.timeoutMs;
   try {
-    for (;;) {
-      const views = await Promise.all(clients.map((client) => client.metadata([options.topic]).catch(() => undefined)));
-      const leaders = views.map((view) => view?.topics.find((topic) => topic.name === options.topic)?.partitions.map((partition) => partition.leader));
-      const first = leaders[0];
-      const agreed = first !== undefined && first.length === options.partitions && first.every((leader) => leader !== 0) && leaders.every((other) => other !== undefined && other.join() === first.join());
-      if (agreed) return first;
-      if (Date.now() > deadline) throw new Error(`topic ${options.topic}: no agreed leader for every partition after ${options.timeoutMs} ms (${JSON.stringify(leaders)})`);
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
+    return await pollUntil(
+      async () => {
+        const views = await Promise.all(clients.map((client) => client.metadata([options.topic]).catch(() => undefined)));
+        const leaders = views.map((view) => view?.topics.find((topic) => topic.name === options.topic)?.partitions.map((partition) => partition.leader));
+        const first = leaders[0];
+        const agreed = first !== undefined && first.length === options.partitions && first.every((leader) => leader !== 0) && leaders.every((other) => other !== undefined && other.join() === first.join());
+        return agreed ? first : undefined;
+      },
+      { what: `an agreed leader for every partition of ${options.topic}`, timeoutMs: options.timeoutMs },
+    );
   } finally {
     for (const client of clients) client.close();
   }

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../bench/lib/free-port.js';
+import { freePort } from '../../src/cluster/free-port.js';
 import { Admin } from '../../src/client/admin.js';
 import { AdminClient } from '../../src/client/admin-client.js';
 import { validateCluster } from '../../src/node/cluster-file.js';
@@ -13,6 +13,7 @@ import { seededRandom } from '../../src/raft/prng.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
 import { cliPath } from '../../test/node/process-cluster.js';
 import { isolate, startChaosNetwork, type ChaosNetwork } from './network.js';
+import { pollUntil } from '../../src/cluster/poll.js';
 
 interface Running {
   readonly dir: string;
@@ -85,14 +86,8 @@ async function agreedLeader(cluster: Running, ids: readonly number[]): Promise<Q
   return seen.every((view) => view !== undefined && view.leaderId === leader.nodeId && view.term === leader.term) ? leader : undefined;
 }
 
-async function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  return pollUntil(check, { what, timeoutMs });
 }
 
 describe('chaos network on real nodes', () => {

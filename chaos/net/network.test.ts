@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseClusterFile, validateCluster, type ClusterConfig } from '../../src/node/cluster-file.js';
 import { seededRandom } from '../../src/raft/prng.js';
 import { bridge, isolate, oneWay, partition, startChaosNetwork, type ChaosNetwork } from './network.js';
+import { pollUntil } from '../../src/cluster/poll.js';
 
 /** StandIn is a TCP server standing in for one port of a node. */
 class StandIn {
@@ -101,11 +102,7 @@ async function dialAddress(address: string): Promise<Socket & { received: string
 }
 
 async function eventually(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  await pollUntil(check, { what, timeoutMs, everyMs: 5 });
 }
 
 function sleep(ms: number): Promise<void> {

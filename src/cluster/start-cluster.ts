@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { pollUntil } from './poll.js';
 import { Admin } from '../client/admin.js';
 import type { ClusterConfig } from '../node/cluster-file.js';
 import { RaftbusNode } from '../node/node.js';
@@ -49,7 +50,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   try {
     started.push(...(await Promise.all(config.nodes.map((node) => RaftbusNode.start({ cluster: config, nodeId: node.id, logger: logger.child({ node: node.id }) })))));
     const bootstrap = config.nodes.map((node) => `${node.host}:${node.clientPort}`);
-    await waitForBrokers(bootstrap, count, options.readyTimeoutMs ?? 30_000);
+    await waitForBrokers({ bootstrap, count, timeoutMs: options.readyTimeoutMs ?? 30_000 });
     return { bootstrap, nodes: started, config, close };
   } catch (error) {
     await close();
@@ -57,16 +58,17 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   }
 }
 
-async function waitForBrokers(bootstrap: string[], count: number, timeoutMs: number): Promise<void> {
-  const admin = new Admin({ bootstrap, retryForMs: timeoutMs });
-  const deadline = Date.now() + timeoutMs;
+/** waitForBrokers resolves once `count` brokers are registered and unfenced; throws after timeoutMs. */
+export async function waitForBrokers(options: { bootstrap: readonly string[]; count: number; timeoutMs: number }): Promise<void> {
+  const admin = new Admin({ bootstrap: options.bootstrap, retryForMs: options.timeoutMs });
   try {
-    for (;;) {
-      const cluster = await admin.describeCluster().catch(() => undefined);
-      if (cluster !== undefined && cluster.brokers.filter((broker) => !broker.fenced).length >= count) return;
-      if (Date.now() > deadline) throw new Error(`the cluster did not get ${count} unfenced brokers within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await pollUntil(
+      async () => {
+        const cluster = await admin.describeCluster().catch(() => undefined);
+        return cluster !== undefined && cluster.brokers.filter((broker) => !broker.fenced).length >= options.count;
+      },
+      { what: `${options.count} unfenced brokers`, timeoutMs: options.timeoutMs },
+    );
   } finally {
     admin.close();
   }

@@ -193,6 +193,11 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
     groups?.start();
   }
 
+  /** nowMs is this node's clock. */
+  nowMs(): number {
+    return this.runtime.clock.now();
+  }
+
   /** controllerRuntime is this node's controller (undefined without the controller role). */
   controllerRuntime(): ControllerRuntime | undefined {
     return this.parts.controller;

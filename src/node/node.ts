@@ -2,7 +2,6 @@
 // groups from disk (NodeShell), joins its peers over the peer transport and serves clients over gRPC.
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from 'pino';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { StateStore } from '../storage/state-store.js';
 import { Admin } from '../client/admin.js';

@@ -12,6 +12,8 @@ export interface GroupsBackend {
   findCoordinator(group: string): Promise<{ nodeId: number; host: string; port: number }>;
   coordinator(group: string): GroupCoordinator;
   listGroups(): { group: string; state: string; members: number }[];
+  /** nowMs is the node's clock (session deadlines, commit timestamps). */
+  nowMs(): number;
 }
 
 interface Member {
@@ -20,36 +22,45 @@ interface Member {
   generation: number;
 }
 
+type OffsetsRequest = { group: string; offsets: { topic: string; partition: number; offset: number; metadata: string }[] };
+
+/**
+ * groupsHandlers answers each method of the Groups service from the backend: what the gRPC service
+ * serves, and what the whole-cluster simulation calls with the same requests.
+ */
+export function groupsHandlers(backend: GroupsBackend) {
+  const coordinator = (group: string): GroupCoordinator => backend.coordinator(group);
+  return {
+    FindCoordinator: (request: { group: string }) => backend.findCoordinator(request.group),
+    JoinGroup: (request: { group: string; memberId: string; instanceId: string; clientId: string; sessionTimeoutMs: number; rebalanceTimeoutMs: number; topics: string[]; assignors: string[]; owned: TopicPartition[] }) =>
+      coordinator(request.group).join(request, backend.nowMs()),
+    SyncGroup: (request: Member) => ({ assignment: coordinator(request.group).sync(request, backend.nowMs()) }),
+    Heartbeat: (request: Member) => coordinator(request.group).heartbeat(request, backend.nowMs()),
+    LeaveGroup: (request: { group: string; memberId: string }) => {
+      coordinator(request.group).leave(request, backend.nowMs());
+      return {};
+    },
+    OffsetCommit: async (request: Member & OffsetsRequest) => {
+      await coordinator(request.group).commitOffsets(request, backend.nowMs());
+      return {};
+    },
+    OffsetFetch: (request: { group: string; partitions: TopicPartition[] }) => ({ offsets: coordinator(request.group).fetchOffsets(request) }),
+    ListGroups: () => ({ groups: backend.listGroups() }),
+    DescribeGroup: (request: { group: string }) => ({ group: request.group, ...coordinator(request.group).describe(request.group, backend.nowMs()) }),
+    DeleteGroup: async (request: { group: string }) => {
+      await coordinator(request.group).deleteGroup(request.group, backend.nowMs());
+      return {};
+    },
+    ResetOffsets: async (request: OffsetsRequest) => {
+      await coordinator(request.group).resetOffsets(request, backend.nowMs());
+      return {};
+    },
+  };
+}
+
 export function registerGroupsService(server: grpc.Server, backend: GroupsBackend): void {
-  server.addService(grpcServiceDefinition(groupsServiceName, { kind: 'protobuf', conversion: clientConversion }), {
-    FindCoordinator: answer((request: { group: string }) => backend.findCoordinator(request.group)),
-    JoinGroup: answer(
-      (request: { group: string; memberId: string; instanceId: string; clientId: string; sessionTimeoutMs: number; rebalanceTimeoutMs: number; topics: string[]; assignors: string[]; owned: TopicPartition[] }) =>
-        backend.coordinator(request.group).join(request, Date.now()),
-    ),
-    SyncGroup: answer((request: Member) => ({ assignment: backend.coordinator(request.group).sync(request, Date.now()) })),
-    Heartbeat: answer((request: Member) => backend.coordinator(request.group).heartbeat(request, Date.now())),
-    LeaveGroup: answer((request: { group: string; memberId: string }) => {
-      backend.coordinator(request.group).leave(request, Date.now());
-      return {};
-    }),
-    OffsetCommit: answer(async (request: Member & { offsets: { topic: string; partition: number; offset: number; metadata: string }[] }) => {
-      await backend.coordinator(request.group).commitOffsets(request, Date.now());
-      return {};
-    }),
-    OffsetFetch: answer((request: { group: string; partitions: TopicPartition[] }) => ({ offsets: backend.coordinator(request.group).fetchOffsets(request) })),
-    ListGroups: answer(() => ({ groups: backend.listGroups() })),
-    DescribeGroup: answer((request: { group: string }) => {
-      const described = backend.coordinator(request.group).describe(request.group, Date.now());
-      return { group: request.group, ...described };
-    }),
-    DeleteGroup: answer(async (request: { group: string }) => {
-      await backend.coordinator(request.group).deleteGroup(request.group, Date.now());
-      return {};
-    }),
-    ResetOffsets: answer(async (request: { group: string; offsets: { topic: string; partition: number; offset: number; metadata: string }[] }) => {
-      await backend.coordinator(request.group).resetOffsets(request, Date.now());
-      return {};
-    }),
-  });
+  const handlers = groupsHandlers(backend);
+  const served: grpc.UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(handlers)) served[method] = answer(handler as (request: unknown) => unknown);
+  server.addService(grpcServiceDefinition(groupsServiceName, { kind: 'protobuf', conversion: clientConversion }), served);
 }

@@ -9,6 +9,7 @@ import { encodeFrame, peerProtocolVersion, type PeerFrame } from './peer-codec.j
 import { peerStreamPath } from './peer-sender.js';
 import { PeerTransport, type SnapshotStatus } from './peer-transport.js';
 import { rawDeserializer, rawSerializer } from './proto.js';
+import { pollUntil } from '../cluster/poll.js';
 
 const clusterId = 'test-cluster';
 const waitMsMax = 5_000;
@@ -81,11 +82,7 @@ async function startCluster(n: number, limits?: Partial<PeerLimits>): Promise<Te
 }
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + waitMsMax;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await pollUntil(condition, { what, timeoutMs: waitMsMax, everyMs: 5 });
 }
 
 function heartbeats(options: { from: NodeId; to: NodeId; groups: number; perGroup: number; term?: number }): HeartbeatMessage[] {

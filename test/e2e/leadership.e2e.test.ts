@@ -7,6 +7,7 @@ import { BrokerClient } from '../../src/client/broker-client.js';
 import { Producer } from '../../src/client/producer.js';
 import { startCluster, type RunningCluster } from '../../src/cluster/start-cluster.js';
 import { RaftbusNode } from '../../src/node/node.js';
+import { pollUntil } from '../../src/cluster/poll.js';
 
 let cluster: RunningCluster;
 let admin: Admin;
@@ -42,11 +43,7 @@ function countBy(leaders: Map<number, number>): Map<number, number> {
 }
 
 async function eventually(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await pollUntil(check, { what, timeoutMs });
 }
 
 describe('partition leadership', () => {

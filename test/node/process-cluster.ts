@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Admin, type AdminOptions } from '../../src/client/admin.js';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
-import { freePort } from '../../bench/lib/free-port.js';
+import { freePort } from '../../src/cluster/free-port.js';
+import { pollUntil } from '../../src/cluster/poll.js';
 
 
 export const cliPath = join(import.meta.dirname, '../../dist/src/cli/main.js');
@@ -149,14 +150,8 @@ export class ProcessCluster {
   }
 
   /** waitFor polls check every 50 ms until it returns a value, or throws after timeoutMs. */
-  async waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await check();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+    return pollUntil(check, { what, timeoutMs });
   }
 
   /** appendNoOps writes count payloads through the current leader, retrying on leader changes. */

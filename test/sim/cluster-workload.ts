@@ -6,8 +6,8 @@
 // finalRead records every partition from one replica and requires the others to hold the same.
 import { decodeBatches } from '../../src/client/consumer.js';
 import { NotControllerError, NotLeaderError, RaftbusError } from '../../src/errors.js';
-import type { GroupCoordinator, JoinRequest } from '../../src/groups/coordinator.js';
 import type { NodeShell } from '../../src/node/node-shell.js';
+import { groupsHandlers } from '../../src/rpc/groups-service.js';
 import { encodeRecordBatch } from '../../src/partition/record-batch.js';
 import { randomInt, type Random } from '../../src/raft/prng.js';
 import type { NodeId } from '../../src/raft/types.js';
@@ -266,7 +266,8 @@ export class ClusterWorkload implements ConsumerWorld {
       const to = 1 + randomInt(this.random, 0, this.sim.options.nodes - 1);
       return this.sim.call(from, to, deadlineMs, async (shell) => ({ incarnation: (await shell.findCoordinator(group)).nodeId }));
     }
-    const called = this.sim.call(from, target, deadlineMs, (shell) => serveGroup(shell.coordinator(group), method, body, this.sim.now));
+    // The Groups service's own handlers, as a node's gRPC server runs them.
+    const called = this.sim.call(from, target, deadlineMs, (shell) => (groupsHandlers(shell)[method] as (request: object) => unknown)(body));
     const answered = called.then(
       (answer) => {
         this.sim.note(() => `${method} of consumer ${process} at node ${target}: ${JSON.stringify(body)} -> ${JSON.stringify(answer)}`);
@@ -335,26 +336,5 @@ export class ClusterWorkload implements ConsumerWorld {
       }
     }
     return true;
-  }
-}
-
-/** serveGroup answers a group request as the Groups service does (src/rpc/groups-service.ts). */
-function serveGroup(coordinator: GroupCoordinator, method: GroupMethod, body: object, now: number): Promise<unknown> | unknown {
-  switch (method) {
-    case 'JoinGroup':
-      return coordinator.join(body as JoinRequest, now);
-    case 'SyncGroup':
-      return { assignment: coordinator.sync(body as { group: string; memberId: string; generation: number }, now) };
-    case 'Heartbeat':
-      return coordinator.heartbeat(body as { group: string; memberId: string; generation: number }, now);
-    case 'LeaveGroup':
-      coordinator.leave(body as { group: string; memberId: string }, now);
-      return {};
-    case 'OffsetCommit':
-      return coordinator.commitOffsets(body as Parameters<GroupCoordinator['commitOffsets']>[0], now).then(() => ({}));
-    case 'OffsetFetch':
-      return { offsets: coordinator.fetchOffsets(body as { group: string; partitions: { topic: string; partition: number }[] }) };
-    case 'FindCoordinator':
-      throw new Error('FindCoordinator goes to the bootstrap address');
   }
 }

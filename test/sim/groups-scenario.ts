@@ -35,18 +35,8 @@ export interface Step {
   readonly op: Op;
 }
 
-export interface GroupShape {
-  readonly assignors: readonly AssignorName[];
-  readonly staticMembers: boolean;
-  readonly consumers: number;
-  readonly sessionTimeoutMs: number;
-  /** rebalanceTimeoutMs: at least the session timeout (a member hears of a rebalance by its next heartbeat, a third of it later). */
-  readonly rebalanceTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly autoCommitIntervalMs: number;
-  readonly maxWaitMs: number;
-  readonly recordsPerFetchMax: number;
-}
+/** GroupShape is a group of the scenario before it is named (the rebalance timeout is at least the session timeout: a member hears of a rebalance by its next heartbeat, a third of it later). */
+export type GroupShape = Omit<GroupSpec, 'name'>;
 
 export interface Scenario {
   readonly seed: number;
