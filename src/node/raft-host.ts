@@ -443,7 +443,12 @@ export class RaftHost {
     if (early.length > 0) this.options.send(early);
     await this.persist(work);
     const messages = work.flatMap(({ late }) => late);
-    if (messages.length > 0) this.options.send(messages);
+    if (messages.length > 0) {
+      this.options.send(messages);
+      // A follower's acknowledgements are what its leader waits for; the transport writes them to
+      // the socket at the end of this turn. Applying first would hold them back by the apply.
+      if (work.some(({ ready }) => ready.committedEntries.length > 0)) await new Promise<void>((resolve) => this.options.clock.soon(resolve));
+    }
     for (const { hosted, ready } of work) {
       hosted.settlePersisted(ready.entries);
       // A leader that steps down cannot tell whether its pending entries will commit: say so now

@@ -646,7 +646,8 @@ export class Raft {
 
   private handleAppendEntries(message: Extract<Message, { type: 'appendEntries' }>): void {
     const respond = (fields: { reject: boolean; index: number; hintIndex: number; hintTerm: number }): void => {
-      this.messages.push({ type: 'appendEntriesResponse', group: this.group, from: this.id, to: message.from, term: this.term, ...fields });
+      const { reject, index, hintIndex, hintTerm } = fields;
+      this.messages.push({ type: 'appendEntriesResponse', group: this.group, from: this.id, to: message.from, term: this.term, reject, index, hintIndex, hintTerm });
     };
     if (message.prevIndex < this.log.committed) {
       respond({ reject: false, index: this.log.committed, hintIndex: 0, hintTerm: 0 });

@@ -36,6 +36,8 @@ export function protoDir(): string {
 }
 
 let rootCache: protobuf.Root | undefined;
+/** typeCache: Root.lookupType walks the namespace tree; codecs on the commit path ask for a type per entry. */
+const typeCache = new Map<string, protobuf.Type>();
 
 /**
  * protoRoot returns the protobufjs Root of every proto/*.proto file, loaded once and resolved.
@@ -61,8 +63,12 @@ export function protoRoot(): protobuf.Root {
 
 /** protoType returns the message type with the given fully qualified name; throws ProtoLoadError. */
 export function protoType(fullName: string): protobuf.Type {
+  const cached = typeCache.get(fullName);
+  if (cached !== undefined) return cached;
   try {
-    return protoRoot().lookupType(fullName);
+    const type = protoRoot().lookupType(fullName);
+    typeCache.set(fullName, type);
+    return type;
   } catch (error) {
     throw new ProtoLoadError(`no message type ${fullName} in proto/`, { cause: error });
   }
