@@ -1,20 +1,25 @@
 // `npm run bench`: how fast the metadata quorum (Raft group 0) commits, measured end to end on
 // real processes. Each run starts a fresh 3-node cluster (own temp dir, free 127.0.0.1 ports),
 // waits for a leader, and sends AppendNoOp to the leader through the SDK's AdminClient:
-//   sequential  one call in flight: warm-up, then `count` calls; commits/s and latency
+//   sequential  one call in flight: warm-up, then `count` calls; commits/s and latency. The warm-up
+//               is long because the nodes are fresh processes: V8 compiles the hot paths (grpc-js,
+//               HTTP/2, Raft) only after thousands of calls, and with 200 the measured calls ran
+//               partly interpreted, at about two thirds of the rate a node reaches once warm. A
+//               broker runs for days; its warm rate is the one to compare with etcd's (compiled Go).
 //   pipelined   `inflight` calls in flight, `count` calls; commits/s and latency under load
 // Around each measured phase it reads every node's DescribeQuorum `rounds`/`syncs` counters and
 // /proc CPU time, so the table shows persist rounds, fsync barriers and CPU per commit.
 // Every loop is bounded by its count and by a time cap. Every node process is stopped after its
 // run (SIGTERM, then SIGKILL), and killed on Ctrl-C, errors and exit.
 //
-//   node dist/bench/raft-commit.js [--runs 5] [--count 2000] [--warmup 200] [--pipelined-count 20000]
+//   node dist/bench/raft-commit.js [--runs 5] [--count 2000] [--warmup 5000] [--pipelined-count 20000]
 //     [--inflight 64] [--payload-bytes 64] [--seq-cap-s 60] [--pipelined-cap-s 120]
 //     [--log-level info] [--cpu-prof] [--same-cluster] [--workloads sequential,pipelined] [--out DIR]
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { integerArg, printHeaderHelp } from './lib/args.js';
 import { BenchCluster, killEverything } from './lib/bench-cluster.js';
 import { distSrcHash, machineInfo } from './lib/machine.js';
 import { processCpuMicros } from './lib/proc-cpu.js';
@@ -26,7 +31,7 @@ const { values: args } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     count: { type: 'string', default: '2000' },
-    warmup: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '5000' },
     'pipelined-count': { type: 'string', default: '20000' },
     inflight: { type: 'string', default: '64' },
     'payload-bytes': { type: 'string', default: '64' },
@@ -42,25 +47,15 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-if (args.help) {
-  const header = readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((line) => line.startsWith('//'));
-  console.log(header.map((line) => line.slice(3)).join('\n'));
-  process.exit(0);
-}
-
-function integer(name: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`--${name}: expected an integer in ${min}..${max}, got '${value}'`);
-  return n;
-}
+if (args.help) printHeaderHelp(import.meta.url);
 
 function positive(name: string, value: string, max: number): number {
-  return integer(name, value, 1, max);
+  return integerArg(name, value, 1, max);
 }
 
 const config = {
   runs: positive('runs', args.runs, 100),
-  sequential: { warmup: integer('warmup', args.warmup, 0, 1_000_000), count: positive('count', args.count, 10_000_000), capS: positive('seq-cap-s', args['seq-cap-s'], 3600) },
+  sequential: { warmup: integerArg('warmup', args.warmup, 0, 1_000_000), count: positive('count', args.count, 10_000_000), capS: positive('seq-cap-s', args['seq-cap-s'], 3600) },
   pipelined: { count: positive('pipelined-count', args['pipelined-count'], 10_000_000), inflight: positive('inflight', args.inflight, 10_000), capS: positive('pipelined-cap-s', args['pipelined-cap-s'], 3600) },
   payloadBytes: positive('payload-bytes', args['payload-bytes'], 64 * 1024),
   logLevel: args['log-level'],
