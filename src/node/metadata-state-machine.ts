@@ -65,10 +65,19 @@ export function emptyMetadataSnapshotData(): Uint8Array {
   return encodeMetadataSnapshot({ records: [], digest: 0 });
 }
 
+/** digestHeader is reused by every entryDigest call (crc32c reads it synchronously). */
+const digestHeader = Buffer.alloc(17);
+
+/** entryDigest folds (index u64 BE, term u64 BE, type u8, data) into the running CRC32C. */
 function entryDigest(digest: number, entry: Entry): number {
-  const header = Buffer.alloc(17);
-  header.writeBigUInt64BE(BigInt(entry.index), 0);
-  header.writeBigUInt64BE(BigInt(entry.term), 8);
-  header.writeUInt8(entry.type === 'normal' ? 0 : 1, 16);
-  return crc32c(Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength), crc32c(header, digest));
+  writeUint64(digestHeader, entry.index, 0);
+  writeUint64(digestHeader, entry.term, 8);
+  digestHeader[16] = entry.type === 'normal' ? 0 : 1;
+  return crc32c(Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength), crc32c(digestHeader, digest));
+}
+
+/** writeUint64 writes a safe integer as u64 big-endian without a BigInt (one per applied entry adds up). */
+function writeUint64(buffer: Buffer, value: number, offset: number): void {
+  buffer.writeUInt32BE(Math.floor(value / 0x1_0000_0000), offset);
+  buffer.writeUInt32BE(value >>> 0, offset + 4);
 }

@@ -41,6 +41,7 @@ export class PartitionReplicas {
   private readonly hosted = new Map<number, HostedPartition>();
   private readonly opening = new Set<number>();
   private reconciling: Promise<void> = Promise.resolve();
+  private reconciledTopics: MetadataImage['topics'] | undefined;
   private readonly timers: Timer[] = [];
   private closed = false;
 
@@ -52,9 +53,21 @@ export class PartitionReplicas {
     this.timers.push(clock.every(partitionDefaults.retentionCheckMs, () => void this.enforceRetention()));
   }
 
-  /** onImage brings the hosted groups in line with image; changes run one after another. */
+  /**
+   * onImage brings the hosted groups in line with image; changes run one after another. An image
+   * whose topics map is the one already reconciled is skipped: a delta copies the map when a record
+   * changes a topic, so most records (no-ops, broker changes) leave it as it was, and a scan of
+   * every partition per metadata record would cost a busy controller's quorum for nothing.
+   */
   onImage(image: MetadataImage): void {
-    this.reconciling = this.reconciling.then(() => this.reconcile(image)).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not open or remove a partition replica'));
+    if (image.topics === this.reconciledTopics) return;
+    this.reconciledTopics = image.topics;
+    this.reconciling = this.reconciling
+      .then(() => this.reconcile(image))
+      .catch((error: unknown) => {
+        this.reconciledTopics = undefined; // the next image tries again
+        this.options.logger.error({ err: error }, 'could not open or remove a partition replica');
+      });
   }
 
   private async reconcile(image: MetadataImage): Promise<void> {
