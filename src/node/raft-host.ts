@@ -203,6 +203,12 @@ export interface RaftHostOptions {
 
 export class RaftHost {
   private readonly groups = new Map<GroupId, HostedGroup>();
+  /**
+   * mayBeReady holds every group that may have a Ready: each one touched since a round last found it
+   * idle. Rounds look only at these, so a node with many idle groups pays for the busy ones alone.
+   * Every call into a group's RawNode that can produce a Ready adds the group here.
+   */
+  private readonly mayBeReady = new Set<HostedGroup>();
   private roundScheduled = false;
   private roundRunning = false;
   private ticker: Timer | undefined;
@@ -222,6 +228,7 @@ export class RaftHost {
   addGroup(options: HostedGroupOptions): void {
     const hosted = new HostedGroup(options, { id: this.options.nodeId, random: this.options.random, timing: this.options.timing });
     this.groups.set(options.group, hosted);
+    this.mayBeReady.add(hosted);
     this.scheduleRound();
   }
 
@@ -232,7 +239,10 @@ export class RaftHost {
   }
 
   private tick(): void {
-    for (const hosted of this.groups.values()) hosted.raw.tick();
+    for (const hosted of this.groups.values()) {
+      hosted.raw.tick();
+      if (hosted.raw.hasReady()) this.mayBeReady.add(hosted);
+    }
     this.scheduleRound();
   }
 
@@ -246,16 +256,23 @@ export class RaftHost {
         continue;
       }
       hosted.raw.step(message);
+      this.mayBeReady.add(hosted);
     }
     this.scheduleRound();
   }
 
   reportUnreachable(peer: NodeId): void {
-    for (const hosted of this.groups.values()) hosted.raw.reportUnreachable(peer);
+    for (const hosted of this.groups.values()) {
+      hosted.raw.reportUnreachable(peer);
+      if (hosted.raw.hasReady()) this.mayBeReady.add(hosted);
+    }
   }
 
   reportSnapshot(options: { group: GroupId; to: NodeId; outcome: 'finished' | 'failed' }): void {
-    this.groups.get(options.group)?.raw.reportSnapshot(options.to, options.outcome);
+    const hosted = this.groups.get(options.group);
+    if (hosted === undefined) return;
+    hosted.raw.reportSnapshot(options.to, options.outcome);
+    this.mayBeReady.add(hosted);
     this.scheduleRound();
   }
 
@@ -275,6 +292,7 @@ export class RaftHost {
   proposeDurable(group: GroupId, data: Uint8Array, durability: 'quorum' | 'leader' | 'none'): { index: number; term: number; done: Promise<{ index: number; term: number }> } {
     const hosted = this.requireGroup(group);
     const result = hosted.raw.propose(data);
+    this.mayBeReady.add(hosted);
     if (result.kind !== 'accepted') throw result.kind === 'notLeader' ? new NotLeaderError(group, result.leaderHint) : new ProposalRejectedError(group, result);
     this.scheduleRound();
     const position = { index: result.index, term: result.term };
@@ -294,6 +312,7 @@ export class RaftHost {
     const hosted = this.requireGroup(group);
     const requestId = this.nextReadId++;
     const result = hosted.raw.readIndex(requestId);
+    this.mayBeReady.add(hosted);
     if (result.kind === 'notLeader') return Promise.reject(new NotLeaderError(group, result.leaderHint));
     if (result.kind !== 'pending') return Promise.reject(new NotLeaderError(group, 0));
     this.scheduleRound();
@@ -350,6 +369,7 @@ export class RaftHost {
       const hosted = this.groups.get(group);
       if (hosted === undefined) return;
       this.groups.delete(group);
+      this.mayBeReady.delete(hosted);
       this.commitsToWrite.delete(group);
       hosted.failWaitersUpTo(Number.MAX_SAFE_INTEGER);
       hosted.failLeadershipChecks();
@@ -370,12 +390,16 @@ export class RaftHost {
 
   /** campaign makes this node start an election in the group now (tests, leadership moves). */
   campaign(group: GroupId): void {
-    this.requireGroup(group).raw.campaign();
+    const hosted = this.requireGroup(group);
+    hosted.raw.campaign();
+    this.mayBeReady.add(hosted);
     this.scheduleRound();
   }
 
   transferLeadership(group: GroupId, target: NodeId): void {
-    this.requireGroup(group).raw.transferLeadership(target);
+    const hosted = this.requireGroup(group);
+    hosted.raw.transferLeadership(target);
+    this.mayBeReady.add(hosted);
     this.scheduleRound();
   }
 
@@ -391,6 +415,7 @@ export class RaftHost {
   }
 
   private waitFor(hosted: HostedGroup, result: ProposeResult): Promise<{ index: number; term: number }> {
+    this.mayBeReady.add(hosted);
     this.scheduleRound();
     if (result.kind === 'accepted') {
       return new Promise((resolve, reject) => hosted.waiters.set(result.index, { term: result.term, resolve, reject }));
@@ -399,8 +424,12 @@ export class RaftHost {
     return Promise.reject(new ProposalRejectedError(hosted.options.group, result));
   }
 
+  /** anyReady says whether a group has a Ready; groups found idle leave mayBeReady. */
   private anyReady(): boolean {
-    for (const hosted of this.groups.values()) if (hosted.raw.hasReady()) return true;
+    for (const hosted of this.mayBeReady) {
+      if (hosted.raw.hasReady()) return true;
+      this.mayBeReady.delete(hosted);
+    }
     return false;
   }
 
@@ -417,8 +446,10 @@ export class RaftHost {
     if (this.roundRunning || this.closed) return;
     this.roundRunning = true;
     try {
-      while (!this.closed && this.anyReady()) await this.round();
-      for (const hosted of this.groups.values()) if (hosted.wantsSnapshot()) await this.snapshot(hosted);
+      // Only a group that applied entries can have come to want a snapshot.
+      const applied = new Set<HostedGroup>();
+      while (!this.closed && this.anyReady()) await this.round(applied);
+      for (const hosted of applied) if (this.groups.get(hosted.options.group) === hosted && hosted.wantsSnapshot()) await this.snapshot(hosted);
     } catch (error) {
       this.fail(error as Error);
     } finally {
@@ -428,12 +459,15 @@ export class RaftHost {
   }
 
   /** round persists every group's Ready behind one sync barrier, then sends, then applies. */
-  private async round(): Promise<void> {
+  private async round(applied: Set<HostedGroup>): Promise<void> {
     this.rounds++;
     const work: { hosted: HostedGroup; ready: Ready; late: Message[] }[] = [];
     const early: Message[] = [];
-    for (const hosted of this.groups.values()) {
-      if (!hosted.raw.hasReady()) continue;
+    for (const hosted of this.mayBeReady) {
+      if (!hosted.raw.hasReady()) {
+        this.mayBeReady.delete(hosted);
+        continue;
+      }
       const ready = hosted.raw.ready();
       const split = splitMessages(ready, hosted.options.storage.hardState());
       early.push(...split.early);
@@ -460,6 +494,7 @@ export class RaftHost {
       }
       if (ready.snapshot !== undefined) hosted.failWaitersUpTo(ready.snapshot.metadata.index);
       hosted.applyReady(ready);
+      if (ready.committedEntries.length > 0) applied.add(hosted);
       hosted.settleLeadershipChecks(ready.readStates);
       hosted.raw.advance(ready);
     }
