@@ -9,17 +9,22 @@
 //   pipelined   `inflight` calls in flight, `count` calls; commits/s and latency under load
 // Around each measured phase it reads every node's DescribeQuorum `rounds`/`syncs` counters and
 // /proc CPU time, so the table shows persist rounds, fsync barriers and CPU per commit.
-// Every loop is bounded by its count and by a time cap. Every node process is stopped after its
+// --topic-partitions N first creates a topic of N partitions (replication factor 3) and waits for
+// their leaders, so that group 0 commits beside N partition groups on every node, as in a cluster
+// in use. Every loop is bounded by its count and by a time cap. Every node process is stopped after its
 // run (SIGTERM, then SIGKILL), and killed on Ctrl-C, errors and exit.
 //
 //   node dist/bench/raft-commit.js [--runs 5] [--count 2000] [--warmup 5000] [--pipelined-count 20000]
 //     [--inflight 64] [--payload-bytes 64] [--seq-cap-s 60] [--pipelined-cap-s 120]
-//     [--log-level info] [--cpu-prof] [--same-cluster] [--workloads sequential,pipelined] [--out DIR]
+//     [--topic-partitions 0] [--log-level info] [--cpu-prof] [--same-cluster] [--workloads sequential,pipelined] [--out DIR]
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { integerArg, printHeaderHelp } from './lib/args.js';
+import { Admin } from '../src/client/admin.js';
+import { waitForBrokers } from '../src/cluster/start-cluster.js';
+import { waitForLeaders } from './lib/data-path.js';
 import { BenchCluster, killEverything } from './lib/bench-cluster.js';
 import { distSrcHash, machineInfo } from './lib/machine.js';
 import { processCpuMicros } from './lib/proc-cpu.js';
@@ -35,6 +40,7 @@ const { values: args } = parseArgs({
     'pipelined-count': { type: 'string', default: '20000' },
     inflight: { type: 'string', default: '64' },
     'payload-bytes': { type: 'string', default: '64' },
+    'topic-partitions': { type: 'string', default: '0' },
     'seq-cap-s': { type: 'string', default: '60' },
     'pipelined-cap-s': { type: 'string', default: '120' },
     'log-level': { type: 'string', default: 'info' },
@@ -58,6 +64,7 @@ const config = {
   sequential: { warmup: integerArg('warmup', args.warmup, 0, 1_000_000), count: positive('count', args.count, 10_000_000), capS: positive('seq-cap-s', args['seq-cap-s'], 3600) },
   pipelined: { count: positive('pipelined-count', args['pipelined-count'], 10_000_000), inflight: positive('inflight', args.inflight, 10_000), capS: positive('pipelined-cap-s', args['pipelined-cap-s'], 3600) },
   payloadBytes: positive('payload-bytes', args['payload-bytes'], 64 * 1024),
+  topicPartitions: integerArg('topic-partitions', args['topic-partitions'], 0, 10_000),
   logLevel: args['log-level'],
   cpuProfile: args['cpu-prof'],
   sameCluster: args['same-cluster'],
@@ -235,6 +242,17 @@ async function startCluster(): Promise<BenchCluster> {
   const cluster = await BenchCluster.create({ nodes: 3, logLevel: config.logLevel, cpuProfile: config.cpuProfile, clientDeadlineMs: 10_000 });
   cluster.startAll();
   await cluster.waitForLeader(config.startupTimeoutMs);
+  if (config.topicPartitions > 0) {
+    const bootstrap = [...cluster.nodes.values()].map((node) => node.clientAddress);
+    await waitForBrokers({ bootstrap, count: 3, timeoutMs: config.startupTimeoutMs });
+    const admin = new Admin({ bootstrap });
+    try {
+      await admin.createTopic({ name: 'bench-load', partitions: config.topicPartitions, replicationFactor: 3 });
+    } finally {
+      admin.close();
+    }
+    await waitForLeaders({ bootstrap, topic: 'bench-load', partitions: config.topicPartitions, timeoutMs: config.startupTimeoutMs });
+  }
   return cluster;
 }
 
@@ -301,7 +319,7 @@ function markdown(rows: readonly SummaryRow[]): string {
   const label = (row: SummaryRow): string =>
     row.workload === 'sequential' ? `sequential (1 in flight, ${config.sequential.count})` : `pipelined (${config.pipelined.inflight} in flight, ${config.pipelined.count})`;
   const lines = [
-    `raftbus metadata quorum, 3 nodes, AppendNoOp ${config.payloadBytes} B; median (min–max) over ${config.runs} run(s), ${config.sameCluster ? 'one cluster for all runs' : 'a fresh cluster per run'}`,
+    `raftbus metadata quorum, 3 nodes${config.topicPartitions > 0 ? ` hosting a ${config.topicPartitions}-partition topic (RF 3)` : ''}, AppendNoOp ${config.payloadBytes} B; median (min–max) over ${config.runs} run(s), ${config.sameCluster ? 'one cluster for all runs' : 'a fresh cluster per run'}`,
     '',
     '| Workload | commits/s | p50 ms | p90 ms | p99 ms | runs (flagged) | load avg (1 min) |',
     '|---|---|---|---|---|---|---|',
