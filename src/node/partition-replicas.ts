@@ -106,7 +106,14 @@ export class PartitionReplicas {
     });
     const partition = new HostedPartition({ topic: ref.topic, topicId: ref.topicId, partition: ref.partition, groupId, dir }, storage, snapshots, host, configs, runtime.clock);
     this.options.attach?.(partition);
-    host.addGroup({ group: groupId, storage, snapshots, machine: partition.state, snapshotEveryEntries: Number.MAX_SAFE_INTEGER, logger: groupLogger });
+    try {
+      host.addGroup({ group: groupId, storage, snapshots, machine: partition.state, snapshotEveryEntries: Number.MAX_SAFE_INTEGER, logger: groupLogger });
+    } catch (error) {
+      // Not hosted after all: let go of it, so that a retry opens the replica afresh.
+      this.options.detach?.(partition);
+      storage.log.close();
+      throw error;
+    }
     this.hosted.set(groupId, partition);
     if (fresh && ref.registration.leader === this.options.self) this.campaignUntilLed(groupId);
     groupLogger.info({ fresh, replicas: ref.registration.replicas }, 'hosting partition replica');

@@ -1,6 +1,6 @@
 // PartitionReplicas opens the replicas of this node when the topics change, and skips images whose
 // topics are the ones it already reconciled. A failed open must not be skipped for good: the next
-// image, even one that changed no topic, tries again.
+// image, even one that changed no topic, tries again, and the failed replica is let go first.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,7 @@ describe('partition replicas', () => {
     const logger = createLogger({ nodeId: 1, level: 'error', destination: { write: (line: string) => void errors.push((JSON.parse(line) as { msg: string }).msg) } });
     let attempts = 0;
     const added: number[] = [];
+    const attachments: string[] = [];
     const host = {
       addGroup: (options: HostedGroupOptions) => {
         attempts++;
@@ -63,12 +64,15 @@ describe('partition replicas', () => {
       runtime: systemRuntime(),
       image: () => image,
       logger,
+      attach: (partition) => attachments.push(`attach ${partition.label}`),
+      detach: (partition) => attachments.push(`detach ${partition.label}`),
     });
 
     replicas.onImage(image);
     await pollUntil(() => errors.length > 0, { what: 'the failed open to be logged', timeoutMs: 10_000, everyMs: 5 });
     expect(errors).toEqual(['could not open or remove a partition replica']);
     expect(replicas.all()).toEqual([]);
+    expect(attachments).toEqual(['attach orders-0', 'detach orders-0']); // the failed replica is let go
 
     const next = replayAll(image, [noOp], 2);
     expect(next.topics).toBe(image.topics); // the premise of the skip: a no-op leaves the topics map as it was
@@ -76,6 +80,7 @@ describe('partition replicas', () => {
     await pollUntil(() => replicas.all().length === 1, { what: 'the replica to be opened on the second try', timeoutMs: 10_000, everyMs: 5 });
     expect(added).toEqual([7]);
     expect(replicas.all().map((partition) => partition.label)).toEqual(['orders-0']);
+    expect(attachments).toEqual(['attach orders-0', 'detach orders-0', 'attach orders-0']);
     replicas.closeLogs();
   });
 });
