@@ -478,15 +478,13 @@ export class RaftHost {
     if (early.length > 0) this.options.send(early);
     await this.persist(work);
     const messages = work.flatMap(({ late }) => late);
-    if (messages.length > 0) this.options.send(messages);
-    // A follower's acknowledgements are what its leader waits for, and the transport writes them to
-    // the socket at the end of this turn: groups that acknowledged apply one turn later, so that
-    // their apply does not hold the acknowledgements back. The others (leaders) apply now.
-    const acknowledged = (item: (typeof work)[number]): boolean => item.late.some((message) => message.type === 'appendEntriesResponse');
-    this.finishRound(work.filter((item) => !acknowledged(item)), applied);
-    const followers = work.filter(acknowledged);
-    if (followers.some(({ ready }) => ready.committedEntries.length > 0)) await new Promise<void>((resolve) => this.options.clock.soon(resolve));
-    this.finishRound(followers, applied);
+    if (messages.length > 0) {
+      this.options.send(messages);
+      // A follower's acknowledgements are what its leader waits for; the transport writes them to
+      // the socket at the end of this turn. Applying first would hold them back by the apply.
+      if (work.some(({ ready }) => ready.committedEntries.length > 0)) await new Promise<void>((resolve) => this.options.clock.soon(resolve));
+    }
+    this.finishRound(work, applied);
   }
 
   /** finishRound settles, applies and advances each group's Ready once it is on disk and sent. */
