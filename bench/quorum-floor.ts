@@ -25,6 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { integerArg, printHeaderHelp } from './lib/args.js';
+import { guardChild, guardDir, releaseDir } from './lib/guards.js';
 import { machineInfo } from './lib/machine.js';
 import { processCpuMicros } from './lib/proc-cpu.js';
 import { formatSpread, spreadOf, summarizeLatencies, type LatencySummary, type Spread } from './lib/stats.js';
@@ -200,23 +201,6 @@ async function runChild(): Promise<void> {
 
 // ---------------------------------------------------------------- bench side
 
-const live = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-
-/** installGuards kills every child and removes every temp dir on exit, Ctrl-C, SIGTERM and SIGHUP. */
-function installGuards(): void {
-  process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      process.stderr.write(`\n${signal}: killing ${live.size} child process(es)\n`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  }
-}
-
 /** Quorum is one run: leader and followers as child processes, their temp dir, the client. */
 class Quorum {
   readonly dir = mkdtempSync(join(tmpdir(), 'raftbus-floor-'));
@@ -230,7 +214,7 @@ class Quorum {
   private client: grpc.Client | undefined;
 
   constructor() {
-    tempDirs.add(this.dir);
+    guardDir(this.dir);
     this.failed = new Promise<never>((_, reject) => (this.rejectFailed = reject));
     this.failed.catch(() => {});
   }
@@ -269,7 +253,7 @@ class Quorum {
     const running = this.processes.filter((child) => child.exitCode === null && child.signalCode === null);
     await Promise.all(running.map((child) => new Promise((resolve) => child.once('exit', resolve).kill('SIGKILL'))));
     rmSync(this.dir, { recursive: true, force: true });
-    tempDirs.delete(this.dir);
+    releaseDir(this.dir);
   }
 
   private fail(error: Error): void {
@@ -287,10 +271,9 @@ class Quorum {
 
   private spawnChild(name: string, slot: number, args: readonly string[]): Promise<number> {
     const child = fork(scriptPath, [...args, '--file', join(this.dir, `${name.replace(' ', '-')}.log`)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    live.add(child);
+    guardChild(child);
     this.processes[slot] = child;
     child.once('exit', (code, signal) => {
-      live.delete(child);
       if (!this.stopping) this.fail(new Error(`${name} exited (code ${code}, signal ${signal})`));
     });
     child.on('message', (message: ChildMessage) => message.kind === 'failed' && !this.stopping && this.fail(new Error(`${name} failed: ${message.message}`)));
@@ -431,7 +414,6 @@ async function main(): Promise<void> {
     console.error(`quorum-floor: ${(error as Error).message} (see --help)`);
     process.exit(2);
   }
-  installGuards();
   const started = new Date().toISOString();
   console.error(`quorum floor: ${config.runs} run(s) of ${config.transports.join(' + ')}, ${config.warmup} warm-up + ${config.count} calls each, cap ${config.capS} s`);
   const runs: RunResult[] = [];

@@ -1,7 +1,6 @@
 // BenchCluster runs a local raftbus cluster as real `raftbus node` processes on 127.0.0.1, each
-// with its data directory in one fresh temporary directory, for benchmarks. Every process it starts
-// is registered in one process-wide set, and killed (SIGKILL) when this process exits, is
-// interrupted (SIGINT, SIGTERM, SIGHUP) or dies of an uncaught error.
+// with its data directory in one fresh temporary directory, for benchmarks. Its processes and
+// directory are registered with bench/lib/guards.ts, which kills and removes them on any exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,63 +8,11 @@ import { join } from 'node:path';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
 import { freePort } from '../../src/cluster/free-port.js';
+import { guardChild, guardDir, releaseDir } from './guards.js';
 
 
 /** cliPath is the compiled raftbus CLI (dist/src/cli/main.js) next to dist/bench/. */
 export const cliPath = join(import.meta.dirname, '../../src/cli/main.js');
-
-const live = new Set<ChildProcess>();
-/** dirs are the cluster directories not yet removed; the exit guard removes them (best effort). */
-const dirs = new Set<string>();
-let guardsInstalled = false;
-
-/** killEverything sends SIGKILL to every node process still running. Synchronous. */
-export function killEverything(): void {
-  for (const child of live) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function removeLeftovers(): void {
-  for (const dir of dirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // best effort: a node killed a moment ago may still hold a file
-    }
-  }
-  dirs.clear();
-}
-
-function installGuards(): void {
-  if (guardsInstalled) return;
-  guardsInstalled = true;
-  process.on('exit', () => {
-    killEverything();
-    removeLeftovers();
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      process.stderr.write(`\n${signal}: killing ${live.size} node process(es)\n`);
-      killEverything();
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  }
-  process.on('uncaughtException', (error) => {
-    process.stderr.write(`uncaught: ${error.stack ?? String(error)}\n`);
-    killEverything();
-    process.exit(1);
-  });
-  process.on('unhandledRejection', (error) => {
-    process.stderr.write(`unhandled rejection: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    killEverything();
-    process.exit(1);
-  });
-}
 
 export interface BenchNode {
   readonly id: number;
@@ -98,9 +45,8 @@ export class BenchCluster {
 
   /** create writes the cluster file for options.nodes nodes on free loopback ports; nothing runs yet. */
   static async create(options: BenchClusterOptions): Promise<BenchCluster> {
-    installGuards();
     const dir = mkdtempSync(join(tmpdir(), 'raftbus-bench-'));
-    dirs.add(dir);
+    guardDir(dir);
     const nodes = [];
     for (let id = 1; id <= options.nodes; id++) {
       nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'], dataDir: `node-${id}` });
@@ -130,10 +76,9 @@ export class BenchCluster {
         stdio: ['ignore', out, out],
       });
       closeSync(out);
-      live.add(child);
+      guardChild(child);
       node.process = child;
       child.once('exit', (code) => {
-        live.delete(child);
         node.exitCode = code;
         if (node.process === child) node.process = undefined;
       });
@@ -214,6 +159,6 @@ export class BenchCluster {
   /** remove deletes the cluster directory (data, logs, profiles). */
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
-    dirs.delete(this.dir);
+    releaseDir(this.dir);
   }
 }
