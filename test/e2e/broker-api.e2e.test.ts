@@ -2,12 +2,12 @@
 // answered with the original offset, Subscribe pushing batches as they commit, ListOffsets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admin } from '../../src/client/admin.js';
-import { BrokerClient } from '../../src/client/broker-client.js';
+import { BrokerClient, type ProduceRequest } from '../../src/client/broker-client.js';
 import { decodeBatches } from '../../src/client/consumer.js';
 import { Producer } from '../../src/client/producer.js';
 import { startCluster, type RunningCluster } from '../../src/cluster/start-cluster.js';
 import { encodeRecordBatch } from '../../src/partition/record-batch.js';
-import type { FetchAnswer } from '../../src/rpc/broker-service.js';
+import type { FetchAnswer, ProduceAnswer } from '../../src/rpc/broker-service.js';
 
 let cluster: RunningCluster;
 let admin: Admin;
@@ -58,11 +58,32 @@ async function leaderClient(topic: string, partition: number): Promise<BrokerCli
   throw new Error(`no leader for ${topic}-${partition}`);
 }
 
+/**
+ * produceOnLeader produces through the partition's leader, finding it again when a retriable error
+ * says it moved: right after a topic is created the controller may hand a partition's leadership
+ * to the replica it chose, and a leader handing over refuses proposals (retriable, not appended).
+ */
+async function produceOnLeader(request: ProduceRequest): Promise<ProduceAnswer> {
+  for (let attempt = 1; ; attempt++) {
+    const client = await leaderClient(request.topic, request.partition);
+    try {
+      return await client.produce(request);
+    } catch (error) {
+      if ((error as { retriable?: boolean }).retriable !== true || attempt === 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      client.close();
+    }
+  }
+}
+
 describe('the Broker service', () => {
   it('acks=1 and acks=0 append too; a retried idempotent batch is answered with its first offset', async () => {
-    const client = await leaderClient('api', 0);
-    const one = await client.produce({ topic: 'api', partition: 0, acks: 1, batch: batch({ values: ['a', 'b'] }), timeoutMs: 5000 });
+    // The first produce waits out a hand-over of the new partition's leadership; the rest go in
+    // order on one stream to the leader it found.
+    const one = await produceOnLeader({ topic: 'api', partition: 0, acks: 1, batch: batch({ values: ['a', 'b'] }), timeoutMs: 5000 });
     expect(one).toMatchObject({ baseOffset: 0, replicas: 1, duplicate: false });
+    const client = await leaderClient('api', 0);
     await client.produce({ topic: 'api', partition: 0, acks: 0, batch: batch({ values: ['c'] }), timeoutMs: 5000 });
     const { producerId } = { producerId: BigInt((await admin.allocateProducerIds(1)).firstProducerId) };
     const first = await client.produce({ topic: 'api', partition: 0, acks: -1, batch: batch({ values: ['d', 'e'], producerId, baseSequence: 0 }), timeoutMs: 5000 });
@@ -89,7 +110,7 @@ describe('the Broker service', () => {
       stream.on('error', (error: Error & { code?: number }) => (error.code === 1 ? undefined : reject(error)));
     });
     const waiting = client.fetch({ topic: 'live', partition: 0, offset: 0, maxBytes: 0, maxWaitMs: 10_000, minBytes: 1 });
-    for (const value of ['x', 'y', 'z']) await client.produce({ topic: 'live', partition: 0, acks: -1, batch: batch({ values: [value] }), timeoutMs: 5000 });
+    for (const value of ['x', 'y', 'z']) await produceOnLeader({ topic: 'live', partition: 0, acks: -1, batch: batch({ values: [value] }), timeoutMs: 5000 });
     await done;
     stream.cancel();
     expect(seen).toEqual(['x', 'y', 'z']);
@@ -100,10 +121,10 @@ describe('the Broker service', () => {
 
   it('ListOffsets answers earliest, latest and the first offset at or after a timestamp', async () => {
     await admin.createTopic({ name: 'times', partitions: 1, replicationFactor: 3 });
-    const client = await leaderClient('times', 0);
     for (const [i, timestamp] of [1_000, 2_000, 3_000].entries()) {
-      await client.produce({ topic: 'times', partition: 0, acks: -1, batch: batch({ values: [`t${i}`], timestamp }), timeoutMs: 5000 });
+      await produceOnLeader({ topic: 'times', partition: 0, acks: -1, batch: batch({ values: [`t${i}`], timestamp }), timeoutMs: 5000 });
     }
+    const client = await leaderClient('times', 0);
     expect((await client.listOffsets({ topic: 'times', partition: 0, spec: 'earliest' })).offset).toBe(0);
     expect((await client.listOffsets({ topic: 'times', partition: 0, spec: 'latest' })).offset).toBe(3);
     expect((await client.listOffsets({ topic: 'times', partition: 0, spec: 'timestamp', timestampMs: 1_500 })).offset).toBe(1);
