@@ -11,7 +11,7 @@ import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/pr
 import path from 'node:path';
 
 /** dataDirFormatVersion is the layout version this code writes and the only one it reads. */
-export const dataDirFormatVersion = 1;
+export const dataDirFormatVersion = 2;
 export const metaFileName = 'meta.json';
 export const lockFileName = 'lock';
 /** lockAttemptsMax bounds how often opening retries after taking over a stale lock. */

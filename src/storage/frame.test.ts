@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../raft/types.js';
-import { encodeFrame, encodeSegmentHeader, frameBytes, parseFrame, parseSegmentHeader } from './frame.js';
+import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFrame, parseSegmentHeader, parseSyncRecords, syncRecordOffset } from './frame.js';
 
 const entry: Entry = { index: 2 ** 40 + 3, term: 2 ** 33 + 1, type: 'confChange', data: Uint8Array.from([1, 2, 3]) };
 const limits = { entryBytesMax: 100 };
@@ -34,5 +34,17 @@ describe('frame', () => {
     expect(parseSegmentHeader(header)).toEqual({ baseIndex: 42, startIndex: 40, prevCrc: 0xdeadbeef });
     header[9]! ^= 1;
     expect(parseSegmentHeader(header)).toEqual({ bad: 'segment header crc mismatch' });
+  });
+
+  it('keeps two sync records in a header: the newest valid one counts, a torn one leaves the other', () => {
+    const header = encodeSegmentHeader({ baseIndex: 1, startIndex: 1, prevCrc: 0 });
+    expect(parseSyncRecords(header)).toEqual({ seq: 0, syncedIndex: 0 });
+    header.set(encodeSyncRecord({ seq: 7, syncedIndex: 2 ** 40 }), syncRecordOffset(7));
+    header.set(encodeSyncRecord({ seq: 8, syncedIndex: 2 ** 40 + 5 }), syncRecordOffset(8));
+    expect(syncRecordOffset(8)).not.toBe(syncRecordOffset(7));
+    expect(parseSyncRecords(header)).toEqual({ seq: 8, syncedIndex: 2 ** 40 + 5 });
+    header[syncRecordOffset(8) + 3]! ^= 4; // record 8 torn or flipped: record 7 is what the disk says
+    expect(parseSyncRecords(header)).toEqual({ seq: 7, syncedIndex: 2 ** 40 });
+    expect(parseSegmentHeader(header)).toEqual({ baseIndex: 1, startIndex: 1, prevCrc: 0 });
   });
 });

@@ -1,10 +1,17 @@
 // The byte layout of segment files. All integers little-endian.
 //
-// Segment header (segmentHeaderBytes = 36):
+// Segment header (segmentHeaderBytes = 84): a fixed part, then two sync records.
 //   0 u32 magic 'RBLG'   4 u16 version   6 u16 zero   8 u64 baseIndex   16 u64 startIndex
 //   24 u32 prevCrc   28 u32 zero   32 u32 crc32c of bytes [0, 32)
+//   36 sync record slot 0   60 sync record slot 1
 // startIndex is the log's first index when the segment was created: a compactPrefix that no sync
 // recorded yet still takes effect once a segment written after it reaches the disk.
+// Sync record (syncRecordBytes = 24), written in place by every sync of the log's last segment:
+//   0 u64 seq   8 u64 syncedIndex   16 u32 zero   20 u32 crc32c of bytes [0, 20)
+// seq counts the log's syncs; record seq goes to slot seq % 2, so a write torn by a crash leaves
+// the other slot, the sync before, intact. syncedIndex is the log's last index when that sync
+// began: every entry up to it was on disk once the sync completed, so a log found ending below it
+// lost entries to damage, not to a crash (see log-recovery.ts).
 // Frame, one per entry (frameHeaderBytes = 28, then the payload):
 //   0 u32 crc   4 u32 dataBytes   8 u64 index   16 u64 term   24 u8 type   25..27 zero   28 data
 // A frame's crc is crc32c over bytes [4, 28 + dataBytes) seeded with the crc of the frame before it
@@ -12,10 +19,11 @@
 // written after a different predecessor (a stale frame left by a truncation) fail its check.
 import { crc32c } from '@node-rs/crc32';
 import type { Entry, EntryType } from '../raft/types.js';
-import { frameHeaderBytes, segmentHeaderBytes } from './limits.js';
+import { frameHeaderBytes, segmentFixedHeaderBytes, segmentHeaderBytes } from './limits.js';
 
 const segmentMagic = 0x474c4252; // 'RBLG' read as little-endian u32
-const segmentVersion = 1;
+const segmentVersion = 2;
+const syncRecordBytes = 24;
 const typeCodes = { normal: 0, confChange: 1 } as const satisfies Record<EntryType, number>;
 const typesByCode: readonly EntryType[] = ['normal', 'confChange'];
 
@@ -99,7 +107,43 @@ export interface SegmentHeader {
   readonly prevCrc: number;
 }
 
-/** encodeSegmentHeader returns the header bytes of a segment starting at baseIndex. */
+/** SyncRecord is what one sync of the log recorded: its sequence number and the last index it covered. */
+export interface SyncRecord {
+  readonly seq: number;
+  readonly syncedIndex: number;
+}
+
+/** syncRecordOffset is where, in its segment, the sync record numbered seq is written. */
+export function syncRecordOffset(seq: number): number {
+  return segmentFixedHeaderBytes + (seq % 2) * syncRecordBytes;
+}
+
+/** encodeSyncRecord returns the bytes of a sync record. */
+export function encodeSyncRecord(record: SyncRecord): Buffer {
+  const buffer = Buffer.alloc(syncRecordBytes);
+  writeU64(buffer, 0, record.seq);
+  writeU64(buffer, 8, record.syncedIndex);
+  buffer.writeUInt32LE(crc32c(buffer.subarray(0, 20)), 20);
+  return buffer;
+}
+
+/** parseSyncRecords returns the newest valid sync record of a segment's header, if any. */
+export function parseSyncRecords(bytes: Uint8Array): SyncRecord | undefined {
+  let newest: SyncRecord | undefined;
+  for (const offset of [syncRecordOffset(0), syncRecordOffset(1)]) {
+    if (bytes.length < offset + syncRecordBytes) continue;
+    const buffer = asBuffer(bytes).subarray(offset, offset + syncRecordBytes);
+    if (crc32c(buffer.subarray(0, 20)) !== buffer.readUInt32LE(20)) continue;
+    const record = { seq: readU64(buffer, 0), syncedIndex: readU64(buffer, 8) };
+    if (newest === undefined || record.seq > newest.seq) newest = record;
+  }
+  return newest;
+}
+
+/**
+ * encodeSegmentHeader returns the header bytes of a segment starting at baseIndex, both sync
+ * records zero (seq 0, below every sync's: the log's newest record stays in the segment before).
+ */
 export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   const buffer = Buffer.alloc(segmentHeaderBytes);
   buffer.writeUInt32LE(segmentMagic, 0);
@@ -108,6 +152,7 @@ export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   writeU64(buffer, 16, header.startIndex);
   buffer.writeUInt32LE(header.prevCrc, 24);
   buffer.writeUInt32LE(crc32c(buffer.subarray(0, 32)), 32);
+  for (const slot of [0, 1]) buffer.set(encodeSyncRecord({ seq: 0, syncedIndex: 0 }), syncRecordOffset(slot));
   return buffer;
 }
 

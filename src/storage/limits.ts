@@ -10,8 +10,11 @@ export const entryBytesMax = 8 * 1024 * 1024;
 /** frameHeaderBytes is the fixed header before each entry's payload in a segment file. */
 export const frameHeaderBytes = 28;
 
-/** segmentHeaderBytes is the fixed header at the start of each segment file. */
-export const segmentHeaderBytes = 36;
+/** segmentFixedHeaderBytes is the part of a segment header before its two sync records. */
+export const segmentFixedHeaderBytes = 36;
+
+/** segmentHeaderBytes is the header at the start of each segment file, its two sync records included. */
+export const segmentHeaderBytes = 84;
 
 /** readBytesMax bounds one read of contiguous frames in entries(), so a call never buffers more. */
 export const readBytesMax = 4 * 1024 * 1024;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { Disk } from './disk.js';
 import { CorruptLogError } from './errors.js';
 import { segmentHeaderBytes } from './limits.js';
-import { parseSegmentHeader } from './frame.js';
+import { encodeSyncRecord, parseSegmentHeader, syncRecordOffset } from './frame.js';
+import type { SyncRecord } from './frame.js';
 import type { ChainPoint, ScannedSegment, TornTail } from './segment-scan.js';
 import { lastIndexAfter, lastIndexOfSegment, scanSegment } from './segment-scan.js';
 import type { StaleSegment } from './segment-files.js';
@@ -68,6 +69,8 @@ export interface RecoveredLog {
   readonly start: number;
   /** staleGenerationNext is above every stale generation ever seen in the directory. */
   readonly staleGenerationNext: number;
+  /** syncSeqNext is above the seq of every sync record in the live segments. */
+  readonly syncSeqNext: number;
   readonly segments: readonly ScannedSegment[];
   readonly report: RecoveryReport;
   /** repairThroughIndex is the repair bound recorded on disk (this open's repair or an earlier one's), if any. */
@@ -130,11 +133,21 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   // A new bound replaces a corrupt one by rename; without a new one, the corrupt one goes.
   if (recordedRepair.corruptPath !== undefined && plan.repair === undefined) plan.removedAtOnce.push({ path: recordedRepair.corruptPath, reason: 'corrupt repair bound' });
   const repairThroughIndex = plan.repair === undefined ? recordedRepair.index : Math.max(recordedRepair.index ?? 0, plan.repair.report.throughIndex);
-  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, logger: options.logger });
+  // Recovery makes every entry it keeps durable, and the node may acknowledge them from then on:
+  // the sync records must say so, or damage to them later would pass for a torn write. After a
+  // repair they say less than before (the repair bound keeps what is owed): both slots are
+  // written, so that the one left over cannot say more.
+  let syncSeqNext = 1 + Math.max(0, ...plan.segments.map((segment) => segment.synced?.seq ?? 0));
+  const lastSegment = plan.segments.at(-1);
+  const lastIndex = lastSegment === undefined ? 0 : lastIndexOf(lastSegment);
+  const syncedIndex = newestSyncRecord(plan.segments)?.syncedIndex ?? 0;
+  const syncRecords = lastSegment === undefined || syncedIndex === lastIndex ? [] : [0, 1].map(() => ({ seq: syncSeqNext++, syncedIndex: lastIndex }));
+  const syncRecord = lastSegment === undefined ? undefined : { path: lastSegment.path, records: syncRecords };
+  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, syncRecord, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
   const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };
   const report = { truncated: plan.truncated, removed: [...plan.removedAtOnce, ...plan.discarded], restored: plan.restored.map((r) => r.to), repaired };
-  return { start, staleGenerationNext, segments: plan.segments, report, repairThroughIndex };
+  return { start, staleGenerationNext, syncSeqNext, segments: plan.segments, report, repairThroughIndex };
 }
 
 /**
@@ -224,12 +237,52 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
     plan.segments.push(scanned);
   }
   const last = plan.segments.at(-1);
+  if (plan.repair === undefined && last !== undefined) {
+    const synced = newestSyncRecord(plan.segments);
+    if (synced !== undefined && synced.syncedIndex > lastIndexOf(last)) {
+      if (options.onCorruption === 'refuse') throw lostSyncedEntries(last, synced.syncedIndex);
+      planLostSyncedEntries(disk, dir, { last, syncedIndex: synced.syncedIndex, plan });
+      return;
+    }
+  }
   if (last !== undefined && last.terms.length === 0) {
     plan.segments.pop();
     plan.removedAtOnce.push({ path: last.path, reason: 'segment holds no valid frame' });
   } else if (last !== undefined) {
     noteTail(plan, last);
   }
+}
+
+function newestSyncRecord(segments: readonly ScannedSegment[]): SyncRecord | undefined {
+  let newest: SyncRecord | undefined;
+  for (const { synced } of segments) if (synced !== undefined && (newest === undefined || synced.seq > newest.seq)) newest = synced;
+  return newest;
+}
+
+function lostSyncedEntries(last: ScannedSegment, syncedIndex: number): CorruptLogError {
+  const reason = `the log ends at index ${lastIndexOf(last)}, but a sync record says index ${syncedIndex} was synced: synced entries are missing (the segment was cut short or damaged at its end)`;
+  return new CorruptLogError({ path: last.path, offset: last.validBytes, reason });
+}
+
+/**
+ * planLostSyncedEntries plans the repair of a log whose last segment ends (after any torn tail)
+ * below what a completed sync recorded: the entries from there on were durable and may have been
+ * acknowledged, so what a crash would explain as a torn write is damage. The segment is kept up to
+ * its last valid frame (copied whole to its .corrupt-<n> name first) or set aside whole when it
+ * holds none; the bound is the synced index.
+ */
+function planLostSyncedEntries(disk: Disk, dir: string, options: { last: ScannedSegment; syncedIndex: number; plan: Plan }): void {
+  const { last, syncedIndex, plan } = options;
+  const corruption = lostSyncedEntries(last, syncedIndex);
+  const to = corruptPath(last.path, corruptGenerationNext(disk, dir));
+  const keepsFrames = last.terms.length > 0;
+  if (!keepsFrames) plan.segments.pop();
+  plan.repair = {
+    report: { path: last.path, offset: last.validBytes, reason: corruption.reason, fromIndex: lastIndexOf(last) + 1, throughIndex: syncedIndex },
+    copies: keepsFrames ? [{ from: last.path, to }] : [],
+    moves: keepsFrames ? [] : [{ from: last.path, to }],
+    cut: keepsFrames ? { path: last.path, offset: last.validBytes } : undefined,
+  };
 }
 
 /**
@@ -260,8 +313,14 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
  * - Applied state is rebuilt from the snapshot by re-applying the log up to the commit index it
  *   still supports (the persisted commit, capped at the last index), so it never runs ahead of the
  *   log, and reads (which stop at what was applied) never serve a lost entry.
- * Not covered: damage to the last frames of the last segment looks like a torn write and is cut
- * with no bound but the persisted commit index (written lazily, so up to a second behind); damage
+ * - Damage at the end of the log is told from a torn write by the segment header's sync records
+ *   (frame.ts): a log that ends below what a completed sync recorded lost synced entries, which is
+ *   damage, and gets the same repair with the recorded index as its bound.
+ * Not covered: a last segment cut inside its header (its sync records with it) reads as a roll a
+ * crash interrupted and is dropped with no bound but the persisted commit index (written lazily,
+ * so up to a second behind) and the records of the segment before; a power loss that makes a
+ * sync record durable but not the frames it covers (a disk that reorders writes within one
+ * fdatasync) is taken for damage: safe, but the node abstains until refilled; damage
  * below the log's first index (compacted frames still in its first segment) cuts the whole log
  * (safe, but the leader must resend it all); and damage to a majority of a group's voters can lose
  * entries (no intact replica may hold them; the group then waits, abstaining, rather than elect).
@@ -347,7 +406,13 @@ async function applyPlan(
   disk: Disk,
   dir: string,
   plan: Plan,
-  options: { start: number; recordedStart: number | undefined; repairThroughIndex: number | undefined; logger: StorageLogger | undefined },
+  options: {
+    start: number;
+    recordedStart: number | undefined;
+    repairThroughIndex: number | undefined;
+    syncRecord: { path: string; records: readonly SyncRecord[] } | undefined;
+    logger: StorageLogger | undefined;
+  },
 ): Promise<void> {
   const { logger } = options;
   if (plan.repair !== undefined) await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, logger });
@@ -369,6 +434,8 @@ async function applyPlan(
       logger?.warn({ ...cut }, 'truncated torn tail of log');
     }
     if (plan.repair?.cut?.path === segment.path) disk.truncate(file, plan.repair.cut.offset);
+    const { syncRecord } = options;
+    if (syncRecord?.path === segment.path) for (const record of syncRecord.records) disk.write(file, syncRecordOffset(record.seq), encodeSyncRecord(record));
     await disk.fdatasync(file);
     disk.close(file);
   }

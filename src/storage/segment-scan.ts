@@ -1,7 +1,8 @@
 // scanSegment reads one segment file and checks it frame by frame, without changing anything on
 // disk. It is the read-only half of recovery: SegmentedLog.open decides what to do with the result.
 import { CorruptLogError } from './errors.js';
-import { frameBytes, parseFrame, parseSegmentHeader } from './frame.js';
+import type { SyncRecord } from './frame.js';
+import { frameBytes, parseFrame, parseSegmentHeader, parseSyncRecords } from './frame.js';
 import { frameHeaderBytes, segmentHeaderBytes } from './limits.js';
 
 /** ChainPoint is where a segment must continue from: the next index, the crc and term before it. */
@@ -34,6 +35,8 @@ export interface ScannedSegment {
   readonly offsets: number[];
   readonly crcs: number[];
   readonly validBytes: number;
+  /** synced is the newest valid sync record of the header (undefined when the header is unusable). */
+  readonly synced: SyncRecord | undefined;
   readonly tail: TornTail | undefined;
   readonly corruption: CorruptLogError | undefined;
 }
@@ -59,6 +62,7 @@ export function scanSegment(
     offsets: [],
     crcs: [],
     validBytes: 0,
+    synced: undefined,
     tail: undefined,
     corruption: new CorruptLogError({ path, offset, reason }),
   });
@@ -77,6 +81,7 @@ export function scanSegment(
     offsets: [],
     crcs: [],
     validBytes: segmentHeaderBytes,
+    synced: parseSyncRecords(bytes),
     tail: undefined,
     corruption: undefined,
   };

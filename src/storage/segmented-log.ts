@@ -12,7 +12,10 @@
 // at the next sync(). So a crash before sync() leaves the state of the last completed sync, and a
 // crash during one leaves a prefix of a state the log had since, never a mix: frames chain their
 // CRCs (each is seeded with the previous frame's), so a frame or segment written after a different
-// predecessor fails its check. open() (log-recovery.ts) cuts a torn tail of the last segment,
+// predecessor fails its check. Each sync() with new appends or truncations also records, in the
+// last segment's header, the index it syncs through (frame.ts), so that open() can tell a torn
+// write (entries past the last completed sync) from damage (entries it covered that are gone).
+// open() (log-recovery.ts) cuts a torn tail of the last segment,
 // restores stale segments the live log still chains into, and makes what it keeps durable before
 // it resolves. Anything else is corruption: open() throws CorruptLogError, or, with onCorruption
 // 'truncate', cuts the log back to the last valid entry before it and records a repair bound
@@ -22,7 +25,7 @@ import { entryHeaderBytes } from '../raft/storage.js';
 import type { Entry } from '../raft/types.js';
 import type { Disk, DiskFile } from './disk.js';
 import { CorruptLogError, EntryTooLargeError, LogClosedError } from './errors.js';
-import { encodeFrame, encodeSegmentHeader, frameBytes, parseFrame } from './frame.js';
+import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFrame, syncRecordOffset } from './frame.js';
 import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog } from './log-recovery.js';
@@ -73,6 +76,9 @@ export class SegmentedLog {
   private startDirty = false;
   private staleGenerationNext: number;
   private directoryDirty = false;
+  // entriesChanged: an append or truncation since the last sync record; syncSeq numbers the next one.
+  private entriesChanged = false;
+  private syncSeq: number;
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
   private repairThrough: number | undefined;
@@ -87,6 +93,7 @@ export class SegmentedLog {
     this.entryBytesMax = options.entryBytesMax ?? limits.entryBytesMax;
     this.start = recovered.start;
     this.staleGenerationNext = recovered.staleGenerationNext;
+    this.syncSeq = recovered.syncSeqNext;
     this.physicalFirst = recovered.segments[0]?.baseIndex ?? recovered.start;
     this.last = this.physicalFirst - 1;
     this.recovery = recovered.report;
@@ -207,6 +214,7 @@ export class SegmentedLog {
     segment.bytes += bytes;
     this.last += count;
     this.dirty.add(segment);
+    this.entriesChanged = true;
     return count;
   }
 
@@ -250,6 +258,11 @@ export class SegmentedLog {
     const keep = fromIndex - this.physicalFirst;
     const segment = this.segments.at(-1);
     if (segment !== undefined && this.owners[keep] === segment) {
+      // Its sync records may name entries about to go: lower both first, so that the disk never
+      // holds fewer entries than a record says were synced (writes reach it in order), even with
+      // one record damaged later.
+      this.writeSyncRecord(segment, fromIndex - 1);
+      this.writeSyncRecord(segment, fromIndex - 1);
       segment.bytes = this.offsets[keep]!;
       this.disk.truncate(segment.file, segment.bytes);
       this.dirty.add(segment);
@@ -258,6 +271,7 @@ export class SegmentedLog {
     }
     for (const column of [this.terms, this.offsets, this.crcs, this.owners]) column.length = Math.max(0, keep);
     this.last = fromIndex - 1;
+    this.entriesChanged = true;
     this.checkInvariants();
   }
 
@@ -316,6 +330,9 @@ export class SegmentedLog {
    */
   sync(): Promise<void> {
     this.assertOpen();
+    const active = this.segments.at(-1);
+    if (this.entriesChanged && active !== undefined) this.writeSyncRecord(active, this.last);
+    this.entriesChanged = false;
     const repaired = this.repairThrough !== undefined && this.last >= this.repairThrough ? this.repairThrough : undefined;
     const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], unlink: [...this.stalePaths, ...this.compacted.map((s) => s.path)], directory: this.directoryDirty, repaired };
     this.dirty = new Set();
@@ -326,6 +343,16 @@ export class SegmentedLog {
     const run = this.syncTail.then(() => this.syncOnce(work));
     this.syncTail = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * writeSyncRecord writes the next sync record into segment's header (made durable with the
+   * segment): the log held entries through syncedIndex when the writes before it were issued.
+   */
+  private writeSyncRecord(segment: Segment, syncedIndex: number): void {
+    const seq = this.syncSeq++;
+    this.disk.write(segment.file, syncRecordOffset(seq), encodeSyncRecord({ seq, syncedIndex }));
+    this.dirty.add(segment);
   }
 
   private async syncOnce(work: { start: number | undefined; dirty: Segment[]; unlink: string[]; directory: boolean; repaired: number | undefined }): Promise<void> {

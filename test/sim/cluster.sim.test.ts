@@ -72,6 +72,33 @@ const deposedLeaderRefused: ClusterScenario = {
   ],
 };
 
+/**
+ * syncedTailCut: node 2 goes down and, while down, the tail of its __consumer_offsets-0 segment is
+ * cut away: entries it had synced and acknowledged. Recovery took the cut for a torn write, the
+ * node voted with the shorter log, and with node 3 (which never had the entries) elected a leader
+ * without them: committed offsets went backwards. Now every sync records in the segment's header
+ * how far the log was synced, and a log found ending below that is repaired with a bound: the node
+ * does not vote until the leader has sent the entries back.
+ */
+const syncedTailCut: ClusterScenario = {
+  seed: 1700163021,
+  nodes: 3,
+  corruptible: [2],
+  partitions: 2,
+  producers: 2,
+  groups: 2,
+  consumersPerGroup: 2,
+  faultForMs: 6463,
+  syncMsMax: [15, 2, 2],
+  faults: [
+    { atMs: 3296, fault: { kind: 'isolate', node: 3, forMs: 3388 } },
+    { atMs: 6687, fault: { kind: 'isolate', node: 1, forMs: 3713 } },
+    { atMs: 4990, fault: { kind: 'powerLoss', downMs: 1234, tear: false } },
+    { atMs: 5634, fault: { kind: 'bridge', bridge: 3, mask: 1, forMs: 4392 } },
+    { atMs: 4879, fault: { kind: 'crash', node: 2, downMs: 3210, power: false, tear: true, corrupt: 'truncate', pick: 0 } },
+  ],
+};
+
 describe('whole-cluster simulation', () => {
   it('a deposed leader that has not noticed yet does not refuse a producer for good', { timeout: 60_000 }, async () => {
     const { sim, workload } = await runScenario(deposedLeaderRefused, { trace: true });
@@ -87,6 +114,12 @@ describe('whole-cluster simulation', () => {
     expect(sim.counts.corruptions).toBeGreaterThan(0);
     expect(sim.trace.some((line) => line.includes('log ends before entries this node acknowledged'))).toBe(true);
     expect(workload.counts.acknowledged).toBeGreaterThan(0);
+  });
+
+  it('a node whose synced log tail was cut does not vote until it has the entries back', { timeout: 60_000 }, async () => {
+    const { sim, workload } = await runScenario(syncedTailCut, { trace: true });
+    expect(sim.trace.some((line) => line.includes('__consumer_offsets-0') && line.includes('synced entries are missing'))).toBe(true);
+    expect(workload.counts.commits).toBeGreaterThan(0);
   });
 
   it('replays a schedule exactly: the same trace (node logs included) and the same history', { timeout: 60_000 }, async () => {

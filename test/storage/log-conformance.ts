@@ -8,7 +8,7 @@ import { it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import type { Disk } from '../../src/storage/disk.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
-import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
+import { frameHeaderBytes, segmentFixedHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { LogState } from './log-model.js';
 import { agreeThrough, agreesWith, entryKey, expectSameState, lastOf, readState } from './log-model.js';
 
@@ -161,10 +161,17 @@ class Harness {
     const path = `${dir}/${name}`;
     const frames = framesOf(readFile(disk, path), Number(name.slice(0, 20)));
     const at = Math.floor((command.perMille * frames.bytes) / 1000);
-    // The first entry lost: the one whose frame holds the flipped byte or is cut short.
+    // The first entry lost: the one whose frame holds the flipped byte or is cut short; a segment
+    // whose header is cut or whose fixed header part is flipped loses them all; a flipped sync
+    // record loses none (the other slot holds the sync before).
     const hit = frames.list.find((frame) => (command.how === 'flipBit' ? frame.end > at && frame.offset <= at : frame.end > at));
-    const lostFrom = at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
-    const tornTail = name === live.at(-1) && (command.how === 'truncateFile' ? true : hit !== undefined && hit === frames.list.at(-1));
+    const inSyncRecords = command.how === 'flipBit' && at >= segmentFixedHeaderBytes && at < segmentHeaderBytes;
+    const lostFrom = inSyncRecords ? Number.POSITIVE_INFINITY : at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
+    // Everything was synced, so every loss is damage and repaired with a bound; except a last
+    // segment cut inside its header: it reads as a roll a crash interrupted and goes unreported
+    // (the known gap, see planRepair in log-recovery.ts).
+    const headerCut = name === live.at(-1) && command.how === 'truncateFile' && at < segmentHeaderBytes;
+    const tornTail = headerCut || lostFrom > lastOf(this.model);
     if (command.how === 'flipBit') this.env.damage.flipBit(path, at, command.bit);
     else this.env.damage.truncateFile(path, at);
     const before = this.model;

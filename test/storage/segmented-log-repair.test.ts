@@ -11,7 +11,7 @@ import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
 
 const dir = '/data/group-5';
-const limits = { segmentBytesMax: 512, entryBytesMax: 200 } as const;
+const limits = { segmentBytesMax: 560, entryBytesMax: 200 } as const; // six frames of 78 bytes a segment
 const dataBytes = 50;
 const frame = frameHeaderBytes + dataBytes; // six frames a segment: segments start at 1, 7, 13, 19
 const segment = (base: number): string => `${dir}/${String(base).padStart(20, '0')}.log`;
@@ -96,6 +96,41 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     const log = await open(disk, { onCorruption: 'truncate' });
     expect([log.lastIndex(), log.repairThroughIndex()]).toEqual([8, 20]);
     expect(log.recovery.repaired).toMatchObject({ fromIndex: 9, throughIndex: 20, reason: 'frame runs past end of file (not the last segment)' });
+  });
+
+  it('the synced last segment cut short: cut after its last whole frame, owing what was synced', async () => {
+    const disk = await logOf20();
+    disk.truncateFile(segment(19), segmentHeaderBytes + frame + 30);
+    const logger = recordingLogger();
+    const log = await open(disk, { onCorruption: 'truncate', logger });
+    expect([log.lastIndex(), log.repairThroughIndex()]).toEqual([19, 20]);
+    expect(log.recovery.repaired).toMatchObject({ path: segment(19), offset: segmentHeaderBytes + frame, fromIndex: 20, throughIndex: 20 });
+    expect(log.recovery.repaired?.reason).toContain('index 20 was synced');
+    expect(log.recovery.truncated).toEqual([]);
+    expect(names(disk)).toContain('00000000000000000019.log.corrupt-1');
+    expect(logger.errors).toHaveLength(1);
+  });
+
+  it('the synced last segment cut to its header: set aside whole, owing what was synced', async () => {
+    const disk = await logOf20();
+    disk.truncateFile(segment(19), segmentHeaderBytes + 5);
+    const log = await open(disk, { onCorruption: 'truncate' });
+    expect([log.lastIndex(), log.repairThroughIndex()]).toEqual([18, 20]);
+    expect(names(disk).filter((name) => name.startsWith('00000000000000000019'))).toEqual(['00000000000000000019.log.corrupt-1']);
+    log.append(entriesFrom(19, 2, 2));
+    await drive(disk, log.sync());
+    expect(log.repairThroughIndex()).toBeUndefined();
+  });
+
+  it('an unsynced last frame cut short is a torn write, not damage: no bound', async () => {
+    const disk = await logOf20();
+    const log = await open(disk, { onCorruption: 'truncate' });
+    log.append(entriesFrom(21, 1));
+    log.close();
+    disk.truncateFile(segment(19), disk.fileSize(segment(19)) - 10);
+    const reopened = await open(disk, { onCorruption: 'truncate' });
+    expect([reopened.lastIndex(), reopened.repairThroughIndex(), reopened.recovery.repaired]).toEqual([20, undefined, undefined]);
+    expect(reopened.recovery.truncated).toHaveLength(1);
   });
 
   it('a damaged header of the first segment: the log is empty, still owing all it held', async () => {

@@ -7,7 +7,7 @@ import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
 
 const dir = '/data/group-3';
-const limits = { segmentBytesMax: 512, entryBytesMax: 200 } as const;
+const limits = { segmentBytesMax: 560, entryBytesMax: 200 } as const; // six frames of 78 bytes a segment
 const dataBytes = 50;
 const frame = frameHeaderBytes + dataBytes; // every test entry's frame size
 
@@ -107,30 +107,50 @@ describe('SegmentedLog segments', () => {
 });
 
 describe('SegmentedLog recovery', () => {
-  it('cuts a torn tail (a frame cut mid-way) and reports it', async () => {
-    const { disk, log } = await logWith(8);
+  /** tornLast leaves entries 1..7 synced and entry 8 written but not synced, the log closed. */
+  async function tornLast(): Promise<{ disk: MemoryDisk; last: string; size: number }> {
+    const { disk, log } = await logWith(7);
+    log.append(entriesFrom(8, 1));
     log.close();
     const last = `${dir}/00000000000000000007.log`;
-    const size = disk.durableContent(last).length;
+    return { disk, last, size: disk.fileSize(last) };
+  }
+
+  it('cuts a torn tail (an unsynced frame cut mid-way) and reports it', async () => {
+    const { disk, last, size } = await tornLast();
     disk.truncateFile(last, size - 10);
     const logger = recordingLogger();
     const reopened = await reopen(disk, logger);
     expect(reopened.lastIndex()).toBe(7);
     expect(reopened.recovery.truncated).toEqual([{ path: last, offset: size - frame, droppedBytes: frame - 10, reason: 'frame runs past end of file' }]);
+    expect(reopened.recovery.repaired).toBeUndefined();
     expect(logger.lines).toContain('truncated torn tail of log');
     expect(disk.durableContent(last).length).toBe(size - frame);
   });
 
-  it('cuts a last frame whose bit flipped to the last valid frame', async () => {
-    const { disk, log } = await logWith(8);
-    log.close();
-    const last = `${dir}/00000000000000000007.log`;
-    const size = disk.durableContent(last).length;
+  it('cuts an unsynced last frame whose bit flipped to the last valid frame', async () => {
+    const { disk, last, size } = await tornLast();
     disk.flipBit(last, size - 3, 5);
     const reopened = await reopen(disk);
     expect(reopened.lastIndex()).toBe(7);
     expect(reopened.recovery.truncated[0]).toMatchObject({ path: last, offset: size - frame, reason: 'crc mismatch' });
     expect(reopened.entries(1, 8, Number.POSITIVE_INFINITY)).toEqual(entriesFrom(1, 7).map((e) => ({ ...e, data: expect.anything() })));
+  });
+
+  it.each([
+    ['cut short', (disk: MemoryDisk, path: string, size: number) => disk.truncateFile(path, size - 10)],
+    ['with a flipped bit', (disk: MemoryDisk, path: string, size: number) => disk.flipBit(path, size - 3, 5)],
+  ])('throws CorruptLogError for a synced last frame %s, changing nothing: a crash cannot explain it', async (_what, damage) => {
+    const { disk, log } = await logWith(8);
+    log.close();
+    const last = `${dir}/00000000000000000007.log`;
+    damage(disk, last, disk.fileSize(last));
+    const before = snapshotFiles(disk);
+    const error = await reopen(disk).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptLogError);
+    expect(error).toMatchObject({ path: last, offset: segmentHeaderBytes + frame });
+    expect((error as CorruptLogError).message).toContain('index 8 was synced');
+    expect(snapshotFiles(disk)).toEqual(before);
   });
 
   it.each([
