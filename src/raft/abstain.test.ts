@@ -71,6 +71,20 @@ describe('a node that lost acknowledged entries abstains', () => {
     expect(votesGranted(raft)).toEqual([true]);
   });
 
+  it('a committed entry of a later term ends abstaining before the log reaches the bound (the entries lost were never committed)', () => {
+    const infos: string[] = [];
+    const raft = new Raft(config({ hardState: { term: 2, vote: 0, commit: 1 }, abstainUntilIndex: 6, infos }));
+    // A leader of term 3, elected without this node, holds entries 2..3 of term 2 and its own 4; the group is idle after it.
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: [...entries(2, 3, 2), ...entries(4, 4, 3)], commit: 3 });
+    raft.step(voteRequest(4, 4, 3));
+    expect(votesGranted(raft)).toEqual([false]); // entry 4 is not known committed yet
+    raft.step({ type: 'heartbeat', group, from: 1, to: 2, term: 4, commit: 4, context: 0 });
+    raft.messages = [];
+    raft.step(voteRequest(5, 4, 3));
+    expect(votesGranted(raft)).toEqual([true]);
+    expect(infos).toContain('log caught up; voting and campaigning again');
+  });
+
   it('a leader whose follower lost acknowledged entries sends them again instead of counting them forever', () => {
     // Node 1 leads with entries up to `last`, all acknowledged by node 2, which then comes back repaired with a log ending at 1.
     const leader = new Raft({ ...config({ hardState: { term: 1, vote: 0, commit: 1 } }), id: 1 });

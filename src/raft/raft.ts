@@ -119,6 +119,8 @@ export class Raft {
   private appendsPending = false;
   /** abstainUntilIndex: after losing acknowledged entries, no votes or campaigns until the log reaches it (0: not abstaining). */
   private abstainUntilIndex = 0;
+  /** abstainTerm: the term when abstaining began; a committed entry of a later term held here also ends it. */
+  private abstainTerm = 0;
   /** Reads that arrived before this leader committed an entry of its own term. */
   private readsAwaitingCommit: { requestId: number; from: NodeId }[] = [];
 
@@ -151,6 +153,7 @@ export class Raft {
         'log ends before entries this node acknowledged; not voting or campaigning until caught up',
       );
       this.abstainUntilIndex = owed;
+      this.abstainTerm = hardState.term;
     }
     this.log.commitTo(Math.min(hardState.commit, this.log.lastIndex()));
     this.foldCommittedConfChanges();
@@ -243,12 +246,23 @@ export class Raft {
   }
 
   /**
-   * endAbstainingWhenCaughtUp stops abstaining once the log reaches abstainUntilIndex. Entries
-   * reach it only from a leader, which holds every committed entry: the log is whole again.
+   * endAbstainingWhenCaughtUp stops abstaining once the log reaches abstainUntilIndex, or once it
+   * holds a committed entry of a term after abstainTerm. Either way the log holds every entry that
+   * was committed with this node's help before it lost them. Entries reach abstainUntilIndex only
+   * from a leader, which holds every committed entry. A committed entry of a later term was
+   * committed by a leader elected without this node, so it follows every entry committed before
+   * (Leader Completeness), and this log, holding it, holds them (Log Matching). The second way
+   * matters when the group is idle: its log may never grow to the bound (the entries lost were
+   * never committed), and a node that abstains for good cannot take leadership handed to it.
    */
   private endAbstainingWhenCaughtUp(): void {
-    if (this.abstainUntilIndex === 0 || this.log.lastIndex() < this.abstainUntilIndex) return;
-    this.logger.info({ group: this.group, abstainUntilIndex: this.abstainUntilIndex, lastIndex: this.log.lastIndex() }, 'log caught up; voting and campaigning again');
+    if (this.abstainUntilIndex === 0) return;
+    const committedTerm = this.log.term(this.log.committed) ?? 0;
+    if (this.log.lastIndex() < this.abstainUntilIndex && committedTerm <= this.abstainTerm) return;
+    this.logger.info(
+      { group: this.group, abstainUntilIndex: this.abstainUntilIndex, lastIndex: this.log.lastIndex(), abstainTerm: this.abstainTerm, committedTerm },
+      'log caught up; voting and campaigning again',
+    );
     this.abstainUntilIndex = 0;
   }
 
@@ -555,8 +569,10 @@ export class Raft {
     }
   }
 
+  /** abstaining says whether this node still owes entries it lost (see endAbstainingWhenCaughtUp). */
   private abstaining(): boolean {
-    return this.log.lastIndex() < this.abstainUntilIndex;
+    this.endAbstainingWhenCaughtUp();
+    return this.abstainUntilIndex !== 0;
   }
 
   private handleVoteRequest(message: Extract<Message, { type: 'requestVote' }>): void {

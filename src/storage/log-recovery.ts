@@ -303,8 +303,10 @@ function planLostSyncedEntries(disk: Disk, dir: string, options: { last: Scanned
  * - So the node keeps its term and vote (they live in the state store, untouched here: it never
  *   votes twice in a term), and it neither votes nor campaigns until its log holds again every
  *   index it may have acknowledged: up to the persisted commit index, and up to the bound recorded
- *   here, durably, before anything is cut (repair-through, the Raft core's abstainUntilIndex). It
- *   still follows a leader, whose appends (or snapshot) bring the missing entries back.
+ *   here, durably, before anything is cut (repair-through, the Raft core's abstainUntilIndex), or
+ *   until it holds a committed entry of a later term than its own (which follows every entry
+ *   committed before it; see endAbstainingWhenCaughtUp). It still follows a leader, whose appends
+ *   (or snapshot) bring the missing entries back.
  * - Every voter that votes therefore holds every entry it acknowledged: intact ones never lost them,
  *   and a repaired one votes again only once a leader has refilled its log up to the bound. A
  *   leader elected by such votes holds every committed entry, so the entries that refill the

@@ -99,6 +99,36 @@ const syncedTailCut: ClusterScenario = {
   ],
 };
 
+/**
+ * idleAbstainer: node 1 leads __consumer_offsets-1 alone (node 3 lost power, node 2 is cut off)
+ * and appends entries nobody else gets; while it is down they are cut from its log. It comes back
+ * abstaining until its log reaches them again, but the group stays idle under the new leader, so
+ * the log never grows that far: node 1 abstained for good, and the controller, which wanted node 1
+ * to lead, handed leadership to it every second, each hand-over holding up the group's commits.
+ * Now a committed entry of a later term also ends abstaining.
+ */
+const idleAbstainer: ClusterScenario = {
+  seed: 1137342295,
+  nodes: 5,
+  corruptible: [1],
+  partitions: 2,
+  producers: 3,
+  groups: 2,
+  consumersPerGroup: 2,
+  faultForMs: 3012,
+  syncMsMax: [2, 15, 15, 2, 2],
+  faults: [
+    { atMs: 5832, fault: { kind: 'crash', node: 1, downMs: 3308, power: false, tear: true, corrupt: 'truncate', pick: 0 } },
+    { atMs: 5210, fault: { kind: 'oneWay', from: 2, to: 3, forMs: 2023 } },
+    { atMs: 3042, fault: { kind: 'clients', node: 2, forMs: 954 } },
+    { atMs: 4324, fault: { kind: 'isolate', node: 5, forMs: 1698 } },
+    { atMs: 4029, fault: { kind: 'oneWay', from: 4, to: 3, forMs: 4687 } },
+    { atMs: 4151, fault: { kind: 'isolate', node: 2, forMs: 4036 } },
+    { atMs: 5493, fault: { kind: 'clients', node: 4, forMs: 3368 } },
+    { atMs: 4118, fault: { kind: 'crash', node: 3, downMs: 2178, power: true, tear: false, corrupt: 'flip', pick: 0 } },
+  ],
+};
+
 describe('whole-cluster simulation', () => {
   it('a deposed leader that has not noticed yet does not refuse a producer for good', { timeout: 60_000 }, async () => {
     const { sim, workload } = await runScenario(deposedLeaderRefused, { trace: true });
@@ -119,6 +149,17 @@ describe('whole-cluster simulation', () => {
   it('a node whose synced log tail was cut does not vote until it has the entries back', { timeout: 60_000 }, async () => {
     const { sim, workload } = await runScenario(syncedTailCut, { trace: true });
     expect(sim.trace.some((line) => line.includes('__consumer_offsets-0') && line.includes('synced entries are missing'))).toBe(true);
+    expect(workload.counts.commits).toBeGreaterThan(0);
+  });
+
+  it('a node abstaining in an idle group votes again once it holds a committed entry of a later term', { timeout: 60_000 }, async () => {
+    const { sim, workload } = await runScenario(idleAbstainer, { trace: true });
+    const offsets = sim.trace.filter((line) => line.includes('node 1 ') && line.includes('__consumer_offsets-1'));
+    expect(offsets.some((line) => line.includes('not voting or campaigning until caught up'))).toBe(true);
+    const ended = offsets.find((line) => line.includes('voting and campaigning again'));
+    const details = JSON.parse(ended!.slice(ended!.indexOf('{'))) as { lastIndex: number; abstainUntilIndex: number; abstainTerm: number; committedTerm: number };
+    expect(details.lastIndex).toBeLessThan(details.abstainUntilIndex); // ended by the committed entry of a later term
+    expect(details.committedTerm).toBeGreaterThan(details.abstainTerm);
     expect(workload.counts.commits).toBeGreaterThan(0);
   });
 
