@@ -42,7 +42,10 @@ export interface GroupStorage {
 export async function openGroupStorage(options: GroupStorageOptions): Promise<GroupStorage> {
   const { group, dir, disk, stateStore, logger } = options;
   const snapshots = new SnapshotStore(disk, join(dir, 'snapshots'));
-  const log = await SegmentedLog.open({ disk, dir: join(dir, 'log'), logger, onCorruption: 'truncate', ...options.logLimits });
+  const stored = await stateStore.loadHardState(group);
+  // The term goes with a repair bound: the entries cut away are of it or earlier (see repairTerm).
+  const currentTerm = stored.term === 0 ? undefined : stored.term;
+  const log = await SegmentedLog.open({ disk, dir: join(dir, 'log'), logger, onCorruption: 'truncate', ...(currentTerm === undefined ? {} : { currentTerm }), ...options.logLimits });
   try {
     const corrupt: string[] = [];
     let snapshot = snapshots.loadLatest((error) => {
@@ -50,7 +53,6 @@ export async function openGroupStorage(options: GroupStorageOptions): Promise<Gr
       corrupt.push(error.path);
     });
     for (const path of corrupt) logger.error({ path, setAsideTo: snapshots.setAside(path) }, 'corrupt snapshot set aside');
-    const stored = await stateStore.loadHardState(group);
     let hardState: HardState | undefined = stored.term === 0 ? undefined : stored;
     const fresh = snapshot === undefined && hardState === undefined && log.lastIndex() < log.firstIndex() && corrupt.length === 0;
     if (fresh) {
@@ -64,7 +66,7 @@ export async function openGroupStorage(options: GroupStorageOptions): Promise<Gr
       logger.error({ dir, hardState, logFirstIndex: log.firstIndex(), logLastIndex: log.lastIndex() }, 'no usable snapshot: restarting the group from its bootstrap snapshot; the leader will send the rest');
     }
     // The log must continue the snapshot: entries after a lost snapshot cannot be applied without it.
-    if (log.firstIndex() > snapshot.metadata.index + 1) await log.discardForRepair({ nextIndex: snapshot.metadata.index + 1 });
+    if (log.firstIndex() > snapshot.metadata.index + 1) await log.discardForRepair({ nextIndex: snapshot.metadata.index + 1, ...(currentTerm === undefined ? {} : { term: currentTerm }) });
     const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
     return { storage, snapshots, fresh };
   } catch (error) {

@@ -85,6 +85,15 @@ describe('a node that lost acknowledged entries abstains', () => {
     expect(infos).toContain('log caught up; voting and campaigning again');
   });
 
+  it('the term recorded with the repair, not the term the node has reached since, is the one a committed entry must pass', () => {
+    const raft = new Raft({ ...config({ hardState: { term: 3, vote: 0, commit: 1 }, abstainUntilIndex: 6 }), abstainTerm: 2 });
+    // The node restarted again while following the leader of term 3: that leader's committed entry ends abstaining.
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: [...entries(2, 3, 2), ...entries(4, 4, 3)], commit: 4 });
+    raft.messages = [];
+    raft.step(voteRequest(4, 4, 3));
+    expect(votesGranted(raft)).toEqual([true]);
+  });
+
   it('a leader whose follower lost acknowledged entries sends them again instead of counting them forever', () => {
     // Node 1 leads with entries up to `last`, all acknowledged by node 2, which then comes back repaired with a log ending at 1.
     const leader = new Raft({ ...config({ hardState: { term: 1, vote: 0, commit: 1 } }), id: 1 });

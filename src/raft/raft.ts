@@ -69,6 +69,11 @@ export interface RaftConfig {
    * log, it keeps the node from voting and campaigning until its log reaches it again.
    */
   readonly abstainUntilIndex?: number;
+  /**
+   * abstainTerm: the term this node was in when it lost those entries (recorded with the repair
+   * bound); default its current term. Every entry it lost is of this term or an earlier one.
+   */
+  readonly abstainTerm?: number;
 }
 
 export type TransferResult =
@@ -153,7 +158,7 @@ export class Raft {
         'log ends before entries this node acknowledged; not voting or campaigning until caught up',
       );
       this.abstainUntilIndex = owed;
-      this.abstainTerm = hardState.term;
+      this.abstainTerm = Math.min(config.abstainTerm ?? hardState.term, hardState.term);
     }
     this.log.commitTo(Math.min(hardState.commit, this.log.lastIndex()));
     this.foldCommittedConfChanges();

@@ -21,6 +21,7 @@ import {
   readStartFile,
   readWholeFile,
   repairFileName,
+  repairTermFileName,
   segmentPath,
   startFileName,
   tmpSuffix,
@@ -75,6 +76,8 @@ export interface RecoveredLog {
   readonly report: RecoveryReport;
   /** repairThroughIndex is the repair bound recorded on disk (this open's repair or an earlier one's), if any. */
   readonly repairThroughIndex: number | undefined;
+  /** repairTerm is the term recorded with the repair bound, if any (see SegmentedLog.repairTerm). */
+  readonly repairTerm: number | undefined;
 }
 
 interface PlannedRepair {
@@ -100,6 +103,8 @@ interface RecoverOptions {
   readonly entryBytesMax: number;
   readonly logger: StorageLogger | undefined;
   readonly onCorruption: CorruptionPolicy;
+  /** currentTerm: the term the caller's Raft group is in, recorded with a new repair bound. */
+  readonly currentTerm: number | undefined;
 }
 
 /**
@@ -133,6 +138,9 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   // A new bound replaces a corrupt one by rename; without a new one, the corrupt one goes.
   if (recordedRepair.corruptPath !== undefined && plan.repair === undefined) plan.removedAtOnce.push({ path: recordedRepair.corruptPath, reason: 'corrupt repair bound' });
   const repairThroughIndex = plan.repair === undefined ? recordedRepair.index : Math.max(recordedRepair.index ?? 0, plan.repair.report.throughIndex);
+  // A new repair records the current term; an earlier one's term stands while its bound does.
+  const repairTerm = plan.repair !== undefined ? options.currentTerm : recordedRepair.index === undefined ? undefined : readRepairTerm(disk, dir, options);
+  if (repairThroughIndex === undefined && disk.exists(join(dir, repairTermFileName))) plan.removedAtOnce.push({ path: join(dir, repairTermFileName), reason: 'repair term without a repair bound' });
   // Recovery makes every entry it keeps durable, and the node may acknowledge them from then on:
   // the sync records must say so, or damage to them later would pass for a torn write. After a
   // repair they say less than before (the repair bound keeps what is owed): both slots are
@@ -143,11 +151,11 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const syncedIndex = newestSyncRecord(plan.segments)?.syncedIndex ?? 0;
   const syncRecords = lastSegment === undefined || syncedIndex === lastIndex ? [] : [0, 1].map(() => ({ seq: syncSeqNext++, syncedIndex: lastIndex }));
   const syncRecord = lastSegment === undefined ? undefined : { path: lastSegment.path, records: syncRecords };
-  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, syncRecord, logger: options.logger });
+  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
   const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };
   const report = { truncated: plan.truncated, removed: [...plan.removedAtOnce, ...plan.discarded], restored: plan.restored.map((r) => r.to), repaired };
-  return { start, staleGenerationNext, syncSeqNext, segments: plan.segments, report, repairThroughIndex };
+  return { start, staleGenerationNext, syncSeqNext, segments: plan.segments, report, repairThroughIndex, repairTerm };
 }
 
 /**
@@ -178,6 +186,20 @@ function readRepairFile(disk: Disk, dir: string, options: RecoverOptions): { ind
     if (!(error instanceof CorruptLogError) || options.onCorruption === 'refuse') throw error;
     options.logger?.error({ dir, err: error }, 'the repair bound of the log is corrupt; dropping it');
     return { index: undefined, corruptPath: error.path };
+  }
+}
+
+/**
+ * readRepairTerm returns the term recorded with the repair bound; undefined when missing or
+ * corrupt (reported): the Raft core then takes its current term, which is never lower.
+ */
+function readRepairTerm(disk: Disk, dir: string, options: RecoverOptions): number | undefined {
+  try {
+    return readIndexFile(disk, dir, repairTermFileName);
+  } catch (error) {
+    if (!(error instanceof CorruptLogError)) throw error;
+    options.logger?.error({ dir, err: error }, 'the repair term of the log is corrupt; ignoring it');
+    return undefined;
   }
 }
 
@@ -412,12 +434,13 @@ async function applyPlan(
     start: number;
     recordedStart: number | undefined;
     repairThroughIndex: number | undefined;
+    repairTerm: number | undefined;
     syncRecord: { path: string; records: readonly SyncRecord[] } | undefined;
     logger: StorageLogger | undefined;
   },
 ): Promise<void> {
   const { logger } = options;
-  if (plan.repair !== undefined) await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, logger });
+  if (plan.repair !== undefined) await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, term: options.repairTerm, logger });
   for (const { path, reason } of plan.removedAtOnce) {
     disk.unlink(path);
     logger?.warn({ path, reason }, 'removed log segment');
@@ -446,7 +469,7 @@ async function applyPlan(
     disk.unlink(path);
     logger?.warn({ path, reason }, 'removed log segment');
   }
-  for (const name of [startFileName, repairFileName]) {
+  for (const name of [startFileName, repairFileName, repairTermFileName]) {
     const tmpPath = join(dir, name + tmpSuffix);
     if (disk.exists(tmpPath)) disk.unlink(tmpPath);
   }
@@ -459,8 +482,8 @@ async function applyPlan(
  * copies the segment to be cut, and renames the segments set aside whole. A crash anywhere in it
  * leaves a log that the next open repairs again, the bound already recorded.
  */
-async function setAside(disk: Disk, dir: string, repair: PlannedRepair, options: { throughIndex: number; logger: StorageLogger | undefined }): Promise<void> {
-  await writeIndexFile(disk, dir, repairFileName, options.throughIndex);
+async function setAside(disk: Disk, dir: string, repair: PlannedRepair, options: { throughIndex: number; term: number | undefined; logger: StorageLogger | undefined }): Promise<void> {
+  await writeRepairBound(disk, dir, { throughIndex: options.throughIndex, term: options.term });
   await disk.syncDirectory(dir);
   for (const { from, to } of repair.copies) {
     const copy = disk.open(to, { create: true });
@@ -479,4 +502,15 @@ async function setAside(disk: Disk, dir: string, repair: PlannedRepair, options:
     { dir, ...where, droppedFromIndex: fromIndex, droppedThroughIndex: throughIndex, repairThroughIndex: options.throughIndex, setAside: [...repair.copies, ...repair.moves].map((file) => file.to) },
     'corrupt log: cut back to the last valid entry before the corruption; not voting until the leader has sent the rest again',
   );
+}
+
+/**
+ * writeRepairBound durably records a repair bound and, when known, the term the group was in:
+ * the term first, so that a bound on disk never has a term from another repair. Durable once
+ * the caller syncs the directory.
+ */
+export async function writeRepairBound(disk: Disk, dir: string, bound: { throughIndex: number; term: number | undefined }): Promise<void> {
+  if (bound.term !== undefined) await writeIndexFile(disk, dir, repairTermFileName, bound.term);
+  else if (disk.exists(join(dir, repairTermFileName))) disk.unlink(join(dir, repairTermFileName));
+  await writeIndexFile(disk, dir, repairFileName, bound.throughIndex);
 }

@@ -9,6 +9,8 @@
 //   log-start                    the logical first index (compactPrefix), written tmp + rename
 //   repair-through               the last index a repair cut away, until the log holds it again
 //                                (see SegmentedLog.repairThroughIndex), written tmp + rename
+//   repair-term                  the Raft term the group was in at that repair (see
+//                                SegmentedLog.repairTerm), written before repair-through, gone with it
 import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
 import type { Disk } from './disk.js';
@@ -20,6 +22,7 @@ const stalePattern = /^(\d{20})\.log\.stale\.(\d+)$/;
 const corruptPattern = /^\d{20}\.log\.corrupt-(\d+)$/;
 export const startFileName = 'log-start';
 export const repairFileName = 'repair-through';
+export const repairTermFileName = 'repair-term';
 /** tmpSuffix names the temporary file an index file is written to before its rename. */
 export const tmpSuffix = '.tmp';
 const indexFileBytes = 12;

@@ -28,8 +28,8 @@ import { CorruptLogError, EntryTooLargeError, LogClosedError } from './errors.js
 import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFrame, syncRecordOffset } from './frame.js';
 import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
-import { recoverLog } from './log-recovery.js';
-import { corruptGenerationNext, corruptPath, repairFileName, segmentPath, stalePath, writeIndexFile, writeStartFile } from './segment-files.js';
+import { recoverLog, writeRepairBound } from './log-recovery.js';
+import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, writeStartFile } from './segment-files.js';
 import type { ScannedSegment } from './segment-scan.js';
 
 export type { CorruptionPolicy, LogRepair, RecoveryReport, StorageLogger } from './log-recovery.js';
@@ -43,6 +43,8 @@ export interface SegmentedLogOptions {
   readonly entryBytesMax?: number;
   /** onCorruption: what open() does about corruption a crash cannot explain; default 'refuse'. */
   readonly onCorruption?: CorruptionPolicy;
+  /** currentTerm: the term of the Raft group the log belongs to, recorded with a repair bound (see repairTerm()). */
+  readonly currentTerm?: number;
 }
 
 interface Segment {
@@ -82,6 +84,7 @@ export class SegmentedLog {
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
   private repairThrough: number | undefined;
+  private repairTermValue: number | undefined;
   private readonly logger: StorageLogger | undefined;
   /** recovery is what opening the log found and repaired. */
   readonly recovery: RecoveryReport;
@@ -98,6 +101,7 @@ export class SegmentedLog {
     this.last = this.physicalFirst - 1;
     this.recovery = recovered.report;
     this.repairThrough = recovered.repairThroughIndex;
+    this.repairTermValue = recovered.repairTerm;
     this.logger = options.logger;
     for (const scanned of recovered.segments) this.adopt(scanned);
     if (this.last < this.start - 1) this.last = this.start - 1;
@@ -114,7 +118,7 @@ export class SegmentedLog {
     const segmentBytesMax = options.segmentBytesMax ?? limits.segmentBytesMax;
     const entryBytesMax = options.entryBytesMax ?? limits.entryBytesMax;
     assert(frameBytes(entryBytesMax) + limits.segmentHeaderBytes <= segmentBytesMax, 'an entry must fit a segment', { segmentBytesMax, entryBytesMax });
-    const recovered = await recoverLog(options.disk, options.dir, { entryBytesMax, logger: options.logger, onCorruption: options.onCorruption ?? 'refuse' });
+    const recovered = await recoverLog(options.disk, options.dir, { entryBytesMax, logger: options.logger, onCorruption: options.onCorruption ?? 'refuse', currentTerm: options.currentTerm });
     return new SegmentedLog(options, recovered);
   }
 
@@ -140,6 +144,15 @@ export class SegmentedLog {
    */
   repairThroughIndex(): number | undefined {
     return this.repairThrough;
+  }
+
+  /**
+   * repairTerm is the Raft term recorded with the repair bound (SegmentedLogOptions.currentTerm
+   * when the repair happened), if any: every entry the repair cut away is of that term or an
+   * earlier one. Undefined without a bound, or when the repair did not know the term.
+   */
+  repairTerm(): number | undefined {
+    return this.repairThrough === undefined ? undefined : this.repairTermValue;
   }
 
   /** segmentBaseIndexes lists the first index of every segment file, oldest first (retention deletes whole segments). */
@@ -367,8 +380,10 @@ export class SegmentedLog {
       if (this.disk.exists(path)) this.disk.unlink(path);
     }
     // Every entry through the repair bound is durable now: the bound can go.
-    const repairPath = `${this.dir}/${repairFileName}`;
-    if (work.repaired !== undefined && this.disk.exists(repairPath)) this.disk.unlink(repairPath);
+    for (const name of work.repaired === undefined ? [] : [repairFileName, repairTermFileName]) {
+      const path = `${this.dir}/${name}`;
+      if (this.disk.exists(path)) this.disk.unlink(path);
+    }
     if (work.directory || work.unlink.length > 0 || work.start !== undefined || work.repaired !== undefined) await this.disk.syncDirectory(this.dir);
     if (work.repaired !== undefined && this.repairThrough === work.repaired) {
       this.repairThrough = undefined;
@@ -383,15 +398,17 @@ export class SegmentedLog {
    * repair bound (the last index held, see repairThroughIndex), so that a crash midway leaves it.
    * Resolves once all of it is durable.
    */
-  async discardForRepair(options: { nextIndex: number }): Promise<void> {
+  async discardForRepair(options: { nextIndex: number; term?: number }): Promise<void> {
     this.assertOpen();
     assert(options.nextIndex >= 1, 'log indexes start at 1', { nextIndex: options.nextIndex });
     await this.sync();
     const owed = Math.max(this.repairThrough ?? 0, this.last);
     if (owed >= options.nextIndex) {
-      await writeIndexFile(this.disk, this.dir, repairFileName, owed);
+      const term = options.term;
+      await writeRepairBound(this.disk, this.dir, { throughIndex: owed, term });
       await this.disk.syncDirectory(this.dir);
       this.repairThrough = owed;
+      this.repairTermValue = term;
     }
     const generation = corruptGenerationNext(this.disk, this.dir);
     const setAside = this.segments.map((segment) => {

@@ -111,6 +111,20 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     expect(logger.errors).toHaveLength(1);
   });
 
+  it('records the Raft term with the bound: later opens keep it, whatever term they are in, and it goes with the bound', async () => {
+    const disk = await logOf20();
+    disk.truncateFile(segment(19), segmentHeaderBytes + frame + 30);
+    const repaired = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 4 }));
+    expect([repaired.repairThroughIndex(), repaired.repairTerm()]).toEqual([20, 4]);
+    repaired.close();
+    const later = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 9 }));
+    expect([later.repairThroughIndex(), later.repairTerm()]).toEqual([20, 4]);
+    later.append(entriesFrom(20, 1, 9));
+    await drive(disk, later.sync());
+    expect([later.repairThroughIndex(), later.repairTerm()]).toEqual([undefined, undefined]);
+    expect(names(disk).filter((name) => name.startsWith('repair'))).toEqual([]);
+  });
+
   it('the synced last segment cut to its header: set aside whole, owing what was synced', async () => {
     const disk = await logOf20();
     disk.truncateFile(segment(19), segmentHeaderBytes + 5);
