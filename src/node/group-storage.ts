@@ -45,7 +45,7 @@ export async function openGroupStorage(options: GroupStorageOptions): Promise<Gr
   const stored = await stateStore.loadHardState(group);
   // The term goes with a repair bound: the entries cut away are of it or earlier (see repairTerm).
   const currentTerm = stored.term === 0 ? undefined : stored.term;
-  const log = await SegmentedLog.open({ disk, dir: join(dir, 'log'), logger, onCorruption: 'truncate', ...(currentTerm === undefined ? {} : { currentTerm }), ...options.logLimits });
+  const log = await SegmentedLog.open({ disk, dir: join(dir, 'log'), logger, onCorruption: 'truncate', currentTerm, ...options.logLimits });
   try {
     const corrupt: string[] = [];
     let snapshot = snapshots.loadLatest((error) => {
@@ -66,7 +66,7 @@ export async function openGroupStorage(options: GroupStorageOptions): Promise<Gr
       logger.error({ dir, hardState, logFirstIndex: log.firstIndex(), logLastIndex: log.lastIndex() }, 'no usable snapshot: restarting the group from its bootstrap snapshot; the leader will send the rest');
     }
     // The log must continue the snapshot: entries after a lost snapshot cannot be applied without it.
-    if (log.firstIndex() > snapshot.metadata.index + 1) await log.discardForRepair({ nextIndex: snapshot.metadata.index + 1, ...(currentTerm === undefined ? {} : { term: currentTerm }) });
+    if (log.firstIndex() > snapshot.metadata.index + 1) await log.discardForRepair({ nextIndex: snapshot.metadata.index + 1, term: currentTerm });
     const storage = new DurableRaftStorage(log, snapshot, hardState ?? { term: snapshot.metadata.term, vote: 0, commit: snapshot.metadata.index });
     return { storage, snapshots, fresh };
   } catch (error) {

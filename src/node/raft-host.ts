@@ -98,7 +98,7 @@ class HostedGroup {
       logger: options.logger,
       // A repaired log owes the entries it lost: no votes or campaigns until they are back.
       abstainUntilIndex: options.storage.log.repairThroughIndex(),
-      ...(options.storage.log.repairTerm() === undefined ? {} : { abstainTerm: options.storage.log.repairTerm() }),
+      abstainTerm: options.storage.log.repairTerm(),
     });
   }
 

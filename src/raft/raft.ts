@@ -73,7 +73,7 @@ export interface RaftConfig {
    * abstainTerm: the term this node was in when it lost those entries (recorded with the repair
    * bound); default its current term. Every entry it lost is of this term or an earlier one.
    */
-  readonly abstainTerm?: number;
+  readonly abstainTerm?: number | undefined;
 }
 
 export type TransferResult =

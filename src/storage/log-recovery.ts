@@ -149,8 +149,7 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const lastSegment = plan.segments.at(-1);
   const lastIndex = lastSegment === undefined ? 0 : lastIndexOf(lastSegment);
   const syncedIndex = newestSyncRecord(plan.segments)?.syncedIndex ?? 0;
-  const syncRecords = lastSegment === undefined || syncedIndex === lastIndex ? [] : [0, 1].map(() => ({ seq: syncSeqNext++, syncedIndex: lastIndex }));
-  const syncRecord = lastSegment === undefined ? undefined : { path: lastSegment.path, records: syncRecords };
+  const syncRecord = lastSegment === undefined || syncedIndex === lastIndex ? undefined : { path: lastSegment.path, records: [0, 1].map(() => ({ seq: syncSeqNext++, syncedIndex: lastIndex })) };
   await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
   const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };

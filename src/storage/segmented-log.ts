@@ -44,7 +44,7 @@ export interface SegmentedLogOptions {
   /** onCorruption: what open() does about corruption a crash cannot explain; default 'refuse'. */
   readonly onCorruption?: CorruptionPolicy;
   /** currentTerm: the term of the Raft group the log belongs to, recorded with a repair bound (see repairTerm()). */
-  readonly currentTerm?: number;
+  readonly currentTerm?: number | undefined;
 }
 
 interface Segment {
@@ -398,17 +398,16 @@ export class SegmentedLog {
    * repair bound (the last index held, see repairThroughIndex), so that a crash midway leaves it.
    * Resolves once all of it is durable.
    */
-  async discardForRepair(options: { nextIndex: number; term?: number }): Promise<void> {
+  async discardForRepair(options: { nextIndex: number; term?: number | undefined }): Promise<void> {
     this.assertOpen();
     assert(options.nextIndex >= 1, 'log indexes start at 1', { nextIndex: options.nextIndex });
     await this.sync();
     const owed = Math.max(this.repairThrough ?? 0, this.last);
     if (owed >= options.nextIndex) {
-      const term = options.term;
-      await writeRepairBound(this.disk, this.dir, { throughIndex: owed, term });
+      await writeRepairBound(this.disk, this.dir, { throughIndex: owed, term: options.term });
       await this.disk.syncDirectory(this.dir);
       this.repairThrough = owed;
-      this.repairTermValue = term;
+      this.repairTermValue = options.term;
     }
     const generation = corruptGenerationNext(this.disk, this.dir);
     const setAside = this.segments.map((segment) => {
