@@ -15,6 +15,13 @@ export interface DiskFile {
 }
 
 export interface Disk {
+  /**
+   * preallocateBytes is how far past its data a log grows a file it appends to (0: never ahead).
+   * A file system commits its journal on fdatasync when the file's length changed since the last
+   * one (the new length is needed to read the data back); growing ahead by a chunk makes most
+   * syncs of small appends skip that commit.
+   */
+  readonly preallocateBytes: number;
   /** mkdirp creates a directory and its parents; no-op when it exists. */
   mkdirp(dir: string): void;
   /** list returns the names (not paths) of the files in dir, sorted. Throws if dir is missing. */
@@ -29,7 +36,7 @@ export interface Disk {
   read(file: DiskFile, position: number, length: number): Uint8Array;
   /** write writes all of data at position, growing the file when needed. */
   write(file: DiskFile, position: number, data: Uint8Array): void;
-  /** truncate sets the file's length (only shrinking is used by the storage layer). */
+  /** truncate sets the file's length; growing it adds zeros (a hole, on a real file system). */
   truncate(file: DiskFile, length: number): void;
   /** close releases the handle; the file must not be used after. Unsynced data stays unsynced. */
   close(file: DiskFile): void;

@@ -4,6 +4,14 @@
 /** segmentBytesMax is the size at which the active segment is closed and a new one started. */
 export const segmentBytesMax = 64 * 1024 * 1024;
 
+/**
+ * preallocateBytes is how far past its data the real disk grows a segment file (NodeDisk): one
+ * size change, and so one journal commit, per MiB appended instead of one per sync. Measured on
+ * ext4 (the 2-core development machine): fdatasync after a 150-byte append took 138 µs when it grew the
+ * file, 84 µs when it did not (p50 of 6,000). The grown part is a hole: it takes no disk space.
+ */
+export const preallocateBytes = 1024 * 1024;
+
 /** entryBytesMax is the largest entry payload (Entry.data) the log accepts. */
 export const entryBytesMax = 8 * 1024 * 1024;
 

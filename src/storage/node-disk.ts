@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { assert } from '../raft/assert.js';
 import type { Disk, DiskFile } from './disk.js';
+import * as limits from './limits.js';
 
 class NodeFile implements DiskFile {
   closed = false;
@@ -21,6 +22,12 @@ function asNodeFile(file: DiskFile): NodeFile {
 
 /** NodeDisk implements Disk on the local file system. */
 export class NodeDisk implements Disk {
+  readonly preallocateBytes: number;
+
+  constructor(options: { preallocateBytes?: number } = {}) {
+    this.preallocateBytes = options.preallocateBytes ?? limits.preallocateBytes;
+  }
+
   mkdirp(dir: string): void {
     fs.mkdirSync(dir, { recursive: true });
   }

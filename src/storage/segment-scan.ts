@@ -45,6 +45,9 @@ export interface ScannedSegment {
  * scanSegment checks bytes, the whole content of the segment at path. The header must name
  * baseIndex and, when `after` is given, chain from it. A bad or short frame is a torn tail when
  * tailAllowed and no valid-looking frame follows it; anything else is reported as corruption.
+ * Zeros from a frame boundary to the end of the file end the frames cleanly, in any segment: a log
+ * grows its files ahead of its data (Disk.preallocateBytes). Frames lost to zeros are still found
+ * out: in the last segment by its sync records, in an earlier one by the next segment's header.
  * Never throws for bad bytes: the caller decides whether corruption refuses the log or cuts it.
  */
 export function scanSegment(
@@ -105,6 +108,9 @@ function walkFrames(
     else if (frame.entry.index !== expectedIndex) problem = `index ${frame.entry.index}, expected ${expectedIndex}`;
     else if (frame.entry.term < lastTerm || frame.entry.term < 1) problem = `term ${frame.entry.term} after ${lastTerm}`;
     if (problem !== undefined || frame.kind !== 'frame') {
+      // Zeros to the end are room the log grew into ahead of its data (Disk.preallocateBytes),
+      // in any segment: the clean end of its frames, not a torn write.
+      if (allZero(bytes, offset)) return { ...scanned, validBytes: offset };
       return withTail(bytes, scanned, { offset, expectedIndex, reason: problem ?? 'bad frame', ...options });
     }
     scanned.terms.push(frame.entry.term);
@@ -115,6 +121,11 @@ function walkFrames(
     offset += frame.bytes;
   }
   return { ...scanned, validBytes: offset };
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 function withTail(

@@ -5,7 +5,9 @@
 // segment. (A dense index rather than a sparse one: Raft asks term() of arbitrary indexes on every
 // append; the price is memory per entry, see the report's known gaps.)
 //
-// On-disk model. Writes go to the OS at once and become durable at sync(). truncateSuffix never
+// On-disk model. Writes go to the OS at once and become durable at sync(). The active segment's
+// file is grown ahead of its data (Disk.preallocateBytes; zeros, which read as the end of the
+// frames) and trimmed when the log rolls to a new one. truncateSuffix never
 // unlinks: a segment it cuts off entirely is renamed to <name>.stale.<n> and unlinked by the next
 // sync(), after the rewritten data is durable; compactPrefix records the new first index in
 // log-start (and in the header of every segment created after it) and drops whole segments, both
@@ -52,7 +54,9 @@ interface Segment {
   readonly path: string;
   readonly prevCrc: number;
   readonly file: DiskFile;
+  /** bytes: the end of the segment's data; allocated: the file's length, zeros from bytes on. */
   bytes: number;
+  allocated: number;
   closed: boolean;
 }
 
@@ -104,6 +108,8 @@ export class SegmentedLog {
     this.repairTermValue = recovered.repairTerm;
     this.logger = options.logger;
     for (const scanned of recovered.segments) this.adopt(scanned);
+    // Zeros left past the data of a segment that is not the last: its trim at a roll never reached the disk.
+    for (const segment of this.segments.slice(0, -1)) this.trim(segment);
     if (this.last < this.start - 1) this.last = this.start - 1;
     this.checkInvariants();
   }
@@ -124,8 +130,9 @@ export class SegmentedLog {
 
   private adopt(scanned: ScannedSegment): void {
     const file = this.disk.open(scanned.path, { create: false });
-    const segment: Segment = { baseIndex: scanned.baseIndex, path: scanned.path, prevCrc: scanned.prevCrc, file, bytes: scanned.validBytes, closed: false };
-    assert(this.disk.size(file) === scanned.validBytes, 'segment size changed during recovery', { path: scanned.path });
+    const allocated = this.disk.size(file);
+    const segment: Segment = { baseIndex: scanned.baseIndex, path: scanned.path, prevCrc: scanned.prevCrc, file, bytes: scanned.validBytes, allocated, closed: false };
+    assert(allocated >= scanned.validBytes, 'segment shrank during recovery', { path: scanned.path, allocated, validBytes: scanned.validBytes });
     this.segments.push(segment);
     scanned.terms.forEach((term, i) => {
       this.terms.push(term);
@@ -223,12 +230,30 @@ export class SegmentedLog {
       this.owners.push(segment);
       offset += frameBytes(entry.data.length);
     }
+    if (segment.bytes + bytes > segment.allocated) this.grow(segment, segment.bytes + bytes);
     this.disk.write(segment.file, segment.bytes, buffer);
     segment.bytes += bytes;
     this.last += count;
     this.dirty.add(segment);
     this.entriesChanged = true;
     return count;
+  }
+
+  /**
+   * grow lengthens the segment's file to hold `end` bytes and preallocateBytes more (never past
+   * segmentBytesMax): the syncs of the appends that follow leave its length alone (see Disk).
+   * The zeros past the data read as the clean end of the log (segment-scan.ts).
+   */
+  private grow(segment: Segment, end: number): void {
+    segment.allocated = Math.max(end, Math.min(this.segmentBytesMax, end + this.disk.preallocateBytes));
+    this.disk.truncate(segment.file, segment.allocated);
+  }
+
+  /** trim cuts the zeros past a segment's data (durable with its next fdatasync; harmless if lost). */
+  private trim(segment: Segment): void {
+    if (segment.allocated === segment.bytes) return;
+    this.disk.truncate(segment.file, segment.bytes);
+    segment.allocated = segment.bytes;
   }
 
   private fits(segment: Segment, pendingBytes: number, entry: Entry): boolean {
@@ -246,10 +271,13 @@ export class SegmentedLog {
     assert(baseIndex === this.last + 1, 'roll not at the end of the log', { baseIndex, last: this.last });
     const path = segmentPath(this.dir, baseIndex);
     const prevCrc = this.lastCrc();
+    // The segment rolled from is done growing: give back the room it did not use.
+    const sealed = this.segments.at(-1);
+    if (sealed !== undefined) this.trim(sealed);
     const file = this.disk.open(path, { create: true });
     this.disk.truncate(file, 0);
     this.disk.write(file, 0, encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc }));
-    const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, closed: false };
+    const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, allocated: limits.segmentHeaderBytes, closed: false };
     if (this.segments.length === 0) this.physicalFirst = baseIndex;
     this.segments.push(segment);
     this.dirty.add(segment);
@@ -277,6 +305,7 @@ export class SegmentedLog {
       this.writeSyncRecord(segment, fromIndex - 1);
       this.writeSyncRecord(segment, fromIndex - 1);
       segment.bytes = this.offsets[keep]!;
+      segment.allocated = segment.bytes;
       this.disk.truncate(segment.file, segment.bytes);
       this.dirty.add(segment);
     } else if (segment === undefined) {

@@ -6,13 +6,14 @@
 // and the indexes dropped), it abstains from voting and leading while its logs are behind, the
 // leaders send the rest back, and then every acknowledged record is read back from that node
 // alone, byte for byte.
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerClient } from '../../src/client/broker-client.js';
 import { decodeBatches } from '../../src/client/consumer.js';
 import { Producer } from '../../src/client/producer.js';
-import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
+import { frameHeaderBytes } from '../../src/storage/limits.js';
+import { framesOf } from '../storage/log-conformance.js';
 import { ProcessCluster } from './process-cluster.js';
 
 const topic = 'precious';
@@ -59,14 +60,13 @@ interface LogLine {
  * logDir (a frame followed by others, so recovery sees corruption, not a torn tail); returns the file.
  */
 function flipMiddleFrame(logDir: string): string {
-  const segments = readdirSync(logDir).filter((name) => /^\d{20}\.log$/.test(name));
-  const name = segments.sort((a, b) => statSync(join(logDir, b)).size - statSync(join(logDir, a)).size)[0]!;
-  const path = join(logDir, name);
-  const bytes = readFileSync(path);
-  const frames: { offset: number; dataBytes: number }[] = [];
-  for (let offset = segmentHeaderBytes; offset + frameHeaderBytes <= bytes.length; offset += frameHeaderBytes + bytes.readUInt32LE(offset + 4)) {
-    frames.push({ offset, dataBytes: bytes.readUInt32LE(offset + 4) });
-  }
+  // By the bytes of their frames: a file may go on with zeros (room the log grew into ahead).
+  const segments = readdirSync(logDir)
+    .filter((name) => /^\d{20}\.log$/.test(name))
+    .map((name) => ({ path: join(logDir, name), bytes: readFileSync(join(logDir, name)) }))
+    .map((segment) => ({ ...segment, frames: framesOf(segment.bytes, 0) }));
+  const { path, bytes, frames: largest } = segments.sort((a, b) => b.frames.dataEnd - a.frames.dataEnd)[0]!;
+  const frames = largest.list.map(({ offset, end }) => ({ offset, dataBytes: end - offset - frameHeaderBytes }));
   expect(frames.length, `frames in ${path}`).toBeGreaterThanOrEqual(3);
   const middle = frames[Math.floor(frames.length / 2)]!;
   const at = middle.offset + (middle.dataBytes > 0 ? frameHeaderBytes + Math.floor(middle.dataBytes / 2) : 20); // the payload, or the term field

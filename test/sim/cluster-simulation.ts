@@ -264,10 +264,11 @@ export class ClusterSimulation {
   corrupt(id: NodeId, how: 'flip' | 'truncate', pick: number): void {
     const slot = this.slot(id);
     if (slot.state !== 'down') return;
-    const files = slot.disk.paths().filter((path) => path.startsWith(`${slot.dataDir}/`) && slot.disk.fileSize(path) > 0);
+    // Damage lands in what a file holds: the zeros a log grows its files by ahead hold nothing.
+    const files = slot.disk.paths().filter((path) => path.startsWith(`${slot.dataDir}/`) && slot.disk.contentBytes(path) > 0);
     if (files.length === 0) return;
     const path = files[Math.floor(pick * files.length) % files.length]!;
-    const size = slot.disk.fileSize(path);
+    const size = slot.disk.contentBytes(path);
     const at = randomInt(this.random, 0, size - 1);
     this.counts.corruptions++;
     if (how === 'flip') slot.disk.flipBit(path, at, randomInt(this.random, 0, 7));
@@ -510,6 +511,10 @@ class IncarnationDisk implements Disk {
     private readonly alive: () => boolean,
     private readonly latency: () => Promise<void>,
   ) {}
+
+  get preallocateBytes(): number {
+    return this.disk.preallocateBytes;
+  }
 
   private check(): MemoryDisk {
     if (!this.alive()) throw new Error('a crashed incarnation used its disk');

@@ -83,6 +83,8 @@ interface PendingSync {
 export interface MemoryDiskOptions {
   readonly random?: () => number;
   readonly syncMode?: 'immediate' | 'manual';
+  /** preallocateBytes: see Disk; small by default, so that logs in tests grow ahead of their data cheaply. */
+  readonly preallocateBytes?: number;
 }
 
 /** MemoryDisk: see the file comment. */
@@ -94,10 +96,12 @@ export class MemoryDisk implements Disk {
   private generation = 0;
   private readonly random: () => number;
   private readonly syncMode: 'immediate' | 'manual';
+  readonly preallocateBytes: number;
 
   constructor(options: MemoryDiskOptions = {}) {
     this.random = options.random ?? (() => 0);
     this.syncMode = options.syncMode ?? 'immediate';
+    this.preallocateBytes = options.preallocateBytes ?? 256;
   }
 
   mkdirp(dir: string): void {
@@ -256,6 +260,14 @@ export class MemoryDisk implements Disk {
   /** fileSize is a file's current length (the simulator picks where to corrupt). */
   fileSize(path: string): number {
     return this.inodeAt(path).length;
+  }
+
+  /** contentBytes is a file's current length without its trailing zeros (room a log grew ahead, nothing to damage). */
+  contentBytes(path: string): number {
+    const inode = this.inodeAt(path);
+    let end = inode.length;
+    while (end > 0 && inode.current[end - 1] === 0) end--;
+    return end;
   }
 
   /** durableContent returns what of path would survive a crash now (for checkers). */

@@ -163,10 +163,12 @@ class Harness {
     const at = Math.floor((command.perMille * frames.bytes) / 1000);
     // The first entry lost: the one whose frame holds the flipped byte or is cut short; a segment
     // whose header is cut or whose fixed header part is flipped loses them all; a flipped sync
-    // record loses none (the other slot holds the sync before).
+    // record loses none (the other slot holds the sync before), nor does damage past the data
+    // (in the zeros the log grew its file by).
     const hit = frames.list.find((frame) => (command.how === 'flipBit' ? frame.end > at && frame.offset <= at : frame.end > at));
     const inSyncRecords = command.how === 'flipBit' && at >= segmentFixedHeaderBytes && at < segmentHeaderBytes;
-    const lostFrom = inSyncRecords ? Number.POSITIVE_INFINITY : at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
+    const pastData = at >= frames.dataEnd && at >= segmentHeaderBytes;
+    const lostFrom = inSyncRecords || pastData ? Number.POSITIVE_INFINITY : at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
     // Everything was synced, so every loss is damage and repaired with a bound; except a last
     // segment cut inside its header: it reads as a roll a crash interrupted and goes unreported
     // (the known gap, see planRepair in log-recovery.ts).
@@ -273,15 +275,26 @@ function readFile(disk: Disk, path: string): Buffer {
   }
 }
 
-/** framesOf lists the frames of an undamaged segment: byte ranges and indexes (see frame.ts). */
-function framesOf(bytes: Buffer, base: number): { base: number; bytes: number; list: { offset: number; end: number; index: number }[] } {
+/**
+ * framesOf lists the frames of an undamaged segment: byte ranges and indexes (see frame.ts), and
+ * where they end (dataEnd): the file may go on with zeros, room the log grew into ahead.
+ */
+export function framesOf(bytes: Buffer, base: number): { base: number; bytes: number; dataEnd: number; list: { offset: number; end: number; index: number }[] } {
   const list: { offset: number; end: number; index: number }[] = [];
-  for (let offset = segmentHeaderBytes; offset + frameHeaderBytes <= bytes.length; ) {
+  let offset = segmentHeaderBytes;
+  while (offset + frameHeaderBytes <= bytes.length) {
+    const index = bytes.readUInt32LE(offset + 8) + bytes.readUInt32LE(offset + 12) * 0x1_0000_0000;
+    if (index === 0) break; // no frame has index 0: the zeros past the data
     const end = offset + frameHeaderBytes + bytes.readUInt32LE(offset + 4);
-    list.push({ offset, end, index: bytes.readUInt32LE(offset + 8) + bytes.readUInt32LE(offset + 12) * 0x1_0000_0000 });
+    list.push({ offset, end, index });
     offset = end;
   }
-  return { base, bytes: bytes.length, list };
+  return { base, bytes: bytes.length, dataEnd: Math.min(offset, bytes.length), list };
+}
+
+/** dataEnd returns where the frames of the undamaged segment at path end (see framesOf). */
+export function dataEnd(disk: Disk, path: string): number {
+  return framesOf(readFile(disk, path), 0).dataEnd;
 }
 
 function describe(state: LogState): string {

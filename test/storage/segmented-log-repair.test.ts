@@ -9,6 +9,7 @@ import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.j
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
+import { dataEnd } from './log-conformance.js';
 
 const dir = '/data/group-5';
 const limits = { segmentBytesMax: 560, entryBytesMax: 200 } as const; // six frames of 78 bytes a segment
@@ -141,7 +142,7 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     const log = await open(disk, { onCorruption: 'truncate' });
     log.append(entriesFrom(21, 1));
     log.close();
-    disk.truncateFile(segment(19), disk.fileSize(segment(19)) - 10);
+    disk.truncateFile(segment(19), dataEnd(disk, segment(19)) - 10);
     const reopened = await open(disk, { onCorruption: 'truncate' });
     expect([reopened.lastIndex(), reopened.repairThroughIndex(), reopened.recovery.repaired]).toEqual([20, undefined, undefined]);
     expect(reopened.recovery.truncated).toHaveLength(1);

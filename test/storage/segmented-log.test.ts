@@ -5,6 +5,7 @@ import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.j
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
+import { dataEnd } from './log-conformance.js';
 
 const dir = '/data/group-3';
 const limits = { segmentBytesMax: 560, entryBytesMax: 200 } as const; // six frames of 78 bytes a segment
@@ -106,6 +107,81 @@ describe('SegmentedLog segments', () => {
   });
 });
 
+describe('SegmentedLog growing files ahead of the data', () => {
+  const preallocateBytes = 200;
+  const first = `${dir}/00000000000000000001.log`;
+
+  it('grows the active segment by preallocateBytes, up to segmentBytesMax, and trims it at a roll', async () => {
+    const disk = new MemoryDisk({ preallocateBytes });
+    const log = await SegmentedLog.open({ disk, dir, ...limits });
+    log.append(entriesFrom(1, 1));
+    await log.sync();
+    expect(disk.durableContent(first).length).toBe(segmentHeaderBytes + frame + preallocateBytes);
+    log.append(entriesFrom(2, 2)); // the file holds them: no growth
+    expect(disk.fileSize(first)).toBe(segmentHeaderBytes + frame + preallocateBytes);
+    log.append(entriesFrom(4, 3)); // past it: grown, but never past segmentBytesMax
+    expect(disk.fileSize(first)).toBe(limits.segmentBytesMax);
+    log.append(entriesFrom(7, 1)); // a roll: the segment rolled from keeps its data only
+    await log.sync();
+    expect(disk.durableContent(first).length).toBe(segmentHeaderBytes + 6 * frame);
+    expect(disk.fileSize(`${dir}/00000000000000000007.log`)).toBe(segmentHeaderBytes + frame + preallocateBytes);
+  });
+
+  it('reads the zeros past the data as the clean end: no torn tail, nothing cut', async () => {
+    const disk = new MemoryDisk({ preallocateBytes });
+    const { log } = await logWith(3, disk);
+    log.close();
+    const logger = recordingLogger();
+    const reopened = await reopen(disk, logger);
+    expect([reopened.lastIndex(), reopened.recovery.truncated, logger.lines]).toEqual([3, [], []]);
+    expect(disk.fileSize(first)).toBe(segmentHeaderBytes + 3 * frame + preallocateBytes);
+    reopened.append(entriesFrom(4, 1)); // appends go into the zeros, which stay the end after them
+    await reopened.sync();
+    reopened.close();
+    const held = (await reopen(disk)).entries(1, 5, Number.POSITIVE_INFINITY);
+    expect(held.map((e) => [e.index, Buffer.from(e.data).toString('hex')])).toEqual(entriesFrom(1, 4).map((e) => [e.index, Buffer.from(e.data).toString('hex')]));
+  });
+
+  it('cuts a bit flipped in the zeros past the data as a torn tail: every entry stays', async () => {
+    const disk = new MemoryDisk({ preallocateBytes });
+    const { log } = await logWith(3, disk);
+    log.close();
+    disk.flipBit(first, disk.fileSize(first) - 5, 2);
+    const reopened = await reopen(disk);
+    expect(reopened.lastIndex()).toBe(3);
+    expect(reopened.recovery.repaired).toBeUndefined();
+    expect(reopened.recovery.truncated).toEqual([expect.objectContaining({ path: first, offset: segmentHeaderBytes + 3 * frame })]);
+  });
+
+  it('accepts zeros past the data of a segment before the last (its trim lost in a crash) and trims them', async () => {
+    const disk = new MemoryDisk({ preallocateBytes });
+    const log = await SegmentedLog.open({ disk, dir, ...limits });
+    for (let index = 1; index <= 6; index++) {
+      log.append(entriesFrom(index, 1));
+      await log.sync();
+    }
+    log.append(entriesFrom(7, 1)); // the roll trims segment 1, but nothing syncs segment 1 again
+    await log.sync();
+    log.close();
+    disk.crash();
+    expect(disk.fileSize(first)).toBe(limits.segmentBytesMax);
+    const reopened = await reopen(disk);
+    expect([reopened.lastIndex(), reopened.recovery.truncated, reopened.recovery.repaired]).toEqual([7, [], undefined]);
+    expect(disk.fileSize(first)).toBe(segmentHeaderBytes + 6 * frame);
+  });
+
+  it('still finds entries lost to zeros in a segment before the last: the next one does not follow', async () => {
+    const disk = new MemoryDisk({ preallocateBytes });
+    const { log } = await logWith(8, disk);
+    log.close();
+    disk.truncateFile(first, segmentHeaderBytes + 4 * frame);
+    disk.truncateFile(first, segmentHeaderBytes + 6 * frame); // frames 5 and 6 read as zeros
+    const error = await reopen(disk).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptLogError);
+    expect((error as CorruptLogError).message).toContain('does not follow index 4');
+  });
+});
+
 describe('SegmentedLog recovery', () => {
   /** tornLast leaves entries 1..7 synced and entry 8 written but not synced, the log closed. */
   async function tornLast(): Promise<{ disk: MemoryDisk; last: string; size: number }> {
@@ -113,7 +189,7 @@ describe('SegmentedLog recovery', () => {
     log.append(entriesFrom(8, 1));
     log.close();
     const last = `${dir}/00000000000000000007.log`;
-    return { disk, last, size: disk.fileSize(last) };
+    return { disk, last, size: dataEnd(disk, last) };
   }
 
   it('cuts a torn tail (an unsynced frame cut mid-way) and reports it', async () => {
@@ -144,7 +220,7 @@ describe('SegmentedLog recovery', () => {
     const { disk, log } = await logWith(8);
     log.close();
     const last = `${dir}/00000000000000000007.log`;
-    damage(disk, last, disk.fileSize(last));
+    damage(disk, last, dataEnd(disk, last));
     const before = snapshotFiles(disk);
     const error = await reopen(disk).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptLogError);
