@@ -8,7 +8,7 @@
 // No Raft, no state machine, no log format, no batching. Read bench/raft-commit.ts (raftbus's group 0,
 // sequential AppendNoOp) and etcd's sequential puts against it. Leader and followers are child
 // processes of this file; each writes one file in a fresh temp dir with writeSync + fdatasync, the
-// syscalls of raftbus's segmented log. Peer transports: `grpc` (one bidi stream per follower, as raftbus)
+// syscalls of raftbus's segmented log, grown ahead by ftruncate as that log grows its segments. Peer transports: `grpc` (one bidi stream per follower, as raftbus)
 // and `tcp` (one socket per follower, 4-byte length-prefixed frames), interleaved run by run.
 // Each run: fresh processes, warm-up, then `count` calls or `cap-s` seconds (then flagged CAPPED);
 // it reports calls/s, latency, CPU µs per call of every process and fdatasyncs per call. The warm-up
@@ -19,7 +19,7 @@
 //     [--payload-bytes 64] [--transports grpc,tcp] [--out DIR]
 import * as grpc from '@grpc/grpc-js';
 import { fork, type ChildProcess } from 'node:child_process';
-import { constants, fdatasync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { constants, fdatasync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -38,6 +38,7 @@ type Transport = (typeof transports)[number];
 
 const tcpFrameBytesMax = 1024 * 1024;
 const leaderInFlightMax = 64;
+const preallocateBytes = 1024 * 1024;
 const childStartupMs = 10_000;
 const callDeadlineMs = 10_000;
 const counterQueryMs = 5_000;
@@ -57,16 +58,25 @@ type ChildMessage = { kind: 'listening'; port: number } | { kind: 'failed'; mess
 
 // ---------------------------------------------------------------- child side: leader or follower
 
-/** EntryFile appends entries to one file, each made durable by fdatasync (libuv threadpool). */
+/**
+ * EntryFile appends entries to one file, each made durable by fdatasync (libuv threadpool). Like
+ * raftbus's log (storage/limits.ts preallocateBytes), it grows the file by 1 MiB ahead of the
+ * data, so that most fdatasyncs need not make a new file length durable too.
+ */
 class EntryFile {
   writes = 0;
   syncs = 0;
   private position = 0;
+  private allocated = 0;
   private readonly fd: number;
   constructor(path: string) {
     this.fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
   }
   append(entry: Buffer): Promise<void> {
+    if (this.position + entry.length > this.allocated) {
+      this.allocated = this.position + entry.length + preallocateBytes;
+      ftruncateSync(this.fd, this.allocated);
+    }
     const written = writeSync(this.fd, entry, 0, entry.length, this.position);
     if (written !== entry.length) throw new Error(`short write: ${written} of ${entry.length} bytes`);
     this.position += written;
