@@ -476,7 +476,12 @@ export class RaftHost {
       work.push({ hosted, ready, late: split.late });
     }
     // A leader's appends leave while its own write is on disk (thesis §10.2.1); the rest waits.
-    if (early.length > 0) this.options.send(early);
+    if (early.length > 0) {
+      this.options.send(early);
+      // Let the transport put them on the wire first (its socket writes run in the next check
+      // phase): the leader's own write and fdatasync are off the followers' path then.
+      await new Promise<void>((resolve) => this.options.clock.soon(resolve));
+    }
     await this.persist(work);
     const messages = work.flatMap(({ late }) => late);
     if (messages.length > 0) {

@@ -108,7 +108,9 @@ const syncedTailCut: ClusterScenario = {
  * Now a committed entry of a later term also ends abstaining.
  */
 const idleAbstainer: ClusterScenario = {
-  seed: 1137342295,
+  // Re-pinned (seed 1137342295 before) when the leader's own write came to wait a turn for its
+  // sends: the virtual schedule shifted, and this seed takes the same path again.
+  seed: 1137342306,
   nodes: 5,
   corruptible: [1],
   partitions: 2,

@@ -1,0 +1,95 @@
+// The round loop of RaftHost, driven by hand: a clock whose soon() queues its callbacks until the
+// test runs them, a MemoryDisk that notes its writes, and a send() that notes what leaves.
+import { describe, expect, it } from 'vitest';
+import { DurableRaftStorage } from '../../src/node/durable-raft-storage.js';
+import { RaftHost, type StateMachine } from '../../src/node/raft-host.js';
+import type { Clock } from '../../src/node/runtime.js';
+import { seededRandom } from '../../src/raft/prng.js';
+import type { Message, Snapshot } from '../../src/raft/types.js';
+import type { DiskFile } from '../../src/storage/disk.js';
+import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import { SnapshotStore } from '../../src/storage/snapshot-store.js';
+import { MemoryDisk } from '../sim/memory-disk.js';
+
+/** ManualClock runs soon() callbacks only when the test says so; timers never fire. */
+class ManualClock implements Clock {
+  private readonly queued: (() => void)[] = [];
+  now = (): number => 0;
+  after = (): { cancel(): void } => ({ cancel: () => undefined });
+  every = (): { cancel(): void } => ({ cancel: () => undefined });
+  soon = (fn: () => void): void => void this.queued.push(fn);
+  sleep = (): Promise<void> => Promise.resolve();
+
+  /** turn runs what is queued now, then lets the microtasks it started settle. */
+  async turn(): Promise<void> {
+    for (const fn of this.queued.splice(0)) fn();
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  }
+}
+
+/** NotingDisk is a MemoryDisk that notes every write to a segment file in `events`. */
+class NotingDisk extends MemoryDisk {
+  constructor(private readonly events: string[]) {
+    super();
+  }
+  override write(file: DiskFile, position: number, data: Uint8Array): void {
+    if (file.path.endsWith('.log')) this.events.push('log write');
+    super.write(file, position, data);
+  }
+}
+
+const machine: StateMachine = { apply: () => undefined, snapshotData: () => new Uint8Array(0), restore: () => undefined };
+const bootstrap: Snapshot = { metadata: { index: 1, term: 1, confState: { voters: [1, 2, 3], learners: [] } }, data: new Uint8Array(0) };
+const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+async function leaderOfThree(): Promise<{ host: RaftHost; clock: ManualClock; events: string[]; sent: Message[] }> {
+  const events: string[] = [];
+  const sent: Message[] = [];
+  const disk = new NotingDisk(events);
+  const clock = new ManualClock();
+  const log = await SegmentedLog.open({ disk, dir: '/g/log' });
+  const host = new RaftHost({
+    nodeId: 1,
+    timing: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 },
+    random: seededRandom(7),
+    clock,
+    hardStates: { saveHardStates: () => Promise.resolve() },
+    send: (messages) => {
+      for (const message of messages) events.push(`send ${message.type} to ${message.to}`);
+      sent.push(...messages);
+    },
+    logger: silent,
+    onFailure: (error) => {
+      throw error;
+    },
+  });
+  host.addGroup({ group: 0, storage: new DurableRaftStorage(log, bootstrap, { term: 1, vote: 0, commit: 1 }), snapshots: new SnapshotStore(disk, '/g/snapshots'), machine, snapshotEveryEntries: 1_000_000, logger: silent });
+  host.campaign(0);
+  // Nodes 2 and 3 grant every vote and take every append, until the leader's first entry is theirs.
+  for (let i = 0; i < 20; i++) {
+    await clock.turn();
+    for (const message of sent.splice(0)) {
+      if (message.type === 'requestVote') {
+        host.receive([{ type: 'requestVoteResponse', group: 0, from: message.to, to: 1, term: message.term, preVote: message.preVote, granted: true }]);
+      } else if (message.type === 'appendEntries') {
+        const index = message.prevIndex + message.entries.length;
+        host.receive([{ type: 'appendEntriesResponse', group: 0, from: message.to, to: 1, term: message.term, index, reject: false, hintIndex: 0, hintTerm: 0 }]);
+      }
+    }
+  }
+  expect(host.status(0)?.role).toBe('leader');
+  events.splice(0);
+  sent.splice(0);
+  return { host, clock, events, sent };
+}
+
+describe('RaftHost rounds', () => {
+  it("a leader hands its appends to the transport a turn before its own log write, so they are on the wire first", async () => {
+    const { host, clock, events } = await leaderOfThree();
+    void host.propose(0, new Uint8Array([1, 2, 3])).catch(() => undefined);
+    await clock.turn(); // the round: appends handed to the transport, the leader's write waits a turn
+    expect(events).toEqual(['send appendEntries to 2', 'send appendEntries to 3']);
+    await clock.turn(); // then the leader writes (and syncs) its own copy
+    expect(events.slice(2)).toContain('log write');
+  });
+});
