@@ -216,13 +216,32 @@ function noteTail(plan: Plan, scanned: ScannedSegment): void {
   if (scanned.tail !== undefined) plan.truncated.push({ path: scanned.path, ...scanned.tail });
 }
 
-/** withoutIncompleteTail drops trailing segments whose header never reached the disk (a roll the crash interrupted). */
+/**
+ * withoutIncompleteTail drops trailing segments whose header never reached the disk (a roll the
+ * crash interrupted): shorter than a header, or nothing but zeros. The second is a roll whose file
+ * was grown ahead (Disk.preallocateBytes) but whose header write was lost: a file system may make
+ * a new length durable before the data written under it. Every completed sync of a segment makes
+ * its header durable, so such a file never held a synced entry. A zeroed header with frames after
+ * it is not this: it scans as corruption.
+ */
 function withoutIncompleteTail(disk: Disk, dir: string, live: readonly number[], plan: Plan): number[] {
   const bases = [...live];
-  while (bases.length > 0 && fileSize(disk, segmentPath(dir, bases.at(-1)!)) < segmentHeaderBytes) {
-    plan.removedAtOnce.push({ path: segmentPath(dir, bases.pop()!), reason: 'segment header incomplete' });
+  for (;;) {
+    const path = bases.length === 0 ? undefined : segmentPath(dir, bases.at(-1)!);
+    if (path === undefined) return bases;
+    if (fileSize(disk, path) < segmentHeaderBytes) plan.removedAtOnce.push({ path, reason: 'segment header incomplete' });
+    else if (onlyZeros(disk, path)) plan.removedAtOnce.push({ path, reason: 'segment holds only zeros: its header never reached the disk' });
+    else return bases;
+    bases.pop();
   }
-  return bases;
+}
+
+/** onlyZeros says whether every byte of the file is zero (its header is read first: most files stop there). */
+function onlyZeros(disk: Disk, path: string): boolean {
+  const file = disk.open(path, { create: false });
+  const header = disk.read(file, 0, segmentHeaderBytes);
+  disk.close(file);
+  return header.every((byte) => byte === 0) && readWholeFile(disk, path).every((byte) => byte === 0);
 }
 
 /** readStartIndex returns the start index a segment's header records, 0 when it does not parse. */

@@ -170,6 +170,32 @@ describe('SegmentedLog growing files ahead of the data', () => {
     expect(disk.fileSize(first)).toBe(segmentHeaderBytes + 6 * frame);
   });
 
+  it('drops a last segment of nothing but zeros: a roll whose header write was lost after its file grew', async () => {
+    const disk = new MemoryDisk({ preallocateBytes });
+    const { log } = await logWith(7, disk);
+    log.close();
+    const rolled = disk.open(`${dir}/00000000000000000007.log`, { create: false });
+    disk.truncate(rolled, 0);
+    disk.truncate(rolled, 300); // grown ahead, the header never written
+    await disk.fdatasync(rolled);
+    disk.close(rolled);
+    const logger = recordingLogger();
+    const reopened = await reopen(disk, logger);
+    expect([reopened.lastIndex(), reopened.recovery.repaired]).toEqual([6, undefined]);
+    expect(reopened.recovery.removed).toEqual([{ path: `${dir}/00000000000000000007.log`, reason: 'segment holds only zeros: its header never reached the disk' }]);
+  });
+
+  it('refuses a last segment whose header is zeros but whose frames are there: damage, not a lost roll', async () => {
+    const disk = new MemoryDisk({ preallocateBytes });
+    const { log } = await logWith(8, disk);
+    log.close();
+    const last = disk.open(`${dir}/00000000000000000007.log`, { create: false });
+    disk.write(last, 0, new Uint8Array(segmentHeaderBytes));
+    await disk.fdatasync(last);
+    disk.close(last);
+    await expect(reopen(disk)).rejects.toBeInstanceOf(CorruptLogError);
+  });
+
   it('still finds entries lost to zeros in a segment before the last: the next one does not follow', async () => {
     const disk = new MemoryDisk({ preallocateBytes });
     const { log } = await logWith(8, disk);
