@@ -10,7 +10,7 @@ import { segmentHeaderBytes } from './limits.js';
 import { encodeSyncRecord, parseSegmentHeader, syncRecordOffset } from './frame.js';
 import type { SyncRecord } from './frame.js';
 import type { ChainPoint, ScannedSegment, TornTail } from './segment-scan.js';
-import { lastIndexAfter, lastIndexOfSegment, scanSegment } from './segment-scan.js';
+import { allZero, lastIndexAfter, lastIndexOfSegment, scanSegment } from './segment-scan.js';
 import type { StaleSegment } from './segment-files.js';
 import {
   corruptGenerationNext,
@@ -241,7 +241,7 @@ function onlyZeros(disk: Disk, path: string): boolean {
   const file = disk.open(path, { create: false });
   const header = disk.read(file, 0, segmentHeaderBytes);
   disk.close(file);
-  return header.every((byte) => byte === 0) && readWholeFile(disk, path).every((byte) => byte === 0);
+  return allZero(header, 0) && allZero(readWholeFile(disk, path), 0);
 }
 
 /** readStartIndex returns the start index a segment's header records, 0 when it does not parse. */

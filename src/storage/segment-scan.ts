@@ -123,7 +123,8 @@ function walkFrames(
   return { ...scanned, validBytes: offset };
 }
 
-function allZero(bytes: Uint8Array, from: number): boolean {
+/** allZero says whether every byte of bytes from `from` on is zero. */
+export function allZero(bytes: Uint8Array, from: number): boolean {
   for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
 }
