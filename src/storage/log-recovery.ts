@@ -15,7 +15,6 @@ import type { StaleSegment } from './segment-files.js';
 import {
   corruptGenerationNext,
   corruptPath,
-  fileSize,
   listSegments,
   readIndexFile,
   readStartFile,
@@ -229,26 +228,28 @@ function withoutIncompleteTail(disk: Disk, dir: string, live: readonly number[],
   for (;;) {
     const path = bases.length === 0 ? undefined : segmentPath(dir, bases.at(-1)!);
     if (path === undefined) return bases;
-    if (fileSize(disk, path) < segmentHeaderBytes) plan.removedAtOnce.push({ path, reason: 'segment header incomplete' });
-    else if (onlyZeros(disk, path)) plan.removedAtOnce.push({ path, reason: 'segment holds only zeros: its header never reached the disk' });
+    const header = readHeaderBytes(disk, path);
+    // The header is read first: the whole file only when it is all zeros.
+    if (header.length < segmentHeaderBytes) plan.removedAtOnce.push({ path, reason: 'segment header incomplete' });
+    else if (allZero(header, 0) && allZero(readWholeFile(disk, path), 0)) plan.removedAtOnce.push({ path, reason: 'segment holds only zeros: its header never reached the disk' });
     else return bases;
     bases.pop();
   }
 }
 
-/** onlyZeros says whether every byte of the file is zero (its header is read first: most files stop there). */
-function onlyZeros(disk: Disk, path: string): boolean {
+/** readHeaderBytes returns the bytes of a segment's header, fewer when the file is shorter. */
+function readHeaderBytes(disk: Disk, path: string): Uint8Array {
   const file = disk.open(path, { create: false });
-  const header = disk.read(file, 0, segmentHeaderBytes);
-  disk.close(file);
-  return allZero(header, 0) && allZero(readWholeFile(disk, path), 0);
+  try {
+    return disk.read(file, 0, segmentHeaderBytes);
+  } finally {
+    disk.close(file);
+  }
 }
 
 /** readStartIndex returns the start index a segment's header records, 0 when it does not parse. */
 function readStartIndex(disk: Disk, path: string): number {
-  const file = disk.open(path, { create: false });
-  const header = parseSegmentHeader(disk.read(file, 0, segmentHeaderBytes));
-  disk.close(file);
+  const header = parseSegmentHeader(readHeaderBytes(disk, path));
   return 'bad' in header ? 0 : header.startIndex;
 }
 

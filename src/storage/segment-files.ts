@@ -75,16 +75,6 @@ export function listSegments(disk: Disk, dir: string): { live: number[]; stale: 
   return { live: live.sort((a, b) => a - b), stale };
 }
 
-/** fileSize returns the length of the file at path. */
-export function fileSize(disk: Disk, path: string): number {
-  const file = disk.open(path, { create: false });
-  try {
-    return disk.size(file);
-  } finally {
-    disk.close(file);
-  }
-}
-
 /** readWholeFile returns a file's content. */
 export function readWholeFile(disk: Disk, path: string): Uint8Array {
   const file = disk.open(path, { create: false });
