@@ -81,6 +81,8 @@ for (const name of config.workloads) {
 interface NodeCounters {
   readonly rounds: number;
   readonly syncs: number;
+  readonly syncWaitMicros: number;
+  readonly syncWaitBuckets: readonly number[];
   readonly cpuMicros: number | undefined;
 }
 
@@ -91,6 +93,10 @@ interface NodeWork {
   readonly syncs: number;
   readonly roundsPerCommit: number;
   readonly syncsPerCommit: number;
+  /** syncWaitMeanMs is how long the node's rounds waited for their durability barriers, on average. */
+  readonly syncWaitMeanMs: number;
+  /** syncWaitBuckets counts those waits by duration over the phase (bounds: DescribeQuorum's). */
+  readonly syncWaitBuckets: readonly number[];
   readonly cpuMicrosPerCommit: number;
   /** cpuPct is the node's CPU over the phase, in % of one core. */
   readonly cpuPct: number;
@@ -139,7 +145,13 @@ async function countersOf(cluster: BenchCluster): Promise<Map<number, NodeCounte
   for (const [id, view] of views) {
     if (view === undefined) throw new Error(`node ${id} did not answer DescribeQuorum`);
     const pid = cluster.pid(id);
-    counters.set(id, { rounds: view.rounds, syncs: view.syncs, cpuMicros: pid === undefined ? undefined : processCpuMicros(pid) });
+    counters.set(id, {
+      rounds: view.rounds,
+      syncs: view.syncs,
+      syncWaitMicros: view.syncWaitMicros,
+      syncWaitBuckets: view.syncWaitBuckets,
+      cpuMicros: pid === undefined ? undefined : processCpuMicros(pid),
+    });
   }
   return counters;
 }
@@ -204,6 +216,8 @@ async function phase(cluster: BenchCluster, workload: 'sequential' | 'pipelined'
     const b = before.get(id)!;
     const a = after.get(id)!;
     const cpu = a.cpuMicros !== undefined && b.cpuMicros !== undefined ? a.cpuMicros - b.cpuMicros : Number.NaN;
+    const syncWaitBuckets = a.syncWaitBuckets.map((count, i) => count - (b.syncWaitBuckets[i] ?? 0));
+    const syncWaits = syncWaitBuckets.reduce((sum, count) => sum + count, 0);
     return {
       nodeId: id,
       role: id === leader.nodeId ? 'leader' : 'follower',
@@ -211,6 +225,8 @@ async function phase(cluster: BenchCluster, workload: 'sequential' | 'pipelined'
       syncs: a.syncs - b.syncs,
       roundsPerCommit: (a.rounds - b.rounds) / commits,
       syncsPerCommit: (a.syncs - b.syncs) / commits,
+      syncWaitMeanMs: syncWaits === 0 ? Number.NaN : (a.syncWaitMicros - b.syncWaitMicros) / syncWaits / 1000,
+      syncWaitBuckets,
       cpuMicrosPerCommit: cpu / commits,
       cpuPct: (cpu / 1e6 / measured.elapsedS) * 100,
     };
@@ -261,9 +277,10 @@ function describePhase(result: PhaseResult): string {
   const leader = result.nodes.find((node) => node.role === 'leader')!;
   const followers = result.nodes.filter((node) => node.role === 'follower');
   const followerSyncs = followers.map((node) => node.syncsPerCommit.toFixed(3)).join('/');
+  const followerWaits = followers.map((node) => node.syncWaitMeanMs.toFixed(3)).join('/');
   return (
     `${result.workload.padEnd(10)} ${result.commitsPerS.toFixed(0).padStart(6)} commits/s  p50 ${result.latency.p50Ms.toFixed(3)} ms  p99 ${result.latency.p99Ms.toFixed(3)} ms` +
-    `  leader syncs/commit ${leader.syncsPerCommit.toFixed(3)} rounds/commit ${leader.roundsPerCommit.toFixed(3)}  followers syncs/commit ${followerSyncs}  load ${result.loadavg1[0].toFixed(1)}` +
+    `  leader syncs/commit ${leader.syncsPerCommit.toFixed(3)} rounds/commit ${leader.roundsPerCommit.toFixed(3)}  followers syncs/commit ${followerSyncs}  sync wait ms leader ${leader.syncWaitMeanMs.toFixed(3)} followers ${followerWaits}  load ${result.loadavg1[0].toFixed(1)}` +
     `${result.capped ? '  CAPPED' : ''}${result.errors > 0 ? `  ERRORS ${result.errors}: ${result.firstError}` : ''}${result.leaderChanged ? '  LEADER CHANGED' : ''}`
   );
 }
@@ -278,6 +295,8 @@ interface SummaryRow {
   readonly leaderRoundsPerCommit: Spread;
   readonly followerSyncsPerCommit: Spread;
   readonly followerRoundsPerCommit: Spread;
+  readonly leaderSyncWaitMs: Spread;
+  readonly followerSyncWaitMs: Spread;
   readonly leaderCpuMicrosPerCommit: Spread;
   readonly followerCpuMicrosPerCommit: Spread;
   readonly clientCpuMicrosPerCommit: Spread;
@@ -306,6 +325,8 @@ function summarize(runs: readonly RunResult[], workload: 'sequential' | 'pipelin
     leaderRoundsPerCommit: of((r) => leader(r).roundsPerCommit),
     followerSyncsPerCommit: of((r) => followersMean(r, (n) => n.syncsPerCommit)),
     followerRoundsPerCommit: of((r) => followersMean(r, (n) => n.roundsPerCommit)),
+    leaderSyncWaitMs: of((r) => leader(r).syncWaitMeanMs),
+    followerSyncWaitMs: of((r) => followersMean(r, (n) => n.syncWaitMeanMs)),
     leaderCpuMicrosPerCommit: of((r) => leader(r).cpuMicrosPerCommit),
     followerCpuMicrosPerCommit: of((r) => followersMean(r, (n) => n.cpuMicrosPerCommit)),
     clientCpuMicrosPerCommit: of((r) => r.clientCpuMicrosPerCommit),
@@ -329,13 +350,13 @@ function markdown(rows: readonly SummaryRow[]): string {
         `| ${label(row)} | ${formatSpread(row.commitsPerS)} | ${formatSpread(row.p50Ms)} | ${formatSpread(row.p90Ms)} | ${formatSpread(row.p99Ms)} | ${row.runs} (${row.flagged}) | ${formatSpread(row.loadavg1)} |`,
     ),
     '',
-    'Durability work and CPU per commit (followers: mean of the two; rounds also count heartbeat rounds):',
+    'Durability work and CPU per commit (followers: mean of the two; rounds also count heartbeat rounds; sync wait: mean time a round waited for its fsyncs):',
     '',
-    '| Workload | leader syncs/commit | leader rounds/commit | follower syncs/commit | follower rounds/commit | leader CPU µs/commit | follower CPU µs/commit | client CPU µs/commit | leader CPU % |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| Workload | leader syncs/commit | leader rounds/commit | follower syncs/commit | follower rounds/commit | leader sync wait ms | follower sync wait ms | leader CPU µs/commit | follower CPU µs/commit | client CPU µs/commit | leader CPU % |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (row) =>
-        `| ${row.workload} | ${formatSpread(row.leaderSyncsPerCommit)} | ${formatSpread(row.leaderRoundsPerCommit)} | ${formatSpread(row.followerSyncsPerCommit)} | ${formatSpread(row.followerRoundsPerCommit)} | ${formatSpread(row.leaderCpuMicrosPerCommit)} | ${formatSpread(row.followerCpuMicrosPerCommit)} | ${formatSpread(row.clientCpuMicrosPerCommit)} | ${formatSpread(row.leaderCpuPct)} |`,
+        `| ${row.workload} | ${formatSpread(row.leaderSyncsPerCommit)} | ${formatSpread(row.leaderRoundsPerCommit)} | ${formatSpread(row.followerSyncsPerCommit)} | ${formatSpread(row.followerRoundsPerCommit)} | ${formatSpread(row.leaderSyncWaitMs)} | ${formatSpread(row.followerSyncWaitMs)} | ${formatSpread(row.leaderCpuMicrosPerCommit)} | ${formatSpread(row.followerCpuMicrosPerCommit)} | ${formatSpread(row.clientCpuMicrosPerCommit)} | ${formatSpread(row.leaderCpuPct)} |`,
     ),
   ];
   return lines.join('\n');

@@ -5,6 +5,7 @@ import { Admin, type ClusterDescription } from '../client/admin.js';
 import { renderBrokers } from './topics.js';
 import { table } from './table.js';
 import { loadCluster } from './connect.js';
+import { quantileUpperBoundMicros } from '../node/latency-histogram.js';
 
 const describeDeadlineMs = 2000;
 
@@ -59,17 +60,33 @@ function render(clusterId: string, views: NodeView[], leaderView: NodeView | und
     lines.push(`cluster ${clusterId}: no node reports itself leader of the metadata quorum right now`);
   }
   const heard = new Map(leaderView?.ok ? leaderView.quorum.replicas.map((replica) => [replica.nodeId, replica]) : []);
-  const rows = [['NODE', 'ADDRESS', 'ROLE', 'TERM', 'LEADER', 'LAST INDEX', 'COMMIT', 'APPLIED', 'MATCH', 'HEARD FROM']];
+  const rows = [['NODE', 'ADDRESS', 'ROLE', 'TERM', 'LEADER', 'LAST INDEX', 'COMMIT', 'APPLIED', 'MATCH', 'HEARD FROM', 'SYNC p50/p99']];
   for (const view of views) {
     if (!view.ok) {
-      rows.push([String(view.id), view.address, 'unreachable', '-', '-', '-', '-', '-', '-', view.error.split('\n')[0]!]);
+      rows.push([String(view.id), view.address, 'unreachable', '-', '-', '-', '-', '-', '-', view.error.split('\n')[0]!, '-']);
       continue;
     }
     const q = view.quorum;
     const replica = heard.get(q.nodeId);
     const heardFrom = replica === undefined ? '-' : q.nodeId === leaderView?.id ? 'self' : replica.lastHeardMsAgo < 0 ? 'never' : `${replica.lastHeardMsAgo} ms ago`;
-    rows.push([String(q.nodeId), view.address, q.role, String(q.term), String(q.leaderId || '-'), String(q.lastIndex), String(q.commitIndex), String(q.appliedIndex), replica === undefined ? '-' : String(replica.matchIndex), heardFrom]);
+    rows.push([String(q.nodeId), view.address, q.role, String(q.term), String(q.leaderId || '-'), String(q.lastIndex), String(q.commitIndex), String(q.appliedIndex), replica === undefined ? '-' : String(replica.matchIndex), heardFrom, syncLatency(q)]);
   }
   lines.push(...table(rows));
   return lines.join('\n');
+}
+
+/** syncLatency shows the bucket bounds of a node's median and 99th-percentile sync wait since it started. */
+export function syncLatency(quorum: Pick<QuorumDescription, 'syncWaitBuckets' | 'syncWaitBucketBoundsMicros'>): string {
+  const bounds = quorum.syncWaitBucketBoundsMicros;
+  const show = (q: number): string => {
+    const micros = quantileUpperBoundMicros(quorum.syncWaitBuckets, q, bounds);
+    if (micros === undefined) return '-';
+    if (micros === Infinity) return `>${formatMicros(bounds.at(-1) ?? 0)}`;
+    return `<${formatMicros(micros)}`;
+  };
+  return `${show(0.5)}/${show(0.99)}`;
+}
+
+function formatMicros(micros: number): string {
+  return micros < 1000 ? `${micros}µs` : `${(micros / 1000).toPrecision(2)}ms`;
 }

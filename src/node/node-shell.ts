@@ -24,6 +24,7 @@ import type { ClusterConfig, ClusterNode } from './cluster-file.js';
 import { MetadataStateMachine, emptyMetadataSnapshotData } from './metadata-state-machine.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
 import { openGroupStorage } from './group-storage.js';
+import { latencyBucketBoundsMicros } from './latency-histogram.js';
 import { RaftHost, type RaftTiming } from './raft-host.js';
 import { controllerDefaults, metadataGroup, nodeDefaults } from './limits.js';
 import type { NodeRuntime } from './runtime.js';
@@ -253,6 +254,9 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
       uptimeMs: this.runtime.clock.now() - this.startedAtMs,
       rounds: this.host.rounds,
       syncs: this.host.syncs,
+      syncWaitMicros: this.host.syncWaits.totalMicros,
+      syncWaitBuckets: this.host.syncWaits.counts(),
+      syncWaitBucketBoundsMicros: latencyBucketBoundsMicros,
     };
   }
 

@@ -12,6 +12,7 @@ import type { RaftLogger } from '../raft/raft.js';
 import type { ConfState, Entry, GroupId, HardState, Message, NodeId, ProposeResult, Ready, Snapshot } from '../raft/types.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
+import { LatencyHistogram } from './latency-histogram.js';
 import type { Clock, Timer } from './runtime.js';
 import { NotLeaderError, ProposalDroppedError, ProposalRejectedError } from '../errors.js';
 
@@ -221,6 +222,8 @@ export class RaftHost {
   /** rounds counts persist rounds; syncs counts durability barriers (log fdatasyncs, synced batches). */
   rounds = 0;
   syncs = 0;
+  /** syncWaits times how long each round that had something to make durable waited for its barriers. */
+  readonly syncWaits = new LatencyHistogram();
   private nextReadId = 1;
 
   constructor(private readonly options: RaftHostOptions) {}
@@ -538,7 +541,9 @@ export class RaftHost {
       syncs.push(this.writeHardStates(termOrVote, { sync: true }));
       this.syncs++;
     }
+    const started = this.options.clock.elapsedMs();
     await Promise.all(syncs);
+    if (syncs.length > 0) this.syncWaits.record((this.options.clock.elapsedMs() - started) * 1000);
   }
 
   /** writeHardStates chains hard-state writes so that a later one never lands before an earlier one. */

@@ -16,6 +16,8 @@ export interface Timer {
 export interface Clock {
   /** now is the wall-clock time in ms (append times, deadlines, session expiry). */
   now(): number;
+  /** elapsedMs is monotonic time in fractional ms from an arbitrary origin: for measuring durations. */
+  elapsedMs(): number;
   /** after runs fn once, ms from now. */
   after(ms: number, fn: () => void): Timer;
   /** every runs fn every ms until cancelled. */
@@ -28,6 +30,7 @@ export interface Clock {
 
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
+  elapsedMs: () => performance.now(),
   after(ms: number, fn: () => void): Timer {
     const handle = setTimeout(fn, ms);
     return { cancel: () => clearTimeout(handle) };

@@ -29,6 +29,11 @@ export interface QuorumDescription {
   readonly uptimeMs: number;
   readonly rounds: number;
   readonly syncs: number;
+  /** syncWaitMicros is the time rounds spent waiting for their durability barriers, in total. */
+  readonly syncWaitMicros: number;
+  /** syncWaitBuckets counts those waits by duration: bucket i below syncWaitBucketBoundsMicros[i], the last one the rest. */
+  readonly syncWaitBuckets: readonly number[];
+  readonly syncWaitBucketBoundsMicros: readonly number[];
 }
 
 export interface MetadataLogPage {

@@ -3,6 +3,7 @@
 import { appendFileSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { latencyBucketBoundsMicros } from '../../src/node/latency-histogram.js';
 import { decodeRecordBatch } from '../../src/rpc/metadata-codec.js';
 import { framesOf } from '../storage/log-conformance.js';
 import { ProcessCluster } from './process-cluster.js';
@@ -59,6 +60,16 @@ describe('metadata quorum on real processes', () => {
     cluster.startAll();
     const first = await cluster.waitForLeader();
     const written = await cluster.appendNoOps(40, 'before');
+    // Every node timed the rounds that waited for their fsyncs: at most one wait per round and per sync.
+    for (const id of [1, 2, 3]) {
+      const view = (await cluster.describe(id))!;
+      const waits = view.syncWaitBuckets.reduce((sum, count) => sum + count, 0);
+      expect(view.syncWaitBucketBoundsMicros).toEqual(latencyBucketBoundsMicros);
+      expect(view.syncWaitBuckets).toHaveLength(latencyBucketBoundsMicros.length + 1);
+      expect(waits).toBeGreaterThan(0);
+      expect(waits).toBeLessThanOrEqual(Math.min(view.rounds, view.syncs));
+      expect(view.syncWaitMicros).toBeGreaterThan(0);
+    }
     await cluster.kill(first.nodeId);
     const survivors = [1, 2, 3].filter((id) => id !== first.nodeId);
     const second = await cluster.waitForLeader({ among: survivors, notTerm: first.term });

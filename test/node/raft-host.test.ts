@@ -10,11 +10,15 @@ import type { DiskFile } from '../../src/storage/disk.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { SnapshotStore } from '../../src/storage/snapshot-store.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
+import { latencyBucketBoundsMicros } from '../../src/node/latency-histogram.js';
 
 /** ManualClock runs soon() callbacks only when the test says so; timers never fire. */
 class ManualClock implements Clock {
   private readonly queued: (() => void)[] = [];
   now = (): number => 0;
+  /** elapsed is what elapsedMs() answers; tests move it by hand. */
+  elapsed = 0;
+  elapsedMs = (): number => this.elapsed;
   after = (): { cancel(): void } => ({ cancel: () => undefined });
   every = (): { cancel(): void } => ({ cancel: () => undefined });
   soon = (fn: () => void): void => void this.queued.push(fn);
@@ -27,8 +31,10 @@ class ManualClock implements Clock {
   }
 }
 
-/** NotingDisk is a MemoryDisk that notes every write to a segment file in `events`. */
+/** NotingDisk is a MemoryDisk that notes every write to a segment file in `events`; while `holding`, its fdatasyncs wait for release(). */
 class NotingDisk extends MemoryDisk {
+  holding = false;
+  private readonly held: (() => void)[] = [];
   constructor(private readonly events: string[]) {
     super();
   }
@@ -36,13 +42,21 @@ class NotingDisk extends MemoryDisk {
     if (file.path.endsWith('.log')) this.events.push('log write');
     super.write(file, position, data);
   }
+  override async fdatasync(file: DiskFile): Promise<void> {
+    if (this.holding) await new Promise<void>((resolve) => this.held.push(resolve));
+    return super.fdatasync(file);
+  }
+  release(): void {
+    this.holding = false;
+    for (const resolve of this.held.splice(0)) resolve();
+  }
 }
 
 const machine: StateMachine = { apply: () => undefined, snapshotData: () => new Uint8Array(0), restore: () => undefined };
 const bootstrap: Snapshot = { metadata: { index: 1, term: 1, confState: { voters: [1, 2, 3], learners: [] } }, data: new Uint8Array(0) };
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function leaderOfThree(): Promise<{ host: RaftHost; clock: ManualClock; events: string[]; sent: Message[] }> {
+async function leaderOfThree(): Promise<{ host: RaftHost; clock: ManualClock; disk: NotingDisk; events: string[]; sent: Message[] }> {
   const events: string[] = [];
   const sent: Message[] = [];
   const disk = new NotingDisk(events);
@@ -80,7 +94,7 @@ async function leaderOfThree(): Promise<{ host: RaftHost; clock: ManualClock; ev
   expect(host.status(0)?.role).toBe('leader');
   events.splice(0);
   sent.splice(0);
-  return { host, clock, events, sent };
+  return { host, clock, disk, events, sent };
 }
 
 describe('RaftHost rounds', () => {
@@ -91,5 +105,22 @@ describe('RaftHost rounds', () => {
     expect(events).toEqual(['send appendEntries to 2', 'send appendEntries to 3']);
     await clock.turn(); // then the leader writes (and syncs) its own copy
     expect(events.slice(2)).toContain('log write');
+  });
+
+  it('times how long a round waits for its fsyncs, into the bucket of that duration', async () => {
+    const { host, clock, disk } = await leaderOfThree();
+    const before = host.syncWaits.counts();
+    const totalBefore = host.syncWaits.totalMicros;
+    disk.holding = true;
+    void host.propose(0, new Uint8Array([1, 2, 3])).catch(() => undefined);
+    await clock.turn(); // appends handed to the transport
+    await clock.turn(); // the leader's own write; its fdatasync is held
+    clock.elapsed += 5; // the disk takes 5 ms
+    disk.release();
+    await clock.turn();
+    const added = host.syncWaits.counts().map((count, i) => count - before[i]!);
+    const bucket = latencyBucketBoundsMicros.findIndex((bound) => 5000 < bound); // 4096 <= 5000 < 8192
+    expect(added).toEqual(added.map((_, i) => (i === bucket ? 1 : 0)));
+    expect(host.syncWaits.totalMicros - totalBefore).toBe(5000);
   });
 });

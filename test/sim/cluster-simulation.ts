@@ -325,6 +325,7 @@ export class ClusterSimulation {
     const sim = this;
     return {
       now: () => sim.now,
+      elapsedMs: () => sim.now,
       after(ms: number, fn: () => void): Timer {
         let cancelled = false;
         schedule(sim.now + ms, () => (cancelled ? false : fn()));
