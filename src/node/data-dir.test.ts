@@ -228,3 +228,50 @@ describe('openDataDir: the lock', () => {
     expect(await readdir(dir)).toEqual(['foreign.bin']);
   });
 });
+
+describe('DataDir.check: the directory under a running node', () => {
+  it('finds nothing changed while the directory stays as opened, also after restarting on it', async () => {
+    const dir = path.join(root, 'node-1');
+    const first = await open(dir);
+    expect(await first.check()).toBeUndefined();
+    await writeFile(path.join(dir, 'other-file'), 'x');
+    expect(await first.check()).toBeUndefined();
+    await first.close();
+    const second = await open(dir);
+    expect(await second.check()).toBeUndefined();
+  });
+
+  it('tells a removed directory', async () => {
+    const dir = path.join(root, 'node-1');
+    const dataDir = await open(dir);
+    await rm(dir, { recursive: true });
+    expect(await dataDir.check()).toBe(`${dir} was removed`);
+  });
+
+  it('tells a directory removed and created again, even with a copy of meta.json and the lock in it', async () => {
+    const dir = path.join(root, 'node-1');
+    const dataDir = await open(dir);
+    const meta = await readFile(path.join(dir, metaFileName));
+    const lock = await readFile(path.join(dir, lockFileName));
+    await rm(dir, { recursive: true });
+    await mkdir(dir);
+    await writeFile(path.join(dir, metaFileName), meta);
+    await writeFile(path.join(dir, lockFileName), lock);
+    expect(await dataDir.check()).toBe(`${dir} was removed and created again`);
+  });
+
+  it('tells a lock removed or replaced, and a meta.json removed', async () => {
+    const dir = path.join(root, 'node-1');
+    const dataDir = await open(dir);
+    const lockPath = path.join(dir, lockFileName);
+    const lock = await readFile(lockPath);
+    await rm(lockPath);
+    expect(await dataDir.check()).toBe(`${lockPath}, this node's lock, was removed`);
+    await writeFile(lockPath, lock);
+    expect(await dataDir.check()).toBe(`${lockPath}, this node's lock, was replaced`);
+
+    const other = await open(path.join(root, 'node-2'), 'cluster-a', 2);
+    await rm(path.join(root, 'node-2', metaFileName));
+    expect(await other.check()).toBe(`${path.join(root, 'node-2', metaFileName)} was removed`);
+  });
+});

@@ -7,7 +7,7 @@
 // also stale: in a container a restarted node often gets the same pid as the one that crashed.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 /** dataDirFormatVersion is the layout version this code writes and the only one it reads. */
@@ -43,6 +43,7 @@ export const dataDirErrorKinds = [
   'notEmpty', // the directory holds files but no meta.json: not a raftbus data directory
   'locked', // another live process holds the lock, or the lock cannot be judged stale
   'unusable', // the directory cannot be created or read
+  'lost', // the directory, its meta.json or its lock was removed or replaced while the node ran
 ] as const;
 export type DataDirErrorKind = (typeof dataDirErrorKinds)[number];
 
@@ -84,6 +85,12 @@ export interface DataDir {
   readonly meta: DataDirMeta;
   /** created is true when this open wrote meta.json, i.e. the node starts for the first time. */
   readonly created: boolean;
+  /**
+   * check looks whether the directory is still the one opened: the same directory, holding the
+   * same lock file and a meta.json. It returns what changed (a node must stop: what it writes now
+   * goes to deleted files, or into a directory another start may take), or undefined.
+   */
+  check(): Promise<string | undefined>;
   /** close releases the lock. Calling it again does nothing. */
   close(): Promise<void>;
 }
@@ -111,22 +118,67 @@ export async function openDataDir(options: { path: string; clusterId: string; no
     if (meta !== undefined) checkIdentity(dataDir, meta, expected);
     else await checkOnlyOurFiles(dataDir);
     if (meta === undefined) await writeMetaDurably(dataDir, expected);
-    return openedDataDir(dataDir, meta ?? expected, meta === undefined, lockPath);
+    return await openedDataDir(dataDir, meta ?? expected, meta === undefined, lockPath);
   } catch (error) {
     await releaseLock(lockPath);
     throw error;
   }
 }
 
-function openedDataDir(dataDir: string, meta: DataDirMeta, created: boolean, lockPath: string): DataDir {
+/**
+ * FileIdentity tells a file from another one later created at the same path, as long as the first
+ * is held open: an inode number is reused only once nothing holds the file.
+ */
+interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+async function fileIdentity(file: string): Promise<FileIdentity | undefined> {
+  try {
+    const stats = await stat(file);
+    return { dev: stats.dev, ino: stats.ino };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function sameFile(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+async function openedDataDir(dataDir: string, meta: DataDirMeta, created: boolean, lockPath: string): Promise<DataDir> {
+  // The directory and the lock stay open while the node runs, so that check() can tell them from
+  // new ones at the same paths.
+  const directoryHandle = await open(dataDir, 'r');
+  const lockHandle = await open(lockPath, 'r').catch(async (error: unknown) => {
+    await directoryHandle.close();
+    throw error;
+  });
+  const identityOf = async (handle: FileHandle): Promise<FileIdentity> => {
+    const stats = await handle.stat();
+    return { dev: stats.dev, ino: stats.ino };
+  };
+  const opened = { directory: await identityOf(directoryHandle), lock: await identityOf(lockHandle) };
   let closed = false;
   return {
     path: dataDir,
     meta,
     created,
+    async check() {
+      const directory = await fileIdentity(dataDir);
+      if (directory === undefined) return `${dataDir} was removed`;
+      if (!sameFile(directory, opened.directory)) return `${dataDir} was removed and created again`;
+      const lock = await fileIdentity(lockPath);
+      if (!sameFile(lock, opened.lock)) return `${lockPath}, this node's lock, was ${lock === undefined ? 'removed' : 'replaced'}`;
+      if ((await fileIdentity(path.join(dataDir, metaFileName))) === undefined) return `${path.join(dataDir, metaFileName)} was removed`;
+      return undefined;
+    },
     async close() {
       if (closed) return;
       closed = true;
+      await Promise.all([directoryHandle.close(), lockHandle.close()]).catch(() => undefined);
       await releaseLock(lockPath);
     },
   };

@@ -11,6 +11,8 @@ export const nodeDefaults = Object.freeze({
   snapshotEveryEntries: 10_000,
   /** serverDrainMs: how long a stopping node lets client calls finish before it cancels them. */
   serverDrainMs: 1000,
+  /** dataDirCheckMs: how often a running node checks that its data directory is still the one it opened. */
+  dataDirCheckMs: 1000,
 });
 
 /** noOpPayloadBytesMax bounds the payload of an AppendNoOp request. */

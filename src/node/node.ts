@@ -10,7 +10,7 @@ import { ControllerClient, registerControllerService } from '../rpc/controller-s
 import { brokerServerOptions, registerBrokerService } from '../rpc/broker-service.js';
 import { registerGroupsService } from '../rpc/groups-service.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
-import { openDataDir, type DataDir } from './data-dir.js';
+import { DataDirError, openDataDir, type DataDir } from './data-dir.js';
 import { controllerDefaults, nodeDefaults } from './limits.js';
 import { systemRuntime } from './runtime.js';
 import { NodeShell, NodeStartError, type ShellEnvironment, type ShellOptions, type ShellParts } from './node-shell.js';
@@ -30,6 +30,7 @@ interface ProcessParts {
 
 export class RaftbusNode extends NodeShell {
   private closing: Promise<void> | undefined;
+  private dataDirWatch: NodeJS.Timeout | undefined;
 
   private constructor(
     parts: ShellParts,
@@ -83,6 +84,7 @@ export class RaftbusNode extends NodeShell {
       if (parts.groups !== undefined) registerGroupsService(server, node);
       if (parts.controller !== undefined) registerControllerService(server, parts.controller);
       node.start();
+      node.watchDataDir(options.onFailure);
       logger.info({ peerPort: peerPort.port, clientPort, dataDir: dataDir.path }, 'node started');
       return node;
     } catch (error) {
@@ -97,7 +99,37 @@ export class RaftbusNode extends NodeShell {
     return this.closing;
   }
 
+  /**
+   * watchDataDir checks every dataDirCheckMs that the data directory is still the one opened. One
+   * removed or replaced under the node (rm -rf, a restore over it) means that what the node makes
+   * durable from then on goes to deleted files or mixes with another directory's: it would ack
+   * writes it cannot keep. It then reports a DataDirError through onFailure (the process stops).
+   */
+  private watchDataDir(onFailure: ((error: Error) => void) | undefined): void {
+    const { dataDir } = this.process;
+    let checking = false;
+    this.dataDirWatch = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      void dataDir
+        .check()
+        .catch((error: unknown) => `${dataDir.path} cannot be checked: ${(error as Error).message}`)
+        .then((change) => {
+          checking = false;
+          if (change === undefined || this.dataDirWatch === undefined) return;
+          clearInterval(this.dataDirWatch);
+          this.dataDirWatch = undefined;
+          const message = `${change} while the node ran; stopping rather than acknowledge writes it cannot keep. Put the directory back (from a backup) before this node starts again`;
+          const error = new DataDirError({ kind: 'lost', dataDir: dataDir.path, message });
+          this.logger.fatal({ err: error }, 'data directory lost');
+          onFailure?.(error);
+        });
+    }, nodeDefaults.dataDirCheckMs);
+  }
+
   private async closeOnce(): Promise<void> {
+    clearInterval(this.dataDirWatch);
+    this.dataDirWatch = undefined;
     const { server, transport, stateStore, dataDir } = this.process;
     await this.stopServing();
     await shutdownServer(server, nodeDefaults.serverDrainMs);

@@ -1,6 +1,7 @@
 // The metadata quorum on real processes: elections after kill -9, no committed entry lost,
-// catch-up by log and by snapshot, recovery from a torn or corrupted log tail.
-import { appendFileSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
+// catch-up by log and by snapshot, recovery from a torn or corrupted log tail, a data directory
+// removed under a running node.
+import { appendFileSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { latencyBucketBoundsMicros } from '../../src/node/latency-histogram.js';
@@ -116,5 +117,24 @@ describe('metadata quorum on real processes', () => {
     await waitCaughtUp(cluster, victim);
     await expectHeld(cluster, victim, new Map([...written, ...more]));
     expect(cluster.output(victim)).toMatch(/truncat|dropp|torn/i);
+  });
+
+  it('a node whose data directory is removed under it stops with exit code 1, saying why, and the other two commit on', async () => {
+    cluster = await ProcessCluster.create({ nodes: 3 });
+    cluster.startAll();
+    const leader = await cluster.waitForLeader();
+    await cluster.appendNoOps(5, 'before');
+    const victim = [1, 2, 3].find((id) => id !== leader.nodeId)!;
+    const node = cluster.nodes.get(victim)!;
+    let exitCode: number | null | undefined;
+    node.process!.once('exit', (code) => (exitCode = code));
+    rmSync(node.dataDir, { recursive: true, force: true });
+    await cluster.waitFor(async () => (exitCode !== undefined ? true : undefined), 15_000, `node ${victim} to stop`);
+    expect(exitCode).toBe(1);
+    expect(cluster.output(victim)).toContain(`${node.dataDir} was removed`);
+    expect(cluster.output(victim)).toContain('data directory lost');
+    const after = await cluster.appendNoOps(5, 'after');
+    expect(after.size).toBe(5);
+    for (const id of [1, 2, 3].filter((id) => id !== victim)) await expectHeld(cluster, id, after);
   });
 });
