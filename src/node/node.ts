@@ -103,7 +103,8 @@ export class RaftbusNode extends NodeShell {
    * watchDataDir checks every dataDirCheckMs that the data directory is still the one opened. One
    * removed or replaced under the node (rm -rf, a restore over it) means that what the node makes
    * durable from then on goes to deleted files or mixes with another directory's: it would ack
-   * writes it cannot keep. It then reports a DataDirError through onFailure (the process stops).
+   * writes it cannot keep. It then reports a DataDirError through onFailure (the process exits)
+   * and closes the node.
    */
   private watchDataDir(onFailure: ((error: Error) => void) | undefined): void {
     const { dataDir } = this.process;
@@ -123,6 +124,7 @@ export class RaftbusNode extends NodeShell {
           const error = new DataDirError({ kind: 'lost', dataDir: dataDir.path, message });
           this.logger.fatal({ err: error }, 'data directory lost');
           onFailure?.(error);
+          void this.close().catch(() => undefined); // stop acknowledging now, also where no onFailure was given; a failed close surfaces to whoever awaits close()
         });
     }, nodeDefaults.dataDirCheckMs);
   }
