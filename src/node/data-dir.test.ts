@@ -135,7 +135,21 @@ describe('openDataDir: identity', () => {
     const error = await openError(dir);
     expect(error.kind).toBe('notEmpty');
     expect(error.message).toContain('notes.txt');
+    expect(error.message).toContain('not a raftbus data directory');
     expect(await snapshot(dir)).toEqual(before);
+  });
+
+  it('refuses the subdirectories a node recreated after losing its directory, saying so, and touches nothing', async () => {
+    const dir = path.join(root, 'node-1');
+    await mkdir(path.join(dir, 'partitions', 't-0-g1'), { recursive: true });
+    await mkdir(path.join(dir, 'raft'));
+    const listing = async (): Promise<string[]> => (await readdir(dir, { recursive: true })).sort();
+    const before = await listing();
+    const error = await openError(dir);
+    expect(error.kind).toBe('notEmpty');
+    expect(error.message).toContain('was removed while it ran');
+    expect(error.message).toContain('from a backup');
+    expect(await listing()).toEqual(before);
   });
 
   it('refuses a path that is a file', async () => {

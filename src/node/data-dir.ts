@@ -20,6 +20,9 @@ export const lockAttemptsMax = 3;
 export const metaFileBytesMax = 64 * 1024;
 
 const metaTempFileName = `${metaFileName}.tmp`;
+/** dataSubdirectories are what a node keeps in its data directory besides meta.json and the lock. */
+export const dataSubdirectories = Object.freeze({ partitions: 'partitions', raft: 'raft', state: 'state' });
+const nodeSubdirectories: ReadonlySet<string> = new Set(Object.values(dataSubdirectories));
 const staleLockPrefix = `${lockFileName}.stale-`;
 
 /** DataDirMeta is the content of meta.json. */
@@ -266,7 +269,9 @@ async function checkOnlyOurFiles(dataDir: string): Promise<void> {
   const foreign = (await readdir(dataDir)).filter((name) => !ours(name));
   if (foreign.length === 0) return;
   const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? ', …' : '');
-  const message = `is not empty (${shown}) and has no ${metaFileName}, so it is not a raftbus data directory; choose an empty or new directory`;
+  const message = foreign.every((name) => nodeSubdirectories.has(name))
+    ? `holds raftbus's own subdirectories (${shown}) but no ${metaFileName}: a node recreated them after its data directory was removed while it ran, and what they hold is not the node's state; put the directory back from a backup (or remove it to make this a new, empty node)`
+    : `is not empty (${shown}) and has no ${metaFileName}, so it is not a raftbus data directory; choose an empty or new directory`;
   throw new DataDirError({ kind: 'notEmpty', dataDir, message });
 }
 

@@ -24,6 +24,7 @@ import type { ClusterConfig, ClusterNode } from './cluster-file.js';
 import { MetadataStateMachine, emptyMetadataSnapshotData } from './metadata-state-machine.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
 import { openGroupStorage } from './group-storage.js';
+import { dataSubdirectories } from './data-dir.js';
 import { latencyBucketBoundsMicros } from './latency-histogram.js';
 import { RaftHost, type RaftTiming } from './raft-host.js';
 import { controllerDefaults, metadataGroup, nodeDefaults } from './limits.js';
@@ -467,7 +468,7 @@ async function openMetadataGroup(options: { cluster: ClusterConfig; env: ShellEn
   const { cluster, env, logger } = options;
   const bootstrap = (): Snapshot => bootstrapSnapshot(cluster);
   const groupLogger = logger.child({ group: metadataGroup });
-  const { storage, snapshots, fresh } = await openGroupStorage({ group: metadataGroup, dir: join(env.dataDir, 'raft', `group-${metadataGroup}`), disk: env.disk, stateStore: env.stateStore, logger: groupLogger, bootstrap });
+  const { storage, snapshots, fresh } = await openGroupStorage({ group: metadataGroup, dir: join(env.dataDir, dataSubdirectories.raft, `group-${metadataGroup}`), disk: env.disk, stateStore: env.stateStore, logger: groupLogger, bootstrap });
   if (fresh) {
     const { voters, learners } = storage.snapshot().metadata.confState;
     logger.info({ voters, learners }, 'bootstrapped the metadata quorum from the cluster file');

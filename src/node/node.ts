@@ -10,7 +10,7 @@ import { ControllerClient, registerControllerService } from '../rpc/controller-s
 import { brokerServerOptions, registerBrokerService } from '../rpc/broker-service.js';
 import { registerGroupsService } from '../rpc/groups-service.js';
 import type { ClusterConfig, ClusterNode } from './cluster-file.js';
-import { DataDirError, openDataDir, type DataDir } from './data-dir.js';
+import { DataDirError, dataSubdirectories, openDataDir, type DataDir } from './data-dir.js';
 import { controllerDefaults, nodeDefaults } from './limits.js';
 import { systemRuntime } from './runtime.js';
 import { NodeShell, NodeStartError, type ShellEnvironment, type ShellOptions, type ShellParts } from './node-shell.js';
@@ -50,7 +50,7 @@ export class RaftbusNode extends NodeShell {
     const dataDir = await openDataDir({ path: self.dataDir, clusterId: cluster.clusterId, nodeId });
     const cleanup: (() => Promise<unknown> | unknown)[] = [() => dataDir.close()];
     try {
-      const stateStore = await StateStore.open(join(dataDir.path, 'state'));
+      const stateStore = await StateStore.open(join(dataDir.path, dataSubdirectories.state));
       cleanup.push(() => stateStore.close());
       let shell: RaftbusNode | undefined;
       const transport = new PeerTransport({

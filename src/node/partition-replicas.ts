@@ -15,6 +15,7 @@ import { segmentHeaderBytes } from '../storage/limits.js';
 import { frameBytes } from '../storage/frame.js';
 import { openGroupStorage } from './group-storage.js';
 import { HostedPartition } from './hosted-partition.js';
+import { dataSubdirectories } from './data-dir.js';
 import { partitionDefaults } from './limits.js';
 import type { RaftHost } from './raft-host.js';
 import type { NodeRuntime, Timer } from './runtime.js';
@@ -91,7 +92,7 @@ export class PartitionReplicas {
     if (this.closed) return;
     const { host, stateStore, dataDir, logger, runtime } = this.options;
     const groupId = ref.registration.groupId;
-    const dir = join(dataDir, 'partitions', `${ref.topic}-${ref.partition}-g${groupId}`);
+    const dir = join(dataDir, dataSubdirectories.partitions, `${ref.topic}-${ref.partition}-g${groupId}`);
     const groupLogger = logger.child({ group: groupId, partition: `${ref.topic}-${ref.partition}` });
     const configs = this.configsOf(ref.topicId);
     const { storage, snapshots, fresh } = await openGroupStorage({
