@@ -270,7 +270,7 @@ async function checkOnlyOurFiles(dataDir: string): Promise<void> {
   if (foreign.length === 0) return;
   const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? ', …' : '');
   const message = foreign.every((name) => nodeSubdirectories.has(name))
-    ? `holds raftbus's own subdirectories (${shown}) but no ${metaFileName}: a node recreated them after its data directory was removed while it ran, and what they hold is not the node's state; put the directory back from a backup (or remove it to make this a new, empty node)`
+    ? `holds raftbus's own subdirectories (${shown}) but no ${metaFileName}: a node recreated them after its data directory was removed while it ran, and what they hold is not the node's state; put the directory back from a backup before this node starts again`
     : `is not empty (${shown}) and has no ${metaFileName}, so it is not a raftbus data directory; choose an empty or new directory`;
   throw new DataDirError({ kind: 'notEmpty', dataDir, message });
 }
