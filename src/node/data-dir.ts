@@ -137,9 +137,9 @@ interface FileIdentity {
   readonly ino: number;
 }
 
-async function fileIdentity(file: string): Promise<FileIdentity | undefined> {
+async function fileIdentity(file: string | FileHandle): Promise<FileIdentity | undefined> {
   try {
-    const stats = await stat(file);
+    const stats = typeof file === 'string' ? await stat(file) : await file.stat();
     return { dev: stats.dev, ino: stats.ino };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -154,16 +154,16 @@ function sameFile(a: FileIdentity | undefined, b: FileIdentity | undefined): boo
 async function openedDataDir(dataDir: string, meta: DataDirMeta, created: boolean, lockPath: string): Promise<DataDir> {
   // The directory and the lock stay open while the node runs, so that check() can tell them from
   // new ones at the same paths.
-  const directoryHandle = await open(dataDir, 'r');
-  const lockHandle = await open(lockPath, 'r').catch(async (error: unknown) => {
-    await directoryHandle.close();
+  const handles: FileHandle[] = [];
+  let opened: { directory: FileIdentity | undefined; lock: FileIdentity | undefined };
+  try {
+    handles.push(await open(dataDir, 'r'));
+    handles.push(await open(lockPath, 'r'));
+    opened = { directory: await fileIdentity(handles[0]!), lock: await fileIdentity(handles[1]!) };
+  } catch (error) {
+    await Promise.all(handles.map((handle) => handle.close())).catch(() => undefined);
     throw error;
-  });
-  const identityOf = async (handle: FileHandle): Promise<FileIdentity> => {
-    const stats = await handle.stat();
-    return { dev: stats.dev, ino: stats.ino };
-  };
-  const opened = { directory: await identityOf(directoryHandle), lock: await identityOf(lockHandle) };
+  }
   let closed = false;
   return {
     path: dataDir,
@@ -181,7 +181,7 @@ async function openedDataDir(dataDir: string, meta: DataDirMeta, created: boolea
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([directoryHandle.close(), lockHandle.close()]).catch(() => undefined);
+      await Promise.all(handles.map((handle) => handle.close())).catch(() => undefined);
       await releaseLock(lockPath);
     },
   };

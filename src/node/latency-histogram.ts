@@ -3,7 +3,7 @@
 // long it runs. Bucket i counts durations below latencyBucketBoundsMicros[i] (and at or above the
 // bound before it); the last bucket counts everything from the last bound up.
 
-/** latencyBucketBoundsMicros are the upper bounds of every bucket but the last: 64 µs to 64 ms. */
+/** latencyBucketBoundsMicros are the upper bounds of every bucket but the last: 64 µs to 65,536 µs. */
 export const latencyBucketBoundsMicros: readonly number[] = Object.freeze(Array.from({ length: 11 }, (_, i) => 64 * 2 ** i));
 
 export class LatencyHistogram {
