@@ -8,8 +8,9 @@
 // No Raft, no state machine, no log format, no batching. Read bench/raft-commit.ts (raftbus's group 0,
 // sequential AppendNoOp) and etcd's sequential puts against it. Leader and followers are child
 // processes of this file; each writes one file in a fresh temp dir with writeSync + fdatasync, the
-// syscalls of raftbus's segmented log, grown ahead by ftruncate as that log grows its segments. Peer transports: `grpc` (one bidi stream per follower, as raftbus)
-// and `tcp` (one socket per follower, 4-byte length-prefixed frames), interleaved run by run.
+// syscalls of raftbus's segmented log, grown ahead by ftruncate as that log grows its segments.
+// Peer transports: `grpc` (one bidi stream per follower, as raftbus) and `tcp` (one socket per
+// follower, 4-byte length-prefixed frames), interleaved run by run.
 // Each run: fresh processes, warm-up, then `count` calls or `cap-s` seconds (then flagged CAPPED);
 // it reports calls/s, latency, CPU µs per call of every process and fdatasyncs per call. The warm-up
 // is long for the reason given in raft-commit.ts: V8 compiles the hot paths only after thousands of
@@ -29,6 +30,8 @@ import { guardChild, guardDir, releaseDir } from './lib/guards.js';
 import { machineInfo } from './lib/machine.js';
 import { processCpuMicros } from './lib/proc-cpu.js';
 import { formatSpread, spreadOf, summarizeLatencies, type LatencySummary, type Spread } from './lib/stats.js';
+// The one constant taken from raftbus: the floor's file grows ahead exactly as the log's segments do.
+import { preallocateBytes } from '../src/storage/limits.js';
 
 const projectRoot = join(import.meta.dirname, '../..');
 const scriptPath = new URL(import.meta.url).pathname;
@@ -38,7 +41,6 @@ type Transport = (typeof transports)[number];
 
 const tcpFrameBytesMax = 1024 * 1024;
 const leaderInFlightMax = 64;
-const preallocateBytes = 1024 * 1024;
 const childStartupMs = 10_000;
 const callDeadlineMs = 10_000;
 const counterQueryMs = 5_000;
@@ -60,7 +62,7 @@ type ChildMessage = { kind: 'listening'; port: number } | { kind: 'failed'; mess
 
 /**
  * EntryFile appends entries to one file, each made durable by fdatasync (libuv threadpool). Like
- * raftbus's log (storage/limits.ts preallocateBytes), it grows the file by 1 MiB ahead of the
+ * raftbus's log (storage/limits.ts preallocateBytes), it grows the file by that much ahead of the
  * data, so that most fdatasyncs need not make a new file length durable too.
  */
 class EntryFile {
