@@ -10,7 +10,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Admin } from '../src/client/admin.js';
 import { loadClusterFile, type ClusterConfig } from '../src/node/cluster-file.js';
 import { seededRandom } from '../src/raft/prng.js';
-import { freePort } from '../src/cluster/free-port.js';
+import { nodePorts } from '../src/cluster/free-port.js';
 import { pollUntil } from '../src/cluster/poll.js';
 import { check } from './checker.js';
 import { faultKinds, parseFaults, runSchedule, type FaultKind } from './faults.js';
@@ -65,7 +65,8 @@ async function clusterFor(options: ChaosOptions): Promise<ClusterConfig> {
     return { clusterId: loaded.cluster.clusterId, nodes: loaded.cluster.nodes.map((node) => ({ ...node, dataDir: join(dataDir, `node-${node.id}`) })) };
   }
   const nodes = [];
-  for (let id = 1; id <= 3; id++) nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'] as const, dataDir: join(dataDir, `node-${id}`), rack: undefined });
+  const ports = await nodePorts(3);
+  for (let id = 1; id <= 3; id++) nodes.push({ id, host: '127.0.0.1', ...ports[id - 1]!, roles: ['controller', 'broker'] as const, dataDir: join(dataDir, `node-${id}`), rack: undefined });
   return { clusterId: 'raftbus-chaos', nodes };
 }
 

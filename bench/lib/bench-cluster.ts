@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
-import { freePort } from '../../src/cluster/free-port.js';
+import { nodePorts } from '../../src/cluster/free-port.js';
 import { guardChild, guardDir, releaseDir } from './guards.js';
 
 
@@ -48,8 +48,9 @@ export class BenchCluster {
     const dir = mkdtempSync(join(tmpdir(), 'raftbus-bench-'));
     guardDir(dir);
     const nodes = [];
+    const ports = await nodePorts(options.nodes);
     for (let id = 1; id <= options.nodes; id++) {
-      nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'], dataDir: `node-${id}` });
+      nodes.push({ id, host: '127.0.0.1', ...ports[id - 1]!, roles: ['controller', 'broker'], dataDir: `node-${id}` });
     }
     const clusterFile = join(dir, 'cluster.json');
     writeFileSync(clusterFile, JSON.stringify({ clusterId: 'bench-cluster', nodes }, null, 2));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/cluster/free-port.js';
+import { nodePorts } from '../../src/cluster/free-port.js';
 import { Admin } from '../../src/client/admin.js';
 import { AdminClient } from '../../src/client/admin-client.js';
 import { validateCluster } from '../../src/node/cluster-file.js';
@@ -43,7 +43,8 @@ afterEach(async (context) => {
 async function startCluster(): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'raftbus-chaos-net-nodes-'));
   const nodes = [];
-  for (const id of [1, 2, 3]) nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'], dataDir: `node-${id}` });
+  const ports = await nodePorts(3);
+  for (const id of [1, 2, 3]) nodes.push({ id, host: '127.0.0.1', ...ports[id - 1]!, roles: ['controller', 'broker'], dataDir: `node-${id}` });
   const validated = validateCluster({ clusterId: 'chaos-net', nodes }, { baseDir: dir });
   if (validated.kind !== 'valid') throw new Error(JSON.stringify(validated.problems));
   const net = await startChaosNetwork({ cluster: validated.cluster, dir: join(dir, 'files'), random: seededRandom(1) });

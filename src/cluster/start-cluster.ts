@@ -9,7 +9,7 @@ import { pollUntil } from './poll.js';
 import { Admin } from '../client/admin.js';
 import type { ClusterConfig } from '../node/cluster-file.js';
 import { RaftbusNode } from '../node/node.js';
-import { freePort } from './free-port.js';
+import { nodePorts } from './free-port.js';
 
 export interface StartClusterOptions {
   /** nodes: how many nodes, each controller and broker; default 3. */
@@ -38,8 +38,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   const logger = options.logger ?? pino({ level: 'silent' });
   const root = await mkdtemp(join(tmpdir(), 'raftbus-cluster-'));
   const nodes = [];
+  const ports = await nodePorts(count);
   for (let id = 1; id <= count; id++) {
-    nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles: ['controller', 'broker'] as const, dataDir: join(root, `node-${id}`), rack: undefined });
+    nodes.push({ id, host: '127.0.0.1', ...ports[id - 1]!, roles: ['controller', 'broker'] as const, dataDir: join(root, `node-${id}`), rack: undefined });
   }
   const config: ClusterConfig = { clusterId: `test-${root.slice(-6)}`, nodes };
   const started: RaftbusNode[] = [];

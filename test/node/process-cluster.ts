@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Admin, type AdminOptions } from '../../src/client/admin.js';
 import { AdminClient } from '../../src/client/admin-client.js';
 import type { QuorumDescription } from '../../src/rpc/admin-service.js';
-import { freePort } from '../../src/cluster/free-port.js';
+import { nodePorts } from '../../src/cluster/free-port.js';
 import { pollUntil } from '../../src/cluster/poll.js';
 
 
@@ -37,9 +37,10 @@ export class ProcessCluster {
   static async create(options: { nodes: number; extraArgs?: string[]; roles?: readonly (readonly string[])[] }): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'raftbus-test-'));
     const nodes = [];
+    const ports = await nodePorts(options.nodes);
     for (let id = 1; id <= options.nodes; id++) {
       const roles = options.roles?.[id - 1] ?? ['controller', 'broker'];
-      nodes.push({ id, host: '127.0.0.1', peerPort: await freePort(), clientPort: await freePort(), roles, dataDir: `node-${id}` });
+      nodes.push({ id, host: '127.0.0.1', ...ports[id - 1]!, roles, dataDir: `node-${id}` });
     }
     const clusterFile = join(dir, 'cluster.json');
     writeFileSync(clusterFile, JSON.stringify({ clusterId: 'test-cluster', nodes }, null, 2));
