@@ -112,7 +112,9 @@ export class HostedPartition implements BrokerPartition {
 
   /**
    * fetch reads committed batches from offset, up to maxBytes (at least one batch). When fewer
-   * than minBytes are there it waits up to maxWaitMs for more. Throws OffsetOutOfRangeError.
+   * than minBytes are there it waits up to maxWaitMs for more. Throws OffsetOutOfRangeError below
+   * the log start, and past the high watermark where that is known to be the end (see
+   * knowsEveryCommit); past it elsewhere, a follower throws NotLeaderError and a leader waits.
    */
   async fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, cancelled: () => boolean = () => false): Promise<FetchAnswer> {
     const deadline = this.clock.now() + request.maxWaitMs;
@@ -127,7 +129,17 @@ export class HostedPartition implements BrokerPartition {
   private read(offset: number, maxBytes: number): FetchAnswer {
     const lookup = this.state.lookup(offset);
     const empty = { highWatermark: this.state.highWatermark, logStartOffset: this.state.logStartOffset, batches: new Uint8Array(0), nextOffset: offset };
-    if (lookup.kind === 'outOfRange') throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, lookup.logStartOffset, lookup.highWatermark);
+    if (lookup.kind === 'outOfRange') {
+      if (offset > lookup.highWatermark && !this.knowsEveryCommit()) {
+        // The offset may have been read on a replica that had learned of more commits than this
+        // one: not out of range, only not here yet. A consumer told otherwise would reset its
+        // position and read the partition again from its start (or skip to this stale end).
+        const status = this.host.status(this.id.groupId);
+        if (status?.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
+        return empty; // a new leader catching up: fetch() waits for its high watermark to move
+      }
+      throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, lookup.logStartOffset, lookup.highWatermark);
+    }
     if (lookup.kind === 'atEnd') return empty;
     const entries = this.storage.entries(lookup.raftIndex, this.state.lastBatchIndex() + 1, maxBytes);
     const batches = entries.filter(isBatchEntry).map((entry) => entry.data);
@@ -136,6 +148,17 @@ export class HostedPartition implements BrokerPartition {
     const header = readBatchHeader(last);
     const nextOffset = Number(header.baseOffset) + header.lastOffsetDelta + 1;
     return { ...empty, batches: Buffer.concat(batches), nextOffset };
+  }
+
+  /**
+   * knowsEveryCommit says whether this replica's high watermark is at least every offset any
+   * replica has served: only a leader that has applied an entry of its own term (which follows
+   * every entry committed before it) and everything it knows to be committed. A follower, or a new
+   * leader whose predecessor's last commits it has not learned yet, can be behind another replica.
+   */
+  private knowsEveryCommit(): boolean {
+    const status = this.host.status(this.id.groupId);
+    return status?.role === 'leader' && this.host.appliedTerm(this.id.groupId) === status.term && status.applied >= status.commit;
   }
 
   private waitForAdvance(timeoutMs: number): Promise<void> {

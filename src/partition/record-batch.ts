@@ -101,6 +101,17 @@ export interface RecordBatchInput {
   readonly records: readonly RecordInput[];
 }
 
+/** plainBatch is the header of a batch from a producer without idempotence, uncompressed, at offset 0: spread it and add records. */
+export const plainBatch = Object.freeze({
+  baseOffset: 0n,
+  partitionLeaderEpoch: -1,
+  producerId: -1n,
+  producerEpoch: -1,
+  baseSequence: -1,
+  compression: 'none',
+  timestampType: 'create',
+} as const satisfies Omit<RecordBatchInput, 'records'>);
+
 /** BatchValidation is the outcome of validateBatch: the header, or the field at fault and why. */
 export type BatchValidation = { kind: 'ok'; header: BatchHeader } | { kind: 'invalid'; field: string; reason: string };
 

@@ -2,7 +2,7 @@
 // __consumer_offsets partition: one RecordBatch v2 per write; each record's key names the group
 // (so a Kafka tool reading the topic sees whose record it is), its value is the GroupRecord.
 import type { GroupRecord } from '../groups/records.js';
-import { decodeRecords, encodeRecordBatch } from '../partition/record-batch.js';
+import { decodeRecords, encodeRecordBatch, plainBatch } from '../partition/record-batch.js';
 import { protoType } from './proto.js';
 
 const conversion = { longs: Number, enums: String, defaults: true, arrays: true, oneofs: true } as const;
@@ -36,13 +36,7 @@ export function decodeGroupRecord(bytes: Uint8Array): GroupRecord {
 /** encodeGroupBatch writes records as one RecordBatch v2 (no producer id: the coordinator is the only writer). */
 export function encodeGroupBatch(records: readonly GroupRecord[], nowMs: number): Uint8Array {
   return encodeRecordBatch({
-    baseOffset: 0n,
-    partitionLeaderEpoch: -1,
-    producerId: -1n,
-    producerEpoch: -1,
-    baseSequence: -1,
-    compression: 'none',
-    timestampType: 'create',
+    ...plainBatch,
     records: records.map((record) => ({ timestamp: nowMs, key: encoder.encode(`${record.type}:${record.group}`), value: encodeGroupRecord(record), headers: [] })),
   });
 }

@@ -9,7 +9,7 @@ import { BrokerClient } from '../../src/client/broker-client.js';
 import { decodeBatches } from '../../src/client/consumer.js';
 import { startCluster, type RunningCluster } from '../../src/cluster/start-cluster.js';
 import { InvalidRecordBatchError, InvalidRequestError, OffsetOutOfRangeError, UnknownPartitionError, UnknownTopicError } from '../../src/errors.js';
-import { encodeRecordBatch } from '../../src/partition/record-batch.js';
+import { encodeRecordBatch, plainBatch } from '../../src/partition/record-batch.js';
 import { brokerServiceName } from '../../src/rpc/broker-service.js';
 import { grpcServiceDefinition } from '../../src/rpc/proto.js';
 import { fromStatus } from '../../src/rpc/status.js';
@@ -86,13 +86,7 @@ function rejection(promise: Promise<unknown>): Promise<Error> {
 /** batchOf encodes a plain (not idempotent) batch of values. */
 function batchOf(values: readonly string[]): Uint8Array {
   return encodeRecordBatch({
-    baseOffset: 0n,
-    partitionLeaderEpoch: -1,
-    producerId: -1n,
-    producerEpoch: -1,
-    baseSequence: -1,
-    compression: 'none',
-    timestampType: 'create',
+    ...plainBatch,
     records: values.map((value) => ({ timestamp: Date.now(), key: null, value: encoder.encode(value), headers: [] })),
   });
 }

@@ -1,0 +1,98 @@
+// HostedPartition.fetch past the high watermark. Only a leader that has applied an entry of its
+// own term and everything it knows committed can tell that an offset is past the end. Elsewhere
+// the offset may have been read already on a replica that knew of more commits. The chaos harness
+// found this: a consumer at offset 91 fetched from a new leader whose high watermark was still 79.
+// It was told "out of range", reset to the earliest offset, and its group committed 0 after 91.
+import { describe, expect, it } from 'vitest';
+import { NotLeaderError, OffsetOutOfRangeError } from '../../src/errors.js';
+import { HostedPartition } from '../../src/node/hosted-partition.js';
+import type { DurableRaftStorage } from '../../src/node/durable-raft-storage.js';
+import type { RaftHost } from '../../src/node/raft-host.js';
+import { systemClock } from '../../src/node/runtime.js';
+import { encodeRecordBatch, plainBatch } from '../../src/partition/record-batch.js';
+import type { Entry } from '../../src/raft/types.js';
+import type { SnapshotStore } from '../../src/storage/snapshot-store.js';
+import { defaultTopicConfigs } from '../../src/controller/topic-validation.js';
+
+const groupId = 7;
+
+/** batchEntry is Raft entry index holding one batch of `records` records starting at baseOffset. */
+function batchEntry(index: number, baseOffset: number, records: number): Entry {
+  const data = encodeRecordBatch({
+    ...plainBatch,
+    baseOffset: BigInt(baseOffset),
+    records: Array.from({ length: records }, (_, i) => ({ timestamp: 1_000, key: null, value: new TextEncoder().encode(`r${baseOffset + i}`), headers: [] })),
+  });
+  return { index, term: 2, type: 'normal', data };
+}
+
+interface RaftView {
+  role: 'leader' | 'follower';
+  leader: number;
+  term: number;
+  commit: number;
+  applied: number;
+  appliedTerm: number;
+}
+
+/** replica is a HostedPartition over a stand-in Raft host (its view is set by the test) and log, whose entries it has applied. */
+function replica(view: RaftView, log: readonly Entry[]): HostedPartition {
+  const host = { status: () => ({ ...view, group: groupId }), appliedTerm: () => view.appliedTerm } as unknown as RaftHost;
+  const storage = {
+    entries: (lo: number, hi: number) => log.filter((entry) => entry.index >= lo && entry.index < hi),
+  } as unknown as DurableRaftStorage;
+  const partition = new HostedPartition({ topic: 'orders', topicId: 'orders-id', partition: 0, groupId, dir: '/nowhere' }, storage, {} as SnapshotStore, host, () => defaultTopicConfigs, systemClock);
+  partition.state.apply(log);
+  return partition;
+}
+
+const read = (partition: HostedPartition, offset: number, maxWaitMs = 0): ReturnType<HostedPartition['fetch']> =>
+  partition.fetch({ offset, maxBytes: 1 << 20, maxWaitMs, minBytes: 1 });
+
+describe('a fetch past the high watermark', () => {
+  const log: readonly Entry[] = [batchEntry(2, 0, 5)]; // offsets 0..4: high watermark 5
+
+  it('from a leader that knows every commit: OffsetOutOfRangeError with the range', async () => {
+    const leader = replica({ role: 'leader', leader: 1, term: 2, commit: 2, applied: 2, appliedTerm: 2 }, log);
+    await expect(read(leader, 6)).rejects.toMatchObject({ name: 'OffsetOutOfRangeError', offset: 6, logStartOffset: 0, highWatermark: 5 });
+    await expect(read(leader, 6)).rejects.toBeInstanceOf(OffsetOutOfRangeError);
+    expect(await read(leader, 5)).toMatchObject({ highWatermark: 5, nextOffset: 5, batches: new Uint8Array(0) }); // at the end: nothing, no error
+  });
+
+  it('from a new leader that has not applied an entry of its term: nothing yet, and the records once applied', async () => {
+    const view: RaftView = { role: 'leader', leader: 1, term: 3, commit: 2, applied: 2, appliedTerm: 2 };
+    const log = [batchEntry(2, 0, 5)];
+    const leader = replica(view, log);
+    const early = await read(leader, 6);
+    expect(early).toMatchObject({ highWatermark: 5, nextOffset: 6 });
+    expect(early.batches.length).toBe(0);
+
+    // A long poll waits; the predecessor's last batch (offsets 5..7) commits under the new term.
+    const waiting = read(leader, 6, 10_000);
+    const next = batchEntry(3, 5, 3);
+    log.push(next);
+    Object.assign(view, { commit: 4, applied: 4, appliedTerm: 3 });
+    leader.state.apply([next]);
+    const answer = await waiting;
+    expect(answer.highWatermark).toBe(8);
+    expect(answer.batches.length).toBeGreaterThan(0);
+    expect(answer.nextOffset).toBe(8);
+  });
+
+  it('from a leader with commits it has not applied yet: nothing yet, not an error', async () => {
+    const leader = replica({ role: 'leader', leader: 1, term: 2, commit: 3, applied: 2, appliedTerm: 2 }, log);
+    const answer = await read(leader, 6);
+    expect(answer).toMatchObject({ highWatermark: 5, nextOffset: 6 });
+    expect(answer.batches.length).toBe(0);
+  });
+
+  it('from a follower: NotLeaderError naming the leader, so the consumer asks the leader instead', async () => {
+    const follower = replica({ role: 'follower', leader: 2, term: 2, commit: 2, applied: 2, appliedTerm: 2 }, log);
+    const error = await read(follower, 6).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(NotLeaderError);
+    expect(error).toMatchObject({ group: groupId, leaderHint: 2 });
+    // Below the high watermark and at it, a follower serves as before.
+    expect(await read(follower, 5)).toMatchObject({ highWatermark: 5, nextOffset: 5 });
+    expect((await read(follower, 0)).nextOffset).toBe(5);
+  });
+});
