@@ -1,6 +1,7 @@
 // HostedPartition is one partition replica on this node: its Raft group's storage and state
 // machine, and what the Broker service asks of it: produce (on the leader), fetch and list offsets
 // (on any replica, never past the high watermark), and retention.
+import type { Status } from '../raft/rawnode.js';
 import type { NodeId } from '../raft/types.js';
 import type { TopicConfigs } from '../controller/topic-validation.js';
 import {
@@ -130,13 +131,13 @@ export class HostedPartition implements BrokerPartition {
     const lookup = this.state.lookup(offset);
     const empty = { highWatermark: this.state.highWatermark, logStartOffset: this.state.logStartOffset, batches: new Uint8Array(0), nextOffset: offset };
     if (lookup.kind === 'outOfRange') {
-      if (offset > lookup.highWatermark && !this.knowsEveryCommit()) {
+      if (offset > lookup.highWatermark) {
         // The offset may have been read on a replica that had learned of more commits than this
-        // one: not out of range, only not here yet. A consumer told otherwise would reset its
-        // position and read the partition again from its start (or skip to this stale end).
+        // one: then it is not out of range, only not here yet. A consumer told otherwise would
+        // reset its position and read the partition again from its start (or from this stale end).
         const status = this.host.status(this.id.groupId);
         if (status?.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
-        return empty; // a new leader catching up: fetch() waits for its high watermark to move
+        if (!this.knowsEveryCommit(status)) return empty; // fetch() waits for the high watermark to move
       }
       throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, lookup.logStartOffset, lookup.highWatermark);
     }
@@ -151,14 +152,13 @@ export class HostedPartition implements BrokerPartition {
   }
 
   /**
-   * knowsEveryCommit says whether this replica's high watermark is at least every offset any
-   * replica has served: only a leader that has applied an entry of its own term (which follows
-   * every entry committed before it) and everything it knows to be committed. A follower, or a new
-   * leader whose predecessor's last commits it has not learned yet, can be behind another replica.
+   * knowsEveryCommit says whether this leader's high watermark is at least every offset any replica
+   * has served: once it has applied an entry of its own term (which follows every entry committed
+   * before it) and everything it knows to be committed. A new leader may not have learned its
+   * predecessor's last commits yet, and a follower may lag its leader.
    */
-  private knowsEveryCommit(): boolean {
-    const status = this.host.status(this.id.groupId);
-    return status?.role === 'leader' && this.host.appliedTerm(this.id.groupId) === status.term && status.applied >= status.commit;
+  private knowsEveryCommit(status: Status): boolean {
+    return this.host.appliedTerm(this.id.groupId) === status.term && status.applied >= status.commit;
   }
 
   private waitForAdvance(timeoutMs: number): Promise<void> {
