@@ -5,7 +5,7 @@
 // into a history in the format of chaos/history.ts, so the chaos checker judges it; after healing,
 // finalRead records every partition from one replica and requires the others to hold the same.
 import { decodeBatches } from '../../src/client/consumer.js';
-import { NotControllerError, NotLeaderError, RaftbusError } from '../../src/errors.js';
+import { NotControllerError, NotLeaderError, OffsetOutOfRangeError, RaftbusError } from '../../src/errors.js';
 import type { NodeShell } from '../../src/node/node-shell.js';
 import { groupsHandlers } from '../../src/rpc/groups-service.js';
 import { encodeRecordBatch } from '../../src/partition/record-batch.js';
@@ -13,7 +13,7 @@ import { randomInt, type Random } from '../../src/raft/prng.js';
 import type { NodeId } from '../../src/raft/types.js';
 import type { HistoryEvent } from '../../chaos/history.js';
 import type { ClusterSimulation } from './cluster-simulation.js';
-import { SimConsumer, type ConsumerWorld, type GroupMethod, type Target } from './groups-consumer.js';
+import { SimConsumer, type ConsumerWorld, type FetchOutcome, type GroupMethod, type Target } from './groups-consumer.js';
 
 export const topic = 'events';
 const produceDeadlineMs = 5000;
@@ -292,7 +292,7 @@ export class ClusterWorkload implements ConsumerWorld {
     });
   }
 
-  async fetch(process: number, options: { partition: number; offset: number; maxWaitMs: number; recordsMax: number }): Promise<number> {
+  async fetch(process: number, options: { partition: number; offset: number; maxWaitMs: number; recordsMax: number }): Promise<FetchOutcome> {
     const { partition, offset } = options;
     const leader = await this.leaderOf(partition, process);
     try {
@@ -305,13 +305,14 @@ export class ClusterWorkload implements ConsumerWorld {
         stash.set(`${partition}/${record.offset}`, decoder.decode(record.value ?? new Uint8Array()));
       });
       this.sim.note(() => `fetch of consumer ${process} from node ${leader}: ${partition}/${offset} -> ${records.length} records`);
-      return offset + records.length;
+      return { nextOffset: offset + records.length };
     } catch (error) {
       if (!(error instanceof RaftbusError)) throw error;
       this.sim.note(() => `fetch of consumer ${process} from node ${leader}: ${partition}/${offset} -> ${String(error)}`);
+      if (error instanceof OffsetOutOfRangeError) return { outOfRange: { logStartOffset: error.logStartOffset } };
       this.forgetLeader(partition, error instanceof NotLeaderError ? error.leaderHint : 0);
       await this.wait(50);
-      return offset;
+      return { nextOffset: offset };
     }
   }
 

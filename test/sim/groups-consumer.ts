@@ -34,6 +34,9 @@ export class RequestTimeoutError extends RaftbusError {
   }
 }
 
+/** FetchOutcome: the offset after the records read, or an OffsetOutOfRangeError's log start. */
+export type FetchOutcome = { readonly nextOffset: number } | { readonly outOfRange: { readonly logStartOffset: number } };
+
 /** ConsumerWorld is what a consumer process uses of the simulation. Every promise settles through a simulation event. */
 export interface ConsumerWorld {
   readonly topic: string;
@@ -41,8 +44,11 @@ export interface ConsumerWorld {
   sleep(process: number, ms: number): Promise<void>;
   /** request sends a request and answers what the target answered, or rejects with its error or RequestTimeoutError at deadlineMs. */
   request(process: number, target: Target, method: GroupMethod, body: object, deadlineMs: number): Promise<unknown>;
-  /** fetch reads a partition from offset (a long poll of up to maxWaitMs) and returns the offset after the last record read. */
-  fetch(process: number, options: { partition: number; offset: number; maxWaitMs: number; recordsMax: number }): Promise<number>;
+  /**
+   * fetch reads a partition from offset (a long poll of up to maxWaitMs) and returns the offset after
+   * the last record read, or the partition's log start when the broker answered out of range.
+   */
+  fetch(process: number, options: { partition: number; offset: number; maxWaitMs: number; recordsMax: number }): Promise<FetchOutcome>;
   /** handed: the application got these records from a poll. */
   handed(process: number, records: readonly { partition: number; offset: number }[]): void;
   /** processMs: how long the application takes over one poll's records. */
@@ -326,7 +332,13 @@ export class SimConsumer {
   private async fetchOne(assignment: Assignment): Promise<{ partition: number; offset: number }[]> {
     assignment.position ??= 0; // autoOffsetReset 'earliest': the log starts at 0 and is never truncated here
     const offset = assignment.position;
-    const nextOffset = await this.world.fetch(this.process, { partition: assignment.partition, offset, maxWaitMs: this.settings.maxWaitMs, recordsMax: this.settings.recordsPerFetchMax });
+    const outcome = await this.world.fetch(this.process, { partition: assignment.partition, offset, maxWaitMs: this.settings.maxWaitMs, recordsMax: this.settings.recordsPerFetchMax });
+    if ('outOfRange' in outcome) {
+      // As the SDK: autoOffsetReset 'earliest' moves the position to the log start the broker named.
+      if (assignment.position === offset) assignment.position = outcome.outOfRange.logStartOffset;
+      return [];
+    }
+    const { nextOffset } = outcome;
     const records = Array.from({ length: nextOffset - offset }, (_, i) => ({ partition: assignment.partition, offset: offset + i }));
     if (assignment.position === offset && nextOffset > offset) assignment.position = nextOffset;
     return records;

@@ -16,7 +16,7 @@ import { CoordinatorLoadingError, NotCoordinatorError, RaftbusError } from '../.
 import type { GroupCoordinator, JoinRequest } from '../../src/groups/coordinator.js';
 import type { AssignorName } from '../../src/groups/assignors.js';
 import { randomInt, seededRandom, type Random } from '../../src/raft/prng.js';
-import { SimConsumer, RequestTimeoutError, type ConsumerWorld, type GroupMethod, type Target } from './groups-consumer.js';
+import { SimConsumer, RequestTimeoutError, type ConsumerWorld, type FetchOutcome, type GroupMethod, type Target } from './groups-consumer.js';
 import { GroupsChecker } from './groups-checker.js';
 import { SimOffsetsPartition, topic, type CoordinatorHost, type PartitionContext, type PartitionCounts } from './groups-offsets-partition.js';
 import { EventHeap, firstOnly, type Scheduled } from './heap.js';
@@ -211,7 +211,7 @@ export class GroupsSimulation implements ConsumerWorld, PartitionContext {
     for (const record of records) this.checker.delivered({ group: consumer.group, partition: record.partition, offset: record.offset });
   }
 
-  fetch(process: number, options: { partition: number; offset: number; maxWaitMs: number; recordsMax: number }): Promise<number> {
+  fetch(process: number, options: { partition: number; offset: number; maxWaitMs: number; recordsMax: number }): Promise<FetchOutcome> {
     const { partition, offset } = options;
     const latency = randomInt(this.random, 1, fetchLatencyMsMax);
     let at = this.now + latency;
@@ -219,7 +219,7 @@ export class GroupsSimulation implements ConsumerWorld, PartitionContext {
       const appear = this.appearAt[partition]![offset];
       at = Math.min(this.now + options.maxWaitMs, appear ?? Number.POSITIVE_INFINITY) + latency;
     }
-    return new Promise((resolve) => this.schedule(at, process, () => resolve(Math.max(offset, Math.min(this.highWatermark(partition), offset + options.recordsMax)))));
+    return new Promise((resolve) => this.schedule(at, process, () => resolve({ nextOffset: Math.max(offset, Math.min(this.highWatermark(partition), offset + options.recordsMax)) })));
   }
 
   /** highWatermark: how many records the partition has now. */
