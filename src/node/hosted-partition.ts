@@ -116,14 +116,15 @@ export class HostedPartition implements BrokerPartition {
    * than minBytes are there it waits up to maxWaitMs for more. Throws OffsetOutOfRangeError below
    * the log start, and past the high watermark where that is known to be the end (see
    * knowsEveryCommit); past it elsewhere, a follower throws NotLeaderError and a leader waits.
+   * Once signal aborts (the caller went away) it stops waiting and answers what is there.
    */
-  async fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, cancelled: () => boolean = () => false): Promise<FetchAnswer> {
+  async fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, signal?: AbortSignal): Promise<FetchAnswer> {
     const deadline = this.clock.now() + request.maxWaitMs;
     for (;;) {
       const answer = this.read(request.offset, request.maxBytes);
       const remainingMs = deadline - this.clock.now();
-      if (answer.batches.length >= Math.max(1, request.minBytes) || remainingMs <= 0 || cancelled()) return answer;
-      await this.waitForAdvance(remainingMs);
+      if (answer.batches.length >= Math.max(1, request.minBytes) || remainingMs <= 0 || signal?.aborted === true) return answer;
+      await this.waitForAdvance(remainingMs, signal);
     }
   }
 
@@ -161,19 +162,27 @@ export class HostedPartition implements BrokerPartition {
     return this.host.appliedTerm(this.id.groupId) === status.term && status.applied >= status.commit;
   }
 
-  private waitForAdvance(timeoutMs: number): Promise<void> {
+  /** waitForAdvance resolves when the high watermark moves, timeoutMs pass or signal aborts. */
+  private waitForAdvance(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.waitingFetches >= partitionDefaults.waitingFetchesMax) return this.clock.sleep(Math.min(timeoutMs, 100));
     this.waitingFetches++;
     return new Promise((resolve) => {
       const done = (): void => {
         timer.cancel();
         remove();
+        signal?.removeEventListener('abort', done);
         this.waitingFetches--;
         resolve();
       };
       const timer = this.clock.after(timeoutMs, done);
       const remove = this.state.onAdvance(done);
+      signal?.addEventListener('abort', done, { once: true });
     });
+  }
+
+  /** waitingFetchCount: the long polls parked on this replica now (at most partitionDefaults.waitingFetchesMax). */
+  get waitingFetchCount(): number {
+    return this.waitingFetches;
   }
 
   /** listOffsets answers the earliest, the latest or the first offset at or after a timestamp. */

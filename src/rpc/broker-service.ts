@@ -32,7 +32,8 @@ export type OffsetSpec = { kind: 'earliest' } | { kind: 'latest' } | { kind: 'ti
 /** BrokerPartition is what the service needs of one partition replica. */
 export interface BrokerPartition {
   produce(request: { acks: Acks; batch: Uint8Array; timeoutMs: number }): Promise<ProduceAnswer>;
-  fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, cancelled: () => boolean): Promise<FetchAnswer>;
+  /** fetch answers committed batches from offset, waiting up to maxWaitMs for minBytes; it stops waiting once signal aborts. */
+  fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, signal?: AbortSignal): Promise<FetchAnswer>;
   listOffset(spec: OffsetSpec): number;
   readonly state: { readonly highWatermark: number; readonly logStartOffset: number };
 }
@@ -54,6 +55,15 @@ export interface BrokerBackend {
 const topicNameBytesMax = 255;
 /** metadataTopicsMax bounds the topics one Metadata request may name. */
 const metadataTopicsMax = 10_000;
+
+interface FetchRequest {
+  topic: string;
+  partition: number;
+  offset: number;
+  maxBytes: number;
+  maxWaitMs: number;
+  minBytes: number;
+}
 
 interface ProduceRequest {
   correlationId: number;
@@ -117,13 +127,17 @@ export function registerBrokerService(server: grpc.Server, backend: BrokerBacken
     }),
     Produce: answer(async (request: ProduceRequest) => ({ correlationId: request.correlationId, ...(await produceOne(backend, request)) })),
     ProduceStream: (call: grpc.ServerDuplexStream<ProduceRequest, object>) => serveProduceStream(backend, call),
-    Fetch: answer(async (request: { topic: string; partition: number; offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }) => {
-      checkTopic(request.topic);
-      checkOffset(request.offset);
-      const limits = fetchLimits(request);
-      const fetched = await backend.partition(request.topic, request.partition).fetch({ offset: request.offset, ...limits }, () => false);
-      return { topic: request.topic, partition: request.partition, ...fetched };
-    }),
+    Fetch: (call: grpc.ServerUnaryCall<FetchRequest, object>, callback: grpc.sendUnaryData<object>) => {
+      // A long poll whose client gave up (deadline, cancel, gone) stops parking at once.
+      const gone = abortWhenGone(call);
+      answer(async (request: FetchRequest) => {
+        checkTopic(request.topic);
+        checkOffset(request.offset);
+        const limits = fetchLimits(request);
+        const fetched = await backend.partition(request.topic, request.partition).fetch({ offset: request.offset, ...limits }, gone);
+        return { topic: request.topic, partition: request.partition, ...fetched };
+      })(call, callback);
+    },
     Subscribe: (call: grpc.ServerWritableStream<{ topic: string; partition: number; offset: number; maxBytes: number }, object>) => void serveSubscribe(backend, call),
     ListOffsets: answer((request: { topic: string; partition: number; spec: string; timestampMs: number }) => {
       checkTopic(request.topic);
@@ -175,27 +189,43 @@ function serveProduceStream(backend: BrokerBackend, call: grpc.ServerDuplexStrea
 /** serveSubscribe pushes committed batches from an offset until the client goes away, waiting for the stream to drain. */
 async function serveSubscribe(backend: BrokerBackend, call: grpc.ServerWritableStream<{ topic: string; partition: number; offset: number; maxBytes: number }, object>): Promise<void> {
   const request = call.request;
-  let cancelled = false;
-  call.on('cancelled', () => (cancelled = true));
-  call.on('error', () => (cancelled = true));
+  const gone = abortWhenGone(call);
   try {
     checkTopic(request.topic);
     checkOffset(request.offset);
     const { maxBytes } = fetchLimits({ maxBytes: request.maxBytes, maxWaitMs: 0, minBytes: 0 });
     let offset = request.offset;
-    while (!cancelled) {
+    while (!gone.aborted) {
       const partition = backend.partition(request.topic, request.partition);
-      const fetched = await partition.fetch({ offset, maxBytes, maxWaitMs: partitionDefaults.subscribeWaitMs, minBytes: 1 }, () => cancelled);
-      if (cancelled || fetched.batches.length === 0) continue;
+      const fetched = await partition.fetch({ offset, maxBytes, maxWaitMs: partitionDefaults.subscribeWaitMs, minBytes: 1 }, gone);
+      if (gone.aborted || fetched.batches.length === 0) continue;
       offset = fetched.nextOffset;
       const flowing = call.write({ topic: request.topic, partition: request.partition, ...fetched });
-      if (!flowing) await new Promise<void>((resolve) => {
-        call.once('drain', resolve);
-        call.once('cancelled', resolve);
-      });
+      if (!flowing) await drainedOrGone(call, gone);
     }
     call.end();
   } catch (error) {
-    if (!cancelled) call.emit('error', toStatus(error));
+    if (!gone.aborted) call.emit('error', toStatus(error));
   }
+}
+
+/** abortWhenGone returns a signal that aborts when the call is cancelled (client cancel, deadline, connection lost) or fails. */
+function abortWhenGone(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): AbortSignal {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  call.on('error', () => controller.abort());
+  return controller.signal;
+}
+
+/** drainedOrGone resolves when the stream can take more, or its client is gone; it leaves no listener behind. */
+function drainedOrGone(call: grpc.ServerWritableStream<unknown, unknown>, gone: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      gone.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    gone.addEventListener('abort', done, { once: true });
+  });
 }

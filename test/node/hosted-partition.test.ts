@@ -1,6 +1,7 @@
-// HostedPartition.fetch past the high watermark. Only a leader that has applied an entry of its
-// own term and everything it knows committed can tell that an offset is past the end. Elsewhere
-// the offset may have been read already on a replica that knew of more commits. The chaos harness
+// HostedPartition.fetch past the high watermark, and a long poll whose caller goes away.
+// Past the high watermark, only a leader that has applied an entry of its own term and everything
+// it knows committed can tell that an offset is past the end. Elsewhere the offset may have been
+// read already on a replica that knew of more commits. The chaos harness
 // found this: a consumer at offset 91 fetched from a new leader whose high watermark was still 79.
 // It was told "out of range", reset to the earliest offset, and its group committed 0 after 91.
 import { describe, expect, it } from 'vitest';
@@ -94,5 +95,22 @@ describe('a fetch past the high watermark', () => {
     // Below the high watermark and at it, a follower serves as before.
     expect(await read(follower, 5)).toMatchObject({ highWatermark: 5, nextOffset: 5 });
     expect((await read(follower, 0)).nextOffset).toBe(5);
+  });
+});
+
+describe('a long poll', () => {
+  it('stops waiting, and frees its place, once its caller goes away', async () => {
+    const leader = replica({ role: 'leader', leader: 1, term: 2, commit: 2, applied: 2, appliedTerm: 2 }, [batchEntry(2, 0, 5)]);
+    const gone = new AbortController();
+    const waiting = leader.fetch({ offset: 5, maxBytes: 1 << 20, maxWaitMs: 600_000, minBytes: 1 }, gone.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(leader.waitingFetchCount).toBe(1);
+    gone.abort();
+    // Without the abort this would wait ten minutes, far past the test's timeout.
+    expect(await waiting).toMatchObject({ highWatermark: 5, nextOffset: 5, batches: new Uint8Array(0) });
+    expect(leader.waitingFetchCount).toBe(0);
+    // A caller already gone does not park at all.
+    expect(await leader.fetch({ offset: 5, maxBytes: 1 << 20, maxWaitMs: 600_000, minBytes: 1 }, gone.signal)).toMatchObject({ nextOffset: 5 });
+    expect(leader.waitingFetchCount).toBe(0);
   });
 });

@@ -296,7 +296,7 @@ export class ClusterWorkload implements ConsumerWorld {
     const { partition, offset } = options;
     const leader = await this.leaderOf(partition, process);
     try {
-      const answer = await this.sim.call(`c${process}`, leader, options.maxWaitMs + 2000, (shell) => shell.partition(topic, partition).fetch({ offset, maxBytes: fetchBytesMax, maxWaitMs: options.maxWaitMs, minBytes: 1 }, () => false));
+      const answer = await this.sim.call(`c${process}`, leader, options.maxWaitMs + 2000, (shell) => shell.partition(topic, partition).fetch({ offset, maxBytes: fetchBytesMax, maxWaitMs: options.maxWaitMs, minBytes: 1 }));
       const records = decodeBatches(topic, partition, answer.batches, offset).slice(0, options.recordsMax);
       const stash = this.fetched.get(process) ?? new Map<string, string>();
       this.fetched.set(process, stash);
