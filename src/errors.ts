@@ -79,6 +79,22 @@ export class NotControllerError extends RaftbusError {
   }
 }
 
+/**
+ * StaleMetadataError (client side): every node answered a read from metadata older than what this
+ * client has already read, so the answer could undo what it saw (a deleted topic back). Retriable:
+ * a node that has caught up answers.
+ */
+export class StaleMetadataError extends RaftbusError {
+  override readonly name = 'StaleMetadataError';
+  readonly retriable = true;
+  constructor(
+    readonly metadataOffset: number,
+    readonly seenOffset: number,
+  ) {
+    super(`the nodes answered from metadata up to offset ${metadataOffset}, older than offset ${seenOffset} this client has read already; retry once they catch up`);
+  }
+}
+
 /** Problem names the field of a request that is wrong and says what is allowed. */
 export interface Problem {
   readonly field: string;

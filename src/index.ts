@@ -4,6 +4,7 @@ export {
   RaftbusError,
   NotLeaderError,
   NotControllerError,
+  StaleMetadataError,
   InvalidRequestError,
   TopicExistsError,
   UnknownTopicError,

@@ -3,7 +3,7 @@
 // its hints), and retries only what is retriable, with the same request id, so that a retry
 // after a controller failover neither creates twice nor fails confusingly.
 import { randomUUID } from 'node:crypto';
-import { NotControllerError, RaftbusError } from '../errors.js';
+import { NotControllerError, RaftbusError, StaleMetadataError } from '../errors.js';
 import type { ClusterDescription, NodeAddress, TopicDescription } from '../rpc/admin-service.js';
 import { AdminClient } from './admin-client.js';
 
@@ -34,6 +34,8 @@ export class Admin {
   private readonly clients = new Map<string, AdminClient>();
   private nodes = new Map<number, string>();
   private controllerId = 0;
+  /** metadataOffsetSeen: the newest metadata a read of this Admin was answered from; no later read is answered from older (monotonic reads). */
+  private metadataOffsetSeen = 0;
   private readonly requestTimeoutMs: number;
   private readonly retryForMs: number;
 
@@ -64,6 +66,11 @@ export class Admin {
     for (const address of addresses) {
       try {
         const cluster = await this.client(address).call<ClusterDescription>('DescribeCluster', {});
+        if (cluster.metadataOffset < this.metadataOffsetSeen) {
+          lastError = new StaleMetadataError(cluster.metadataOffset, this.metadataOffsetSeen); // it may name a controller long gone
+          continue;
+        }
+        this.metadataOffsetSeen = cluster.metadataOffset;
         this.learn(cluster.nodes, cluster.controllerId);
         return cluster;
       } catch (error) {
@@ -124,17 +131,23 @@ export class Admin {
   }
 
   async listTopics(): Promise<string[]> {
-    const response = await this.anyNode((client) => client.call<{ names: string[] }>('ListTopics', {}));
+    const response = await this.anyNode((client) => client.call<{ names: string[]; metadataOffset: number }>('ListTopics', {}));
     return response.names;
   }
 
   /** describeTopics describes the named topics (all when none are named); unknown names are listed apart. */
-  describeTopics(names: readonly string[] = []): Promise<{ topics: TopicDescription[]; unknown: string[] }> {
-    return this.anyNode((client) => client.call('DescribeTopics', { names }));
+  async describeTopics(names: readonly string[] = []): Promise<{ topics: TopicDescription[]; unknown: string[] }> {
+    const { topics, unknown } = await this.anyNode((client) => client.call<{ topics: TopicDescription[]; unknown: string[]; metadataOffset: number }>('DescribeTopics', { names }));
+    return { topics, unknown };
   }
 
-  /** anyNode asks the known nodes in turn (the controller first: its metadata is the freshest). */
-  private anyNode<T>(call: (client: AdminClient) => Promise<T>): Promise<T> {
+  /**
+   * anyNode asks the known nodes in turn (the controller first: its metadata is the freshest). Every
+   * node answers from its own copy of the metadata, which may lag; an answer older than one this
+   * Admin has already read is passed over, so a read never goes back in time (a topic it saw deleted
+   * does not come back because a lagging node answered after a failover).
+   */
+  private anyNode<T extends { metadataOffset: number }>(call: (client: AdminClient) => Promise<T>): Promise<T> {
     return this.withRetries(async () => {
       if (this.nodes.size === 0) await this.describeClusterOnce();
       const controller = this.nodes.get(this.controllerId);
@@ -142,7 +155,13 @@ export class Admin {
       let lastError: unknown;
       for (const address of addresses) {
         try {
-          return await call(this.client(address));
+          const answer = await call(this.client(address));
+          if (answer.metadataOffset < this.metadataOffsetSeen) {
+            lastError = new StaleMetadataError(answer.metadataOffset, this.metadataOffsetSeen);
+            continue;
+          }
+          this.metadataOffsetSeen = answer.metadataOffset;
+          return answer;
         } catch (error) {
           if (!(error instanceof RaftbusError && error.retriable)) throw error;
           lastError = error;
