@@ -66,11 +66,11 @@ export class Admin {
     for (const address of addresses) {
       try {
         const cluster = await this.client(address).call<ClusterDescription>('DescribeCluster', {});
-        if (cluster.metadataOffset < this.metadataOffsetSeen) {
-          lastError = new StaleMetadataError(cluster.metadataOffset, this.metadataOffsetSeen); // it may name a controller long gone
+        const stale = this.staleness(cluster.metadataOffset); // a stale answer may name a controller long gone
+        if (stale !== undefined) {
+          lastError = stale;
           continue;
         }
-        this.metadataOffsetSeen = cluster.metadataOffset;
         this.learn(cluster.nodes, cluster.controllerId);
         return cluster;
       } catch (error) {
@@ -78,6 +78,13 @@ export class Admin {
       }
     }
     throw lastError;
+  }
+
+  /** staleness refuses an answer read from metadata older than one already taken, and otherwise notes how new it is. */
+  private staleness(metadataOffset: number): StaleMetadataError | undefined {
+    if (metadataOffset < this.metadataOffsetSeen) return new StaleMetadataError(metadataOffset, this.metadataOffsetSeen);
+    this.metadataOffsetSeen = metadataOffset;
+    return undefined;
   }
 
   private learn(nodes: readonly NodeAddress[], controllerId: number): void {
@@ -156,12 +163,9 @@ export class Admin {
       for (const address of addresses) {
         try {
           const answer = await call(this.client(address));
-          if (answer.metadataOffset < this.metadataOffsetSeen) {
-            lastError = new StaleMetadataError(answer.metadataOffset, this.metadataOffsetSeen);
-            continue;
-          }
-          this.metadataOffsetSeen = answer.metadataOffset;
-          return answer;
+          const stale = this.staleness(answer.metadataOffset);
+          if (stale === undefined) return answer;
+          lastError = stale;
         } catch (error) {
           if (!(error instanceof RaftbusError && error.retriable)) throw error;
           lastError = error;
