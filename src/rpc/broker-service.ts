@@ -65,6 +65,9 @@ interface FetchRequest {
   minBytes: number;
 }
 
+/** SubscribeRequest: a Fetch that never ends, so without its wait and minimum. */
+type SubscribeRequest = Omit<FetchRequest, 'maxWaitMs' | 'minBytes'>;
+
 interface ProduceRequest {
   correlationId: number;
   topic: string;
@@ -138,7 +141,7 @@ export function registerBrokerService(server: grpc.Server, backend: BrokerBacken
         return { topic: request.topic, partition: request.partition, ...fetched };
       })(call, callback);
     },
-    Subscribe: (call: grpc.ServerWritableStream<{ topic: string; partition: number; offset: number; maxBytes: number }, object>) => void serveSubscribe(backend, call),
+    Subscribe: (call: grpc.ServerWritableStream<SubscribeRequest, object>) => void serveSubscribe(backend, call),
     ListOffsets: answer((request: { topic: string; partition: number; spec: string; timestampMs: number }) => {
       checkTopic(request.topic);
       const spec = parseSpec(request);
@@ -187,7 +190,7 @@ function serveProduceStream(backend: BrokerBackend, call: grpc.ServerDuplexStrea
 }
 
 /** serveSubscribe pushes committed batches from an offset until the client goes away, waiting for the stream to drain. */
-async function serveSubscribe(backend: BrokerBackend, call: grpc.ServerWritableStream<{ topic: string; partition: number; offset: number; maxBytes: number }, object>): Promise<void> {
+async function serveSubscribe(backend: BrokerBackend, call: grpc.ServerWritableStream<SubscribeRequest, object>): Promise<void> {
   const request = call.request;
   const gone = abortWhenGone(call);
   try {
