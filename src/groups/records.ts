@@ -74,6 +74,31 @@ export class GroupStore {
     this.offsets.clear();
     this.metadata.clear();
   }
+
+  /**
+   * compacted is the store as records, the last of each: every group's metadata, then its offsets.
+   * Replayed into an empty store they rebuild this one. So does replaying, over this store, any
+   * suffix of the records that built it: each record sets or deletes what it names, the last write
+   * of each name wins, and that last write is already here. That is why a snapshot may carry a
+   * store newer than the snapshot's own index (see PartitionSnapshot).
+   */
+  compacted(): GroupRecord[] {
+    const records: GroupRecord[] = [];
+    for (const group of this.groups()) {
+      const metadata = this.metadata.get(group);
+      if (metadata !== undefined) records.push(metadata);
+      for (const { topic, partition, offset, metadata: text, commitTimestampMs } of this.offsets.get(group)?.values() ?? []) {
+        records.push({ type: 'offsetCommit', group, topic, partition, offset, metadata: text, commitTimestampMs });
+      }
+    }
+    return records;
+  }
+
+  /** restore replaces the store with the one compacted records describe. */
+  restore(records: readonly GroupRecord[]): void {
+    this.clear();
+    for (const record of records) this.replay(record);
+  }
 }
 
 /** coordinatorPartition is the __consumer_offsets partition of a group: Java's String.hashCode, made non-negative, modulo the count (as Kafka). */

@@ -41,6 +41,6 @@ describe('the offsets topic', () => {
     expect(warnings).toEqual(['consumer groups wait for enough brokers to create the offsets topic; start the missing brokers']);
     unfenced = [1, 2, 3];
     await expect(groups.findCoordinator('g')).rejects.toBeInstanceOf(CoordinatorLoadingError);
-    expect(created).toEqual([{ name: offsetsTopic, partitions: 6, replicationFactor: 3, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } }]);
+    expect(created).toEqual([{ name: offsetsTopic, partitions: 6, replicationFactor: 3, configs: { 'retention.ms': '-1', 'retention.bytes': '-1', 'segment.bytes': '4194304' } }]);
   });
 });

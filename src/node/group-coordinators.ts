@@ -7,8 +7,9 @@ import { CoordinatorLoadingError, NotCoordinatorError, NotLeaderError } from '..
 import { GroupCoordinator, checkGroupId } from '../groups/coordinator.js';
 import { GroupStore, coordinatorPartition, type GroupRecord } from '../groups/records.js';
 import type { MetadataImage } from '../metadata/image.js';
+import type { BatchListener } from '../partition/partition-state.js';
 import type { NodeId } from '../raft/types.js';
-import { decodeGroupBatch, encodeGroupBatch } from '../rpc/group-codec.js';
+import { decodeGroupBatch, decodeGroupStoreSnapshot, encodeGroupBatch, encodeGroupStoreSnapshot } from '../rpc/group-codec.js';
 import type { HostedPartition } from './hosted-partition.js';
 import type { RaftHost } from './raft-host.js';
 import type { Clock, Timer } from './runtime.js';
@@ -17,6 +18,17 @@ import type { Clock, Timer } from './runtime.js';
 export const offsetsTopic = '__consumer_offsets';
 /** offsetsTopicPartitions: coordinators spread over this many partitions (Kafka's default is 50; clusters here are small). */
 export const offsetsTopicPartitions = 6;
+/**
+ * offsetsCompactBytes: an offsets partition is compacted once it holds this many bytes of batches
+ * (and twice its groups' compacted size): what a restart replays per partition stays about this.
+ */
+export const offsetsCompactBytes = 4 * 1024 * 1024;
+/**
+ * offsetsSegmentBytes: the offsets topic's segment.bytes, about the size a partition log gives any
+ * segment at least (room for its largest batch). Kafka's is 100 MiB, but a compaction frees only
+ * whole segments, so smaller ones give the disk back sooner.
+ */
+const offsetsSegmentBytes = 4 * 1024 * 1024;
 const coordinatorTickMs = 100;
 const persistTimeoutMs = 30_000;
 /** waitLogEveryMs: how often a broker says again that groups wait for brokers to create the offsets topic. */
@@ -37,11 +49,24 @@ export interface GroupCoordinatorsOptions {
   readonly newId: () => string;
   /** offsetsPartitions: how many partitions the offsets topic is created with (Kafka's offsets.topic.num.partitions); default offsetsTopicPartitions. */
   readonly offsetsPartitions?: number;
+  /** offsetsCompactBytes: when an offsets partition is compacted (see the constant); default offsetsCompactBytes. */
+  readonly offsetsCompactBytes?: number;
   /** offsetsReplicationFactor: the offsets topic's replication factor; it is created only once this many brokers are unfenced. */
   readonly offsetsReplicationFactor: number;
   /** createTopic asks the active controller, wherever it is, to create a topic (the offsets topic); rejects with its error. */
   readonly createTopic: (request: { name: string; partitions: number; replicationFactor: number; configs: Record<string, string> }) => Promise<unknown>;
   readonly logger: Logger;
+}
+
+/** groupStoreListener replays an offsets partition's batches into store, and keeps it in the partition's snapshots. */
+export function groupStoreListener(store: GroupStore): BatchListener {
+  return {
+    batch: (bytes) => {
+      for (const record of decodeGroupBatch(bytes)) store.replay(record);
+    },
+    snapshot: () => encodeGroupStoreSnapshot(store.compacted()),
+    restore: (state) => store.restore(state === undefined ? [] : decodeGroupStoreSnapshot(state)),
+  };
 }
 
 export class GroupCoordinators {
@@ -56,15 +81,13 @@ export class GroupCoordinators {
     this.ticker = this.options.clock.every(coordinatorTickMs, () => this.tick());
   }
 
-  /** attach wires a replica of an offsets partition: its committed batches feed a GroupStore. Call before the replica applies anything. */
+  /**
+   * attach wires a replica of an offsets partition: its committed batches feed a GroupStore, which
+   * its snapshots carry, so that it is compacted. Call before the replica applies anything.
+   */
   attach(partition: HostedPartition): void {
     const store = new GroupStore();
-    partition.state.onBatches({
-      batch: (bytes) => {
-        for (const record of decodeGroupBatch(bytes)) store.replay(record);
-      },
-      restore: () => store.clear(),
-    });
+    partition.replayInto(groupStoreListener(store), { compactBytesMin: this.options.offsetsCompactBytes ?? offsetsCompactBytes });
     this.attached.set(partition.id.partition, { partition, store, coordinator: undefined, term: 0 });
   }
 
@@ -109,7 +132,7 @@ export class GroupCoordinators {
     }
     this.creating ??= (async () => {
       try {
-        await this.options.createTopic({ name: offsetsTopic, partitions: this.options.offsetsPartitions ?? offsetsTopicPartitions, replicationFactor, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
+        await this.options.createTopic({ name: offsetsTopic, partitions: this.options.offsetsPartitions ?? offsetsTopicPartitions, replicationFactor, configs: { 'retention.ms': '-1', 'retention.bytes': '-1', 'segment.bytes': String(offsetsSegmentBytes) } });
         this.options.logger.info({ topic: offsetsTopic }, 'created the internal offsets topic');
       } catch (error) {
         if ((error as Error).name !== 'TopicExistsError') this.options.logger.warn({ err: error }, 'could not create the offsets topic yet');

@@ -14,7 +14,7 @@ import {
   ProducerFencedError,
   UnknownProducerIdError,
 } from '../errors.js';
-import { PartitionLeader, PartitionState, isBatchEntry, type PrepareOutcome } from '../partition/partition-state.js';
+import { PartitionLeader, PartitionState, isBatchEntry, type BatchListener, type PrepareOutcome } from '../partition/partition-state.js';
 import { readBatchHeader, validateBatch, type BatchHeader } from '../partition/record-batch.js';
 import { defaultRecordBatchLimits } from '../partition/limits.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
@@ -37,6 +37,8 @@ export class HostedPartition implements BrokerPartition {
   private readonly leader = new PartitionLeader(this.state);
   private waitingFetches = 0;
   private retention: Promise<unknown> = Promise.resolve();
+  /** compaction: set for a partition whose batches build a state (see replayInto). */
+  private compaction: { readonly bytesMin: number; stateBytes: number } | undefined;
 
   constructor(
     readonly id: PartitionIdentity,
@@ -49,6 +51,18 @@ export class HostedPartition implements BrokerPartition {
 
   get label(): string {
     return `${this.id.topic}-${this.id.partition}`;
+  }
+
+  /**
+   * replayInto hands every committed batch to listener, which builds a state of them (the offsets
+   * topic's groups), and compacts the partition: once the batches held reach compactBytesMin, and
+   * twice the size of the state the last compaction wrote, a snapshot carrying the state replaces
+   * them, as Kafka compacts __consumer_offsets. So the log, and what a restart replays, stay
+   * bounded. Call before the replica applies anything.
+   */
+  replayInto(listener: BatchListener, options: { compactBytesMin: number }): void {
+    this.state.onBatches(listener);
+    this.compaction = { bytesMin: options.compactBytesMin, stateBytes: 0 };
   }
 
   /** produce appends a batch as the partition's leader; it answers once acks are met (acks=0: once proposed). */
@@ -194,7 +208,8 @@ export class HostedPartition implements BrokerPartition {
 
   /**
    * enforceRetention deletes whole segments older than retention.ms, or beyond retention.bytes,
-   * never the last segment and never past what is applied. Returns the new log start offset.
+   * never the last segment and never past what is applied; a partition that replays into a state
+   * is compacted as replayInto says. Returns the new log start offset.
    */
   enforceRetention(nowMs: number): Promise<number> {
     // One run at a time: two overlapping runs could compact to points out of order.
@@ -221,12 +236,15 @@ export class HostedPartition implements BrokerPartition {
       bytes -= segmentBytes;
       deleteBelow = end;
     }
-    if (deleteBelow === 0) return this.state.logStartOffset;
+    const compaction = this.compaction;
+    if (compaction !== undefined && bytes > 0 && bytes >= Math.max(compaction.bytesMin, 2 * compaction.stateBytes)) deleteBelow = this.state.lastBatchIndex() + 1;
+    if (deleteBelow === 0 || deleteBelow - 1 <= snapshotIndex) return this.state.logStartOffset;
     const through = deleteBelow - 1;
     const term = this.storage.term(through);
     const status = this.host.status(this.id.groupId);
     if (term === undefined || status === undefined) return this.state.logStartOffset;
     const data = this.state.snapshotDataBelow(deleteBelow);
+    if (compaction !== undefined) compaction.stateBytes = data.length;
     // Reads stop finding the batches first, then the log drops them: a fetch never reaches for a deleted entry.
     this.state.dropBelow(deleteBelow);
     await this.host.compact(this.id.groupId, { metadata: { index: through, term, confState: status.confState }, data });

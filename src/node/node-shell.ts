@@ -46,6 +46,8 @@ export interface ShellOptions {
   readonly onFailure?: (error: Error) => void;
   /** offsetsTopicPartitions: the partitions of __consumer_offsets when this node creates it (default 6). */
   readonly offsetsTopicPartitions?: number;
+  /** offsetsCompactBytes: how many bytes of batches an offsets partition holds before it is compacted (default offsetsCompactBytes). */
+  readonly offsetsCompactBytes?: number;
 }
 
 /** ShellEnvironment is the world a shell runs in: see the file comment. */
@@ -159,7 +161,7 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
             { clock: env.clock, newId: env.newId, connect: env.connectController },
           )
         : undefined;
-      const groups = isBroker ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, clock: env.clock, newId: env.newId, createTopic: env.createTopic, offsetsReplicationFactor: offsetsReplicationFactor(cluster), ...(options.offsetsTopicPartitions === undefined ? {} : { offsetsPartitions: options.offsetsTopicPartitions }), logger: logger.child({ component: 'groups' }) }) : undefined;
+      const groups = isBroker ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, clock: env.clock, newId: env.newId, createTopic: env.createTopic, offsetsReplicationFactor: offsetsReplicationFactor(cluster), ...(options.offsetsTopicPartitions === undefined ? {} : { offsetsPartitions: options.offsetsTopicPartitions }), ...(options.offsetsCompactBytes === undefined ? {} : { offsetsCompactBytes: options.offsetsCompactBytes }), logger: logger.child({ component: 'groups' }) }) : undefined;
       const replicas =
         groups === undefined
           ? undefined

@@ -241,7 +241,9 @@ export class PartitionReplicas {
       try {
         const before = partition.state.logStartOffset;
         const after = await partition.enforceRetention(this.options.runtime.clock.now());
-        if (after !== before) this.options.logger.info({ group: partition.id.groupId, partition: partition.label, logStartOffset: after }, 'retention deleted old segments');
+        if (after === before) continue;
+        const what = partition.state.keepsRecordState ? 'compacted: the batches applied went into a snapshot of their state' : 'retention deleted old segments';
+        this.options.logger.info({ group: partition.id.groupId, partition: partition.label, logStartOffset: after }, what);
       } catch (error) {
         this.options.logger.error({ err: error, partition: partition.label }, 'retention failed');
       }

@@ -188,6 +188,48 @@ describe('PartitionState', () => {
     expect(() => encodePartitionSnapshot({ nextOffset: -1, producers: { producers: [] } })).toThrow(AssertionError);
   });
 
+  it('carries a batch listener\'s state in its snapshots and hands it back on restore', () => {
+    // The listener counts the batches it heard: its state is that count, as one byte.
+    const listener = (state: PartitionState) => {
+      const heard = { count: 0, restores: [] as (number | undefined)[] };
+      state.onBatches({ batch: () => void heard.count++, snapshot: () => new Uint8Array([heard.count]), restore: (data) => { heard.restores.push(data?.[0]); heard.count = data?.[0] ?? 0; } });
+      return heard;
+    };
+    const replica = new Replica();
+    const heard = listener(replica.state);
+    expect(replica.state.keepsRecordState).toBe(true);
+    replica.lead(2);
+    replica.propose(batch({ sequence: 0, records: 2 })); // at 2
+    replica.propose(batch({ sequence: 2, records: 1 })); // at 3
+    replica.commit(3);
+    const below3 = decodePartitionSnapshot(replica.state.snapshotDataBelow(3));
+    expect(below3).toMatchObject({ nextOffset: 2, recordState: new Uint8Array([2]) }); // the state as applied, newer than the cut
+    const whole = replica.state.snapshotData();
+    expect(decodePartitionSnapshot(whole)).toMatchObject({ nextOffset: 3, recordState: new Uint8Array([2]) });
+
+    const other = new Replica();
+    const otherHeard = listener(other.state);
+    other.state.restore(snapshotAt(3, whole));
+    expect(otherHeard).toEqual({ count: 2, restores: [undefined, 2] });
+    // A snapshot without a state (a partition that had no listener) restores an empty one.
+    other.state.restore(snapshotAt(3, encodePartitionSnapshot({ nextOffset: 3, producers: { producers: [] } })));
+    expect(otherHeard).toEqual({ count: 0, restores: [undefined, 2, undefined] });
+    expect(heard.restores).toEqual([undefined]); // once, by onBatches: its replica was restored before the listener came
+  });
+
+  it('reads every snapshot layout, and refuses a record state whose length does not match', () => {
+    const producers = { producers: [{ producerId: 5n, producerEpoch: 1, batches: [{ baseSequence: 0, lastSequence: 2, baseOffset: 7n }] }] };
+    const withState = encodePartitionSnapshot({ nextOffset: 10, producers, recordState: new Uint8Array([1, 2, 3]) });
+    expect(withState[0]).toBe(3);
+    expect(decodePartitionSnapshot(withState)).toEqual({ nextOffset: 10, producers, recordState: new Uint8Array([1, 2, 3]) });
+    const without = encodePartitionSnapshot({ nextOffset: 10, producers });
+    expect(without[0]).toBe(2);
+    expect(decodePartitionSnapshot(without).recordState).toBeUndefined();
+    expect(decodePartitionSnapshot(encodePartitionSnapshot({ nextOffset: 4, producers: { producers: [] }, recordState: new Uint8Array(0) }))).toMatchObject({ nextOffset: 4, recordState: new Uint8Array(0) });
+    expect(() => decodePartitionSnapshot(withState.subarray(0, withState.length - 1))).toThrow(AssertionError);
+    expect(() => decodePartitionSnapshot(new Uint8Array([...withState, 0]))).toThrow(AssertionError);
+  });
+
   it('dropBelow forgets the batches below a Raft index and moves the log start to the first batch kept', () => {
     const replica = new Replica();
     replica.lead(2);

@@ -15,27 +15,37 @@ import { ProducerStateTable, type ProducerCheck, type ProducerEntrySnapshot, typ
 
 /**
  * PartitionSnapshot is what a partition's Raft snapshot carries: the offset its next batch starts
- * at, and the idempotent-producer table. The table may be newer than the snapshot's index (it is
- * taken at the applied index); replaying the batches after the index over it changes nothing,
- * because ProducerStateTable.apply ignores a batch it already holds.
+ * at, the idempotent-producer table, and for a partition whose records are replayed into a state
+ * (the offsets topic: see BatchListener) that state. The table and the state may be newer than the
+ * snapshot's index (they are taken at the applied index); replaying the batches after the index
+ * over them changes nothing, because ProducerStateTable.apply ignores a batch it already holds and
+ * a replayed state is built of last-write-wins records (GroupStore.compacted).
  */
 export interface PartitionSnapshot {
   readonly nextOffset: number;
   readonly producers: ProducerStateSnapshot;
+  /** recordState: the BatchListener's state; absent for a partition without one. */
+  readonly recordState?: Uint8Array;
 }
 
-/** Layout, big-endian: version u8 (2), nextOffset u64, producers u32, then each producer: id i64, epoch i16, batches u8, then each batch: baseSequence i32, lastSequence i32, baseOffset i64. Version 1 was nextOffset alone. */
+/**
+ * Layout, big-endian: version u8 (2 or 3), nextOffset u64, producers u32, then each producer: id i64,
+ * epoch i16, batches u8, then each batch: baseSequence i32, lastSequence i32, baseOffset i64; version
+ * 3 then has the record state: length u32 and its bytes. Version 1 was nextOffset alone.
+ */
 const partitionSnapshotVersion = 2;
+const recordStateSnapshotVersion = 3;
 const producerBytes = 8 + 2 + 1;
 const rememberedBatchBytes = 4 + 4 + 8;
 
 export function encodePartitionSnapshot(snapshot: PartitionSnapshot): Uint8Array {
-  const { nextOffset, producers } = snapshot;
+  const { nextOffset, producers, recordState } = snapshot;
   assert(Number.isSafeInteger(nextOffset) && nextOffset >= 0, 'a snapshot offset is a safe non-negative integer', { nextOffset });
-  const size = 1 + 8 + 4 + producers.producers.reduce((sum, producer) => sum + producerBytes + producer.batches.length * rememberedBatchBytes, 0);
+  const producersEnd = 1 + 8 + 4 + producers.producers.reduce((sum, producer) => sum + producerBytes + producer.batches.length * rememberedBatchBytes, 0);
+  const size = producersEnd + (recordState === undefined ? 0 : 4 + recordState.length);
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
-  view.setUint8(0, partitionSnapshotVersion);
+  view.setUint8(0, recordState === undefined ? partitionSnapshotVersion : recordStateSnapshotVersion);
   view.setBigUint64(1, BigInt(nextOffset));
   view.setUint32(9, producers.producers.length);
   let at = 13;
@@ -51,7 +61,11 @@ export function encodePartitionSnapshot(snapshot: PartitionSnapshot): Uint8Array
       at += rememberedBatchBytes;
     }
   }
-  assert(at === size, 'a partition snapshot wrote the size it computed', { at, size });
+  assert(at === producersEnd, 'a partition snapshot wrote the producers size it computed', { at, producersEnd });
+  if (recordState !== undefined) {
+    view.setUint32(at, recordState.length);
+    bytes.set(recordState, at + 4);
+  }
   return bytes;
 }
 
@@ -60,7 +74,7 @@ export function decodePartitionSnapshot(data: Uint8Array): PartitionSnapshot {
   if (data.length === 0) return { nextOffset: 0, producers: { producers: [] } };
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const version = view.getUint8(0);
-  assert(version === 1 || version === partitionSnapshotVersion, 'a partition snapshot has a known layout', { version });
+  assert(version >= 1 && version <= recordStateSnapshotVersion, 'a partition snapshot has a known layout', { version });
   const nextOffset = Number(view.getBigUint64(1));
   if (version === 1) return { nextOffset, producers: { producers: [] } };
   const producers: ProducerEntrySnapshot[] = [];
@@ -74,8 +88,13 @@ export function decodePartitionSnapshot(data: Uint8Array): PartitionSnapshot {
     for (let b = 0; b < count; b++, at += rememberedBatchBytes) batches.push({ baseSequence: view.getInt32(at), lastSequence: view.getInt32(at + 4), baseOffset: view.getBigInt64(at + 8) });
     producers.push({ producerId, producerEpoch, batches });
   }
-  assert(at === data.length, 'a partition snapshot holds nothing after its producers', { at, length: data.length });
-  return { nextOffset, producers: { producers } };
+  if (version === partitionSnapshotVersion) {
+    assert(at === data.length, 'a partition snapshot holds nothing after its producers', { at, length: data.length });
+    return { nextOffset, producers: { producers } };
+  }
+  const stateBytes = view.getUint32(at);
+  assert(at + 4 + stateBytes === data.length, 'a partition snapshot holds its record state and nothing after it', { at, stateBytes, length: data.length });
+  return { nextOffset, producers: { producers }, recordState: data.subarray(at + 4) };
 }
 
 /** isBatchEntry tells a record-batch entry from a leader's empty entry or a membership change. */
@@ -170,6 +189,19 @@ class OffsetIndex {
   }
 }
 
+/**
+ * BatchListener hears every committed batch of a partition in log order, and keeps a state built
+ * from them (the offsets topic's GroupStore). That state goes into the partition's snapshots, so
+ * that the batches it was built from may be dropped (compaction).
+ */
+export interface BatchListener {
+  batch(bytes: Uint8Array): void;
+  /** snapshot is the state now, after the last batch heard. */
+  snapshot(): Uint8Array;
+  /** restore replaces the state with a snapshot's (undefined: a snapshot without one, so empty). */
+  restore(state: Uint8Array | undefined): void;
+}
+
 /** PartitionState: see the file comment. It is the StateMachine of a partition's Raft group. */
 export class PartitionState {
   private readonly index = new OffsetIndex();
@@ -179,7 +211,7 @@ export class PartitionState {
   private producersTable = new ProducerStateTable();
   private readonly listeners = new Set<() => void>();
   /** batchListener hears every committed batch in log order, and a restore (the internal offsets topic replays its records this way). */
-  private batchListener: { batch: (bytes: Uint8Array) => void; restore: () => void } | undefined;
+  private batchListener: BatchListener | undefined;
 
   /** highWatermark: the offset after the last committed record; reads stop before it. */
   get highWatermark(): number {
@@ -200,10 +232,15 @@ export class PartitionState {
     return this.producersTable;
   }
 
-  /** onBatches sets the one listener of committed batches (and of restores, which start the log over). */
-  onBatches(listener: { batch: (bytes: Uint8Array) => void; restore: () => void }): void {
+  /** onBatches sets the one listener of committed batches (and of restores, which start the log over), before anything is applied. */
+  onBatches(listener: BatchListener): void {
     this.batchListener = listener;
-    listener.restore();
+    listener.restore(undefined);
+  }
+
+  /** keepsRecordState says whether a listener builds a state from the batches, which snapshots carry. */
+  get keepsRecordState(): boolean {
+    return this.batchListener !== undefined;
   }
 
   /** onAdvance registers a listener called when the high watermark moves; returns its remover. */
@@ -232,23 +269,27 @@ export class PartitionState {
 
   /** snapshotData is the state after the last applied entry. */
   snapshotData(): Uint8Array {
-    return encodePartitionSnapshot({ nextOffset: this.highWatermarkValue, producers: this.producersTable.snapshot() });
+    return encodePartitionSnapshot({ nextOffset: this.highWatermarkValue, producers: this.producersTable.snapshot(), ...this.recordState() });
   }
 
-  /** snapshotDataBelow is the data of a snapshot standing for the batches stored below raftIndex (retention): their next offset, and the producer table (newer: see PartitionSnapshot). */
+  /** snapshotDataBelow is the data of a snapshot standing for the batches stored below raftIndex (retention, compaction): their next offset, and the producer table and record state (newer: see PartitionSnapshot). */
   snapshotDataBelow(raftIndex: number): Uint8Array {
-    return encodePartitionSnapshot({ nextOffset: this.nextOffsetBelow(raftIndex), producers: this.producersTable.snapshot() });
+    return encodePartitionSnapshot({ nextOffset: this.nextOffsetBelow(raftIndex), producers: this.producersTable.snapshot(), ...this.recordState() });
+  }
+
+  private recordState(): { recordState?: Uint8Array } {
+    return this.batchListener === undefined ? {} : { recordState: this.batchListener.snapshot() };
   }
 
   /** restore starts over from a snapshot: nothing held, the next batch at the snapshot's offset. */
   restore(snapshot: Snapshot): void {
-    const { nextOffset, producers } = decodePartitionSnapshot(snapshot.data);
+    const { nextOffset, producers, recordState } = decodePartitionSnapshot(snapshot.data);
     this.index.clear();
     this.logStart = nextOffset;
     this.highWatermarkValue = nextOffset;
     this.bytesHeld = 0;
     this.producersTable = ProducerStateTable.restore(producers);
-    this.batchListener?.restore();
+    this.batchListener?.restore(recordState);
     for (const listener of [...this.listeners]) listener();
   }
 

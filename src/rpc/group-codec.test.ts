@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GroupRecord } from '../groups/records.js';
-import { GroupDecodeError, decodeGroupBatch, decodeGroupRecord, encodeGroupBatch, encodeGroupRecord } from './group-codec.js';
+import { GroupDecodeError, decodeGroupBatch, decodeGroupRecord, decodeGroupStoreSnapshot, encodeGroupBatch, encodeGroupRecord, encodeGroupStoreSnapshot } from './group-codec.js';
 import { validateBatch } from '../partition/record-batch.js';
 
 const records: GroupRecord[] = [
@@ -28,5 +28,12 @@ describe('group records as Kafka records', () => {
   it('refuses bytes that are not a group record', () => {
     expect(() => decodeGroupRecord(new Uint8Array([0xff, 0xff, 0xff]))).toThrow(GroupDecodeError);
     expect(() => decodeGroupRecord(new Uint8Array())).toThrow(/no known type/);
+  });
+
+  it('round-trip as a group store snapshot, empty or not, and refuse bytes that are not one', () => {
+    expect(decodeGroupStoreSnapshot(encodeGroupStoreSnapshot(records))).toEqual(records);
+    expect(decodeGroupStoreSnapshot(encodeGroupStoreSnapshot([]))).toEqual([]);
+    expect(() => decodeGroupStoreSnapshot(new Uint8Array([0x0a, 0x05, 0x01]))).toThrow(GroupDecodeError);
+    expect(() => decodeGroupStoreSnapshot(new Uint8Array([0x0a, 0x00]))).toThrow(/no known type/);
   });
 });

@@ -16,8 +16,13 @@ export class GroupDecodeError extends Error {
 
 export function encodeGroupRecord(record: GroupRecord): Uint8Array {
   const type = protoType('raftbus.groups.v1.GroupRecord');
+  return type.encode(type.fromObject(recordToObject(record))).finish();
+}
+
+/** recordToObject is a record as the plain object of its GroupRecord message (the type names the oneof field). */
+function recordToObject(record: GroupRecord): Record<string, unknown> {
   const { type: kind, ...fields } = record;
-  return type.encode(type.fromObject({ [oneofField[kind]]: fields })).finish();
+  return { [oneofField[kind]]: fields };
 }
 
 export function decodeGroupRecord(bytes: Uint8Array): GroupRecord {
@@ -28,9 +33,31 @@ export function decodeGroupRecord(bytes: Uint8Array): GroupRecord {
   } catch (error) {
     throw new GroupDecodeError(`undecodable group record: ${(error as Error).message}`, { cause: error });
   }
+  return recordFromObject(message);
+}
+
+function recordFromObject(message: Record<string, unknown>): GroupRecord {
   const field = message['record'] as keyof typeof oneofField | undefined;
   if (field === undefined || !(field in oneofField)) throw new GroupDecodeError(`a group record of no known type (${String(field)})`);
   return { type: field, ...(message[field] as object) } as GroupRecord;
+}
+
+/** encodeGroupStoreSnapshot writes a GroupStore's compacted records (GroupStore.compacted) as one GroupStoreSnapshot. */
+export function encodeGroupStoreSnapshot(records: readonly GroupRecord[]): Uint8Array {
+  const type = protoType('raftbus.groups.v1.GroupStoreSnapshot');
+  return type.encode(type.fromObject({ records: records.map(recordToObject) })).finish();
+}
+
+/** decodeGroupStoreSnapshot reads what encodeGroupStoreSnapshot wrote; throws GroupDecodeError on anything else. */
+export function decodeGroupStoreSnapshot(bytes: Uint8Array): GroupRecord[] {
+  const type = protoType('raftbus.groups.v1.GroupStoreSnapshot');
+  let message: { records?: Record<string, unknown>[] };
+  try {
+    message = type.toObject(type.decode(bytes), conversion) as typeof message;
+  } catch (error) {
+    throw new GroupDecodeError(`undecodable group store snapshot: ${(error as Error).message}`, { cause: error });
+  }
+  return (message.records ?? []).map(recordFromObject);
 }
 
 /** encodeGroupBatch writes records as one RecordBatch v2 (no producer id: the coordinator is the only writer). */

@@ -1,4 +1,5 @@
-// HostedPartition.fetch past the high watermark, and a long poll whose caller goes away.
+// HostedPartition.fetch past the high watermark, a long poll whose caller goes away, and the
+// compaction of an offsets partition.
 // Past the high watermark, only a leader that has applied an entry of its own term and everything
 // it knows committed can tell that an offset is past the end. Elsewhere the offset may have been
 // read already on a replica that knew of more commits. The chaos harness
@@ -10,8 +11,12 @@ import { HostedPartition } from '../../src/node/hosted-partition.js';
 import type { DurableRaftStorage } from '../../src/node/durable-raft-storage.js';
 import type { RaftHost } from '../../src/node/raft-host.js';
 import { systemClock } from '../../src/node/runtime.js';
-import { encodeRecordBatch, plainBatch } from '../../src/partition/record-batch.js';
-import type { Entry } from '../../src/raft/types.js';
+import { encodeRecordBatch, plainBatch, withBaseOffset } from '../../src/partition/record-batch.js';
+import { decodePartitionSnapshot } from '../../src/partition/partition-state.js';
+import { groupStoreListener } from '../../src/node/group-coordinators.js';
+import { GroupStore, type GroupRecord } from '../../src/groups/records.js';
+import { decodeGroupStoreSnapshot, encodeGroupBatch } from '../../src/rpc/group-codec.js';
+import type { Entry, Snapshot } from '../../src/raft/types.js';
 import type { SnapshotStore } from '../../src/storage/snapshot-store.js';
 import { defaultTopicConfigs } from '../../src/controller/topic-validation.js';
 
@@ -112,5 +117,78 @@ describe('a long poll', () => {
     // A caller already gone does not park at all.
     expect(await leader.fetch({ offset: 5, maxBytes: 1 << 20, maxWaitMs: 600_000, minBytes: 1 }, gone.signal)).toMatchObject({ nextOffset: 5 });
     expect(leader.waitingFetchCount).toBe(0);
+  });
+});
+
+describe('an offsets partition', () => {
+  const confState = { voters: [1, 2, 3], learners: [] };
+  const bootstrap: Snapshot = { metadata: { index: 1, term: 1, confState }, data: new Uint8Array(0) };
+  const commit = (offset: number, partition: number): GroupRecord => ({ type: 'offsetCommit', group: 'g', topic: 'orders', partition, offset, metadata: '', commitTimestampMs: 5 });
+
+  /** offsetsReplica is a leader's replica of an offsets partition over stand-ins that keep the snapshots its compactions take. */
+  function offsetsReplica(compactBytesMin: number): { partition: HostedPartition; store: GroupStore; compactions: Snapshot[] } {
+    const compactions: Snapshot[] = [];
+    const host = {
+      status: () => ({ role: 'leader', leader: 1, term: 2, group: groupId, confState }),
+      appliedTerm: () => 2,
+      compact: (_group: number, snapshot: Snapshot) => {
+        compactions.push(snapshot);
+        return Promise.resolve();
+      },
+    } as unknown as RaftHost;
+    const storage = {
+      log: { segmentBaseIndexes: () => [2] },
+      snapshot: () => compactions[compactions.length - 1] ?? bootstrap,
+      term: () => 2,
+    } as unknown as DurableRaftStorage;
+    const partition = new HostedPartition({ topic: '__consumer_offsets', topicId: 'offsets-id', partition: 0, groupId, dir: '/nowhere' }, storage, {} as SnapshotStore, host, () => defaultTopicConfigs, systemClock);
+    const store = new GroupStore();
+    partition.replayInto(groupStoreListener(store), { compactBytesMin });
+    return { partition, store, compactions };
+  }
+
+  /** commits applies entries (from index `from`) of one offset commit each, partitions 0..2 in turn, offsets rising. */
+  function commits(partition: HostedPartition, from: number, count: number): Entry[] {
+    const entries = Array.from({ length: count }, (_, i) => ({
+      index: from + i,
+      term: 2,
+      type: 'normal' as const,
+      data: withBaseOffset(encodeGroupBatch([commit(100 + from + i, (from + i) % 3)], 5), { baseOffset: BigInt(partition.state.highWatermark + i) }),
+    }));
+    partition.state.apply(entries);
+    return entries;
+  }
+
+  it('is replaced by a snapshot of its groups once it holds compactBytesMin, and a replica restored from it has the same groups', async () => {
+    const { partition, store, compactions } = offsetsReplica(1000);
+    commits(partition, 2, 4);
+    expect(partition.state.bytes).toBeLessThan(1000);
+    await partition.enforceRetention(Date.now());
+    expect(compactions).toHaveLength(0); // not enough held yet
+
+    commits(partition, 6, 16); // entries 2..21, offsets 0..19
+    expect(partition.state.bytes).toBeGreaterThanOrEqual(1000);
+    expect(await partition.enforceRetention(Date.now())).toBe(20);
+    expect(compactions).toHaveLength(1);
+    const snapshot = compactions[0]!;
+    expect(snapshot.metadata).toEqual({ index: 21, term: 2, confState });
+    expect([partition.state.logStartOffset, partition.state.highWatermark, partition.state.bytes]).toEqual([20, 20, 0]);
+    const data = decodePartitionSnapshot(snapshot.data);
+    expect(data.nextOffset).toBe(20);
+    expect(decodeGroupStoreSnapshot(data.recordState!)).toEqual(store.compacted());
+    expect(store.committed('g').map(({ partition: p, offset }) => [p, offset])).toEqual([[0, 121], [1, 119], [2, 120]]);
+
+    // A few more commits: far below twice the state's size, so no compaction.
+    const after = commits(partition, 22, 2);
+    await partition.enforceRetention(Date.now());
+    expect(compactions).toHaveLength(1);
+
+    // A replica that installs the snapshot and applies what followed has the leader's groups.
+    const follower = offsetsReplica(1000);
+    follower.partition.state.restore(snapshot);
+    follower.partition.state.apply(after);
+    expect(follower.store.groups()).toEqual(['g']);
+    expect(follower.store.committed('g')).toEqual(store.committed('g'));
+    expect(follower.partition.state.highWatermark).toBe(22);
   });
 });
