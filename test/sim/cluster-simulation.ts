@@ -41,6 +41,8 @@ export interface ClusterSimOptions {
   readonly snapshotEveryEntries: number;
   /** syncMsMax[i]: node i+1's fdatasync (and synced state-store write) completes 0 to this many ms after it is issued. */
   readonly syncMsMax: readonly number[];
+  /** offsetsCompactBytes: the offsets partitions are compacted once they hold this many bytes; unset, the production default (never reached here). */
+  readonly offsetsCompactBytes?: number | undefined;
 }
 
 interface Owner {
@@ -215,6 +217,7 @@ export class ClusterSimulation {
         sessionTimeoutMs: this.options.sessionTimeoutMs,
         snapshotEveryEntries: this.options.snapshotEveryEntries,
         offsetsTopicPartitions: 2,
+        ...(this.options.offsetsCompactBytes === undefined ? {} : { offsetsCompactBytes: this.options.offsetsCompactBytes }),
         onFailure: (error) => {
           if (slot.incarnation === owner.incarnation) this.fail(new Error(`node ${id} stopped on a storage failure: ${error.message}`, { cause: error }));
         },
