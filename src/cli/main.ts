@@ -25,6 +25,13 @@ function positiveInteger(value: string): number {
   return n;
 }
 
+/** retentionMinutes: Kafka's offsets.retention.minutes is an int, so 1 to 2^31 - 1. */
+function retentionMinutes(value: string): number {
+  const n = positiveInteger(value);
+  if (n > 2_147_483_647) throw new CommanderInvalidArgument('expected minutes from 1 to 2147483647');
+  return n;
+}
+
 const program = new Command()
   .name('raftbus')
   .description('A Kafka-style message broker whose metadata quorum and partitions replicate through Raft')
@@ -40,7 +47,8 @@ program
   .option('--snapshot-every-entries <n>', 'snapshot the metadata log after this many entries', positiveInteger)
   .option('--session-timeout-ms <n>', 'as active controller, fence a broker silent for this many ms (default 6000; brokers heartbeat every 500 ms)', positiveInteger)
   .option('--advertised-client-port <port>', 'the client port this broker tells clients to use, when they reach it through a proxy (default: its clientPort)', positiveInteger)
-  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number }) => {
+  .option('--offsets-retention-minutes <n>', 'delete a consumer group without members, offsets and all, this long after it emptied or last committed (default 10080: 7 days)', retentionMinutes)
+  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number; offsetsRetentionMinutes?: number }) => {
     process.exitCode = await runNode(options);
   });
 

@@ -248,3 +248,74 @@ describe('group coordinator', () => {
     expect(coordinatorPartition('', 6)).toBe(0);
   });
 });
+
+describe('offsets retention (expire)', () => {
+  const dayMs = 24 * 3_600_000;
+  const retentionMs = 7 * dayMs;
+  const commit = (h: Harness, group: string, offset: number): Promise<void> =>
+    h.coordinator.commitOffsets({ group, memberId: '', generation: -1, offsets: [{ topic: 'orders', partition: 0, offset, metadata: '' }] }, h.nowMs);
+
+  it('deletes a group without members once retentionMs passed since its last commit, and not before', async () => {
+    const h = new Harness();
+    await commit(h, 'standalone', 5);
+    h.nowMs += retentionMs - 1;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]);
+    await commit(h, 'fresh', 1); // a later commit of another group
+    h.nowMs += 1;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual(['standalone']);
+    expect(h.written.at(-1)).toEqual({ type: 'groupDelete', group: 'standalone' });
+    expect(h.store.groups()).toEqual(['fresh']);
+    expect(h.coordinator.fetchOffsets({ group: 'standalone', partitions: [] })).toEqual([]);
+  });
+
+  it('counts from when the last member left, when that is after the last commit, and never deletes a group with members', async () => {
+    const h = new Harness();
+    const joined = h.join();
+    await h.advance(groupLimits.initialRebalanceDelayMs);
+    const member = await joined;
+    await h.coordinator.commitOffsets({ group: 'g', memberId: member.memberId, generation: member.generation, offsets: [{ topic: 'orders', partition: 0, offset: 9, metadata: '' }] }, h.nowMs);
+    // Ten days with the member heartbeating: the offsets stay.
+    for (let day = 0; day < 10; day++) {
+      h.nowMs += dayMs;
+      h.coordinator.heartbeat({ group: 'g', memberId: member.memberId, generation: member.generation }, h.nowMs);
+      expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]);
+    }
+    const emptySinceMs = h.nowMs;
+    h.coordinator.leave({ group: 'g', memberId: member.memberId }, h.nowMs);
+    await h.advance(1);
+    expect(h.store.metadata.get('g')).toMatchObject({ members: [], stateTimestampMs: emptySinceMs });
+    h.nowMs = emptySinceMs + retentionMs - 1;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]);
+    h.nowMs = emptySinceMs + retentionMs;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual(['g']);
+    expect(h.store.groups()).toEqual([]);
+    expect(h.coordinator.list(h.nowMs)).toEqual([]);
+  });
+
+  it('a new coordinator lets the members it took over time out, then counts retention from then', async () => {
+    const h = new Harness();
+    const joined = h.join();
+    await h.advance(groupLimits.initialRebalanceDelayMs);
+    await joined;
+    // Failover: the member never comes back to the new coordinator.
+    h.coordinator = h.fresh();
+    h.nowMs += retentionMs * 2;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]); // loads the group and its member
+    await h.advance(3001); // past the member's session timeout: the group empties
+    expect(h.store.metadata.get('g')?.members).toEqual([]);
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]);
+    h.nowMs += retentionMs;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual(['g']);
+  });
+
+  it('a group whose records carry no time (written before they did) counts as active when the coordinator took over', async () => {
+    const h = new Harness();
+    h.store.replay({ type: 'groupMetadata', group: 'old', generation: 3, assignor: 'range', leaderId: '', members: [], stateTimestampMs: 0 });
+    h.coordinator = h.fresh();
+    const startedMs = h.nowMs;
+    h.nowMs = startedMs + retentionMs - 1;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]);
+    h.nowMs = startedMs + retentionMs;
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual(['old']);
+  });
+});

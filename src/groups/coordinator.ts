@@ -35,6 +35,8 @@ export const groupLimits = Object.freeze({
   metadataLengthMax: 4096,
   /** initialRebalanceDelayMs: a new group waits this long for more members before its first generation (Kafka: 3 s). */
   initialRebalanceDelayMs: 300,
+  /** expiredPerRunMax: how many expired groups one expire() deletes (one record each, in one batch). */
+  expiredPerRunMax: 1000,
 });
 
 export interface JoinRequest {
@@ -94,8 +96,12 @@ export interface CoordinatorDeps {
 
 export class GroupCoordinator {
   private readonly groups = new Map<string, LiveGroup>();
+  /** startedMs: when this coordinator took over; a group whose records carry no time counts as active then. */
+  private readonly startedMs: number;
 
-  constructor(private readonly deps: CoordinatorDeps) {}
+  constructor(private readonly deps: CoordinatorDeps) {
+    this.startedMs = deps.nowMs();
+  }
 
   /** live returns a group's in-memory state, loaded from the store the first time (after a takeover). */
   private live(group: string, nowMs: number): LiveGroup {
@@ -263,7 +269,7 @@ export class GroupCoordinator {
 
   private metadataRecord(group: LiveGroup, of: readonly LiveMember[] = [...group.members.values()]): GroupRecord {
     const members = of.map(({ memberId, instanceId, clientId, sessionTimeoutMs, rebalanceTimeoutMs, topics, assignment }) => ({ memberId, instanceId, clientId, sessionTimeoutMs, rebalanceTimeoutMs, topics, assignment }));
-    return { type: 'groupMetadata', group: group.id, generation: group.generation, assignor: group.assignor, leaderId: group.leaderId, members };
+    return { type: 'groupMetadata', group: group.id, generation: group.generation, assignor: group.assignor, leaderId: group.leaderId, members, stateTimestampMs: this.deps.nowMs() };
   }
 
   /** sync returns a member's assignment for its generation. */
@@ -373,6 +379,40 @@ export class GroupCoordinator {
       const live = this.live(name, nowMs);
       return { group: name, state: live.state, members: live.members.size };
     });
+  }
+
+  /**
+   * expire deletes the groups that have had no members for retentionMs, counted from when the last
+   * one left or from the group's last commit, whichever is later: Kafka's offsets.retention.minutes,
+   * as KIP-211 counts it for an empty group, for all of a group's offsets at once. A group with
+   * members keeps its offsets. A stored group with members that this coordinator has not seen yet is
+   * loaded, so that members who never come back time out and leave it empty. Returns the groups
+   * deleted (at most expiredPerRunMax; the next run goes on).
+   */
+  async expire(nowMs: number, retentionMs: number): Promise<string[]> {
+    const expired: string[] = [];
+    for (const group of this.deps.store.groups()) {
+      const stored = this.deps.store.metadata.get(group);
+      let live = this.groups.get(group);
+      if (live === undefined && (stored?.members.length ?? 0) > 0) {
+        try {
+          live = this.live(group, nowMs);
+        } catch {
+          continue; // this coordinator holds as many groups as it may: the group waits for a later run
+        }
+      }
+      if (live !== undefined && (live.members.size > 0 || live.state !== 'Empty' || live.completing)) continue;
+      const writtenMs = stored === undefined || stored.stateTimestampMs === 0 ? this.startedMs : stored.stateTimestampMs;
+      const lastActiveMs = this.deps.store.committed(group).reduce((latest, offset) => Math.max(latest, offset.commitTimestampMs), writtenMs);
+      if (nowMs - lastActiveMs < retentionMs) continue;
+      expired.push(group);
+      if (expired.length >= groupLimits.expiredPerRunMax) break;
+    }
+    if (expired.length === 0) return expired;
+    await this.deps.persist(expired.map((group) => ({ type: 'groupDelete', group })));
+    // A member may have joined while the deletes were being committed: its group lives on.
+    for (const group of expired) if (this.groups.get(group)?.members.size === 0) this.groups.delete(group);
+    return expired;
   }
 
   /** deleteGroup forgets a group without members, its offsets included. */

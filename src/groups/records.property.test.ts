@@ -26,6 +26,7 @@ const groupMetadata = fc.record({
   assignor: fc.constantFrom('range', 'roundrobin'),
   leaderId: fc.constantFrom('', 'm-1'),
   members: fc.constantFrom([], [{ memberId: 'm-1', instanceId: '', clientId: 'c', sessionTimeoutMs: 10, rebalanceTimeoutMs: 20, topics: ['t'], assignment: [{ topic: 't', partition: 0 }] }]),
+  stateTimestampMs: fc.integer({ min: 0, max: 10 }),
 });
 const groupDelete = fc.record({ type: fc.constant('groupDelete' as const), group });
 const history = fc.array(fc.oneof({ weight: 6, arbitrary: offsetCommit }, { weight: 2, arbitrary: groupMetadata }, { weight: 1, arbitrary: groupDelete }), { maxLength: 60 });

@@ -26,7 +26,16 @@ export interface GroupMemberRecord {
 
 export type GroupRecord =
   | { readonly type: 'offsetCommit'; readonly group: string; readonly topic: string; readonly partition: number; readonly offset: number; readonly metadata: string; readonly commitTimestampMs: number }
-  | { readonly type: 'groupMetadata'; readonly group: string; readonly generation: number; readonly assignor: string; readonly leaderId: string; readonly members: readonly GroupMemberRecord[] }
+  | {
+      readonly type: 'groupMetadata';
+      readonly group: string;
+      readonly generation: number;
+      readonly assignor: string;
+      readonly leaderId: string;
+      readonly members: readonly GroupMemberRecord[];
+      /** stateTimestampMs: when the record was written (0: before records kept it); for a group without members, when it became empty. */
+      readonly stateTimestampMs: number;
+    }
   | { readonly type: 'groupDelete'; readonly group: string };
 
 export type GroupMetadataRecord = Extract<GroupRecord, { type: 'groupMetadata' }>;

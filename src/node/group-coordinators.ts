@@ -29,6 +29,10 @@ export const offsetsCompactBytes = 4 * 1024 * 1024;
  * whole segments, so smaller ones give the disk back sooner.
  */
 const offsetsSegmentBytes = 4 * 1024 * 1024;
+/** offsetsRetentionMs: a group without members is deleted, offsets and all, this long after it emptied or last committed (Kafka's offsets.retention.minutes: 7 days). */
+export const offsetsRetentionMs = 7 * 24 * 3_600_000;
+/** offsetsRetentionCheckMs: how often coordinators look for expired groups (Kafka's offsets.retention.check.interval.ms). */
+const offsetsRetentionCheckMs = 600_000;
 const coordinatorTickMs = 100;
 const persistTimeoutMs = 30_000;
 /** waitLogEveryMs: how often a broker says again that groups wait for brokers to create the offsets topic. */
@@ -51,6 +55,10 @@ export interface GroupCoordinatorsOptions {
   readonly offsetsPartitions?: number;
   /** offsetsCompactBytes: when an offsets partition is compacted (see the constant); default offsetsCompactBytes. */
   readonly offsetsCompactBytes?: number;
+  /** offsetsRetentionMs: see the constant; default offsetsRetentionMs. */
+  readonly offsetsRetentionMs?: number;
+  /** offsetsRetentionCheckMs: see the constant; default 10 minutes. */
+  readonly offsetsRetentionCheckMs?: number;
   /** offsetsReplicationFactor: the offsets topic's replication factor; it is created only once this many brokers are unfenced. */
   readonly offsetsReplicationFactor: number;
   /** createTopic asks the active controller, wherever it is, to create a topic (the offsets topic); rejects with its error. */
@@ -72,6 +80,8 @@ export function groupStoreListener(store: GroupStore): BatchListener {
 export class GroupCoordinators {
   private readonly attached = new Map<number, Attached>();
   private ticker: Timer | undefined;
+  private expiryTimer: Timer | undefined;
+  private expiring = false;
   private creating: Promise<unknown> | undefined;
   private waitLoggedAtMs = Number.NEGATIVE_INFINITY;
 
@@ -79,6 +89,26 @@ export class GroupCoordinators {
 
   start(): void {
     this.ticker = this.options.clock.every(coordinatorTickMs, () => this.tick());
+    this.expiryTimer = this.options.clock.every(this.options.offsetsRetentionCheckMs ?? offsetsRetentionCheckMs, () => void this.expireGroups());
+  }
+
+  /** expireGroups deletes, on every coordinator this node runs, the groups past the offsets retention (GroupCoordinator.expire). */
+  async expireGroups(): Promise<void> {
+    if (this.expiring) return;
+    this.expiring = true;
+    try {
+      for (const attached of this.attached.values()) {
+        if (attached.coordinator === undefined) continue;
+        try {
+          const expired = await attached.coordinator.expire(this.options.clock.now(), this.options.offsetsRetentionMs ?? offsetsRetentionMs);
+          if (expired.length > 0) this.options.logger.info({ partition: attached.partition.label, groups: expired }, 'deleted groups past the offsets retention');
+        } catch (error) {
+          this.options.logger.warn({ err: error, partition: attached.partition.label }, 'could not delete expired groups yet');
+        }
+      }
+    } finally {
+      this.expiring = false;
+    }
   }
 
   /**
@@ -230,6 +260,7 @@ export class GroupCoordinators {
 
   close(): void {
     this.ticker?.cancel();
+    this.expiryTimer?.cancel();
     for (const attached of this.attached.values()) attached.coordinator?.close(new NotCoordinatorError('', 0));
   }
 }

@@ -48,6 +48,8 @@ export interface ShellOptions {
   readonly offsetsTopicPartitions?: number;
   /** offsetsCompactBytes: how many bytes of batches an offsets partition holds before it is compacted (default offsetsCompactBytes). */
   readonly offsetsCompactBytes?: number;
+  /** offsetsRetentionMs: how long a group without members keeps its offsets (Kafka's offsets.retention.minutes; default 7 days). */
+  readonly offsetsRetentionMs?: number;
 }
 
 /** ShellEnvironment is the world a shell runs in: see the file comment. */
@@ -161,7 +163,7 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
             { clock: env.clock, newId: env.newId, connect: env.connectController },
           )
         : undefined;
-      const groups = isBroker ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, clock: env.clock, newId: env.newId, createTopic: env.createTopic, offsetsReplicationFactor: offsetsReplicationFactor(cluster), ...(options.offsetsTopicPartitions === undefined ? {} : { offsetsPartitions: options.offsetsTopicPartitions }), ...(options.offsetsCompactBytes === undefined ? {} : { offsetsCompactBytes: options.offsetsCompactBytes }), logger: logger.child({ component: 'groups' }) }) : undefined;
+      const groups = isBroker ? new GroupCoordinators({ self: nodeId, host, image: () => metadata.machine.image, clock: env.clock, newId: env.newId, createTopic: env.createTopic, offsetsReplicationFactor: offsetsReplicationFactor(cluster), ...(options.offsetsTopicPartitions === undefined ? {} : { offsetsPartitions: options.offsetsTopicPartitions }), ...(options.offsetsCompactBytes === undefined ? {} : { offsetsCompactBytes: options.offsetsCompactBytes }), ...(options.offsetsRetentionMs === undefined ? {} : { offsetsRetentionMs: options.offsetsRetentionMs }), logger: logger.child({ component: 'groups' }) }) : undefined;
       const replicas =
         groups === undefined
           ? undefined

@@ -12,8 +12,9 @@ const records: GroupRecord[] = [
     assignor: 'cooperative-sticky',
     leaderId: 'm-1',
     members: [{ memberId: 'm-1', instanceId: 'host-a', clientId: 'c', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, topics: ['orders', 'audit'], assignment: [{ topic: 'orders', partition: 0 }] }],
+    stateTimestampMs: 1_795_000_000_123,
   },
-  { type: 'groupMetadata', group: 'empty', generation: 3, assignor: 'range', leaderId: '', members: [] },
+  { type: 'groupMetadata', group: 'empty', generation: 3, assignor: 'range', leaderId: '', members: [], stateTimestampMs: 0 },
   { type: 'groupDelete', group: 'gone' },
 ];
 

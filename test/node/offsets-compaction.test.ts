@@ -88,7 +88,7 @@ async function commitAll(partition: HostedPartition, rounds: readonly number[]):
   for (const round of rounds) {
     const records: GroupRecord[] = [];
     for (const name of ['a', 'b']) {
-      records.push({ type: 'groupMetadata', group: name, generation: round, assignor: 'range', leaderId: '', members: [] });
+      records.push({ type: 'groupMetadata', group: name, generation: round, assignor: 'range', leaderId: '', members: [], stateTimestampMs: round });
       for (let p = 0; p < 4; p++) records.push({ type: 'offsetCommit', group: name, topic: 't', partition: p, offset: round * 10 + p, metadata: '', commitTimestampMs: round });
     }
     await partition.produce({ acks: -1, batch: encodeGroupBatch(records, Date.now()), timeoutMs: 10_000 });
