@@ -183,6 +183,21 @@ export class OffsetOutOfRangeError extends RaftbusError {
   }
 }
 
+/**
+ * OffsetNotAvailableError: the partition's leader cannot tell its end yet (a new leader that has not
+ * learned every commit of its predecessor): ask again (Kafka's OFFSET_NOT_AVAILABLE, KIP-207).
+ */
+export class OffsetNotAvailableError extends RaftbusError {
+  override readonly name = 'OffsetNotAvailableError';
+  readonly retriable = true;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    super(`the leader of ${topic}-${partition} has not learned its high watermark yet (it has just been elected); retry`);
+  }
+}
+
 /** OutOfOrderSequenceError: an idempotent producer skipped or repeated sequence numbers: a batch before this one was lost. */
 export class OutOfOrderSequenceError extends RaftbusError {
   override readonly name = 'OutOfOrderSequenceError';

@@ -14,6 +14,7 @@ export {
   StaleBrokerEpochError,
   InvalidRecordBatchError,
   UnknownPartitionError,
+  OffsetNotAvailableError,
   OffsetOutOfRangeError,
   OutOfOrderSequenceError,
   ProducerFencedError,

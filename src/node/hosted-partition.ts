@@ -8,6 +8,7 @@ import {
   DuplicateInFlightError,
   InvalidRecordBatchError,
   NotLeaderError,
+  OffsetNotAvailableError,
   OffsetOutOfRangeError,
   OutOfOrderSequenceError,
   ProduceTimeoutError,
@@ -199,9 +200,18 @@ export class HostedPartition implements BrokerPartition {
     return this.waitingFetches;
   }
 
-  /** listOffsets answers the earliest, the latest or the first offset at or after a timestamp. */
+  /**
+   * listOffsets answers the earliest, the latest or the first offset at or after a timestamp. Any
+   * replica answers the earliest it holds. The others can be the end (the high watermark), which only
+   * a leader that knows every commit can tell: a follower throws NotLeaderError, a new leader
+   * OffsetNotAvailableError (retriable), as Kafka does (KIP-207). Otherwise a consumer starting at
+   * "latest" could be sent back before records another replica has already served.
+   */
   listOffset(spec: OffsetSpec): number {
     if (spec.kind === 'earliest') return this.state.logStartOffset;
+    const status = this.host.status(this.id.groupId);
+    if (status?.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
+    if (!this.knowsEveryCommit(status)) throw new OffsetNotAvailableError(this.id.topic, this.id.partition);
     if (spec.kind === 'latest') return this.state.highWatermark;
     return this.state.offsetForTimestamp(spec.timestampMs);
   }

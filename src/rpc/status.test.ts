@@ -5,6 +5,7 @@ import {
   InvalidRequestError,
   NotControllerError,
   NotLeaderError,
+  OffsetNotAvailableError,
   ProposalDroppedError,
   ProposalRejectedError,
   ShuttingDownError,
@@ -34,6 +35,7 @@ describe('errors over gRPC', () => {
     new ProposalDroppedError(0, 12),
     new ProposalRejectedError(0, { kind: 'queueFull', uncommittedBytes: 10, limitBytes: 5 }),
     new ShuttingDownError(),
+    new OffsetNotAvailableError('orders', 3),
   ];
 
   it.each(typed.map((error) => [error.name, error] as const))('%s arrives as the same typed error, fields and message', (_name, error) => {
@@ -49,6 +51,7 @@ describe('errors over gRPC', () => {
     expect(toStatus(new TopicExistsError('t')).code).toBe(grpc.status.ALREADY_EXISTS);
     expect(toStatus(new UnknownTopicError('t')).code).toBe(grpc.status.NOT_FOUND);
     expect(toStatus(new ProposalDroppedError(0, 1)).code).toBe(grpc.status.UNAVAILABLE);
+    expect(toStatus(new OffsetNotAvailableError('t', 0)).code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('an error that is not raftbus\'s is INTERNAL, and arrives as a RemoteError that is not retried', () => {

@@ -15,6 +15,7 @@ import {
   TopicExistsError,
   UnknownTopicError,
   UnknownPartitionError,
+  OffsetNotAvailableError,
   OffsetOutOfRangeError,
   OutOfOrderSequenceError,
   ProducerFencedError,
@@ -68,6 +69,7 @@ const typedErrors: { [name: string]: { code: (error: RaftbusError) => grpc.statu
     fields: (e: OffsetOutOfRangeError) => ({ topic: e.topic, partition: e.partition, offset: e.offset, logStartOffset: e.logStartOffset, highWatermark: e.highWatermark }),
     rebuild: (f: OffsetOutOfRangeError) => new OffsetOutOfRangeError(f.topic, f.partition, f.offset, f.logStartOffset, f.highWatermark),
   },
+  OffsetNotAvailableError: { code: () => grpc.status.UNAVAILABLE, fields: (e: OffsetNotAvailableError) => ({ topic: e.topic, partition: e.partition }), rebuild: (f: OffsetNotAvailableError) => new OffsetNotAvailableError(f.topic, f.partition) },
   OutOfOrderSequenceError: {
     code: () => grpc.status.FAILED_PRECONDITION,
     fields: (e: OutOfOrderSequenceError) => ({ producerId: e.producerId, expectedSequence: e.expectedSequence, receivedSequence: e.receivedSequence }),

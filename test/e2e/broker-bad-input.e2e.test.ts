@@ -118,8 +118,9 @@ function raftLeaderOn(node: RunningCluster['nodes'][number], partition: number):
   }
 }
 
+/** highWatermark is the replica's own: 'earliest' is answered by every replica ('latest' only by the leader). */
 async function highWatermark(address: string, partition: number): Promise<number> {
-  return (await client(address).listOffsets({ topic, partition, spec: 'latest' })).highWatermark;
+  return (await client(address).listOffsets({ topic, partition, spec: 'earliest' })).highWatermark;
 }
 
 /**

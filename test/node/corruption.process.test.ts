@@ -127,7 +127,8 @@ describe('corruption on real processes', () => {
     const partitionView = (await brokerClient(c.nodes.get(metadataLeader)!.clientAddress).metadata([topic])).topics[0]!.partitions[0]!;
     const victim = [1, 2, 3].find((id) => id !== metadataLeader && id !== partitionView.leader)!;
     const victimAddress = c.nodes.get(victim)!.clientAddress;
-    const highWatermarkOn = (address: string): Promise<number | undefined> => brokerClient(address).listOffsets({ topic, partition: 0, spec: 'latest' }).then((answer) => answer.highWatermark, () => undefined);
+    // 'earliest': every replica answers it, with its own high watermark ('latest' only the leader).
+    const highWatermarkOn = (address: string): Promise<number | undefined> => brokerClient(address).listOffsets({ topic, partition: 0, spec: 'earliest' }).then((answer) => answer.highWatermark, () => undefined);
     await c.waitFor(async () => ((await highWatermarkOn(victimAddress)) === recordCount ? true : undefined), 10_000, `node ${victim} to apply every record`);
     await new Promise((resolve) => setTimeout(resolve, commitFlushMs));
     await c.kill(victim);

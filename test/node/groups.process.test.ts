@@ -134,7 +134,8 @@ async function highWatermarksAgreed(c: ProcessCluster): Promise<number[]> {
       const perNode = await Promise.all(
         c.liveIds().map((id) => {
           const client = brokerClient(c.nodes.get(id)!.clientAddress);
-          return Promise.all(Array.from({ length: partitionCount }, (_, partition) => client.listOffsets({ topic, partition, spec: 'latest' }).then((answer) => answer.highWatermark))).catch(() => undefined);
+          // 'earliest': every replica answers it, with its own high watermark ('latest' only the leader).
+          return Promise.all(Array.from({ length: partitionCount }, (_, partition) => client.listOffsets({ topic, partition, spec: 'earliest' }).then((answer) => answer.highWatermark))).catch(() => undefined);
         }),
       );
       const first = perNode[0];

@@ -6,7 +6,7 @@
 // found this: a consumer at offset 91 fetched from a new leader whose high watermark was still 79.
 // It was told "out of range", reset to the earliest offset, and its group committed 0 after 91.
 import { describe, expect, it } from 'vitest';
-import { NotLeaderError, OffsetOutOfRangeError } from '../../src/errors.js';
+import { NotLeaderError, OffsetNotAvailableError, OffsetOutOfRangeError } from '../../src/errors.js';
 import { HostedPartition } from '../../src/node/hosted-partition.js';
 import type { DurableRaftStorage } from '../../src/node/durable-raft-storage.js';
 import type { RaftHost } from '../../src/node/raft-host.js';
@@ -100,6 +100,31 @@ describe('a fetch past the high watermark', () => {
     // Below the high watermark and at it, a follower serves as before.
     expect(await read(follower, 5)).toMatchObject({ highWatermark: 5, nextOffset: 5 });
     expect((await read(follower, 0)).nextOffset).toBe(5);
+  });
+});
+
+describe('list offsets', () => {
+  const log: readonly Entry[] = [batchEntry(2, 0, 5)]; // offsets 0..4: high watermark 5
+
+  it('latest and by timestamp: from a leader that knows every commit only; a new leader asks to retry, a follower names the leader', () => {
+    const leader = replica({ role: 'leader', leader: 1, term: 2, commit: 2, applied: 2, appliedTerm: 2 }, log);
+    expect(leader.listOffset({ kind: 'latest' })).toBe(5);
+    expect(leader.listOffset({ kind: 'timestamp', timestampMs: 1_000 })).toBe(0);
+    expect(leader.listOffset({ kind: 'timestamp', timestampMs: 2_000 })).toBe(5);
+
+    const fresh = replica({ role: 'leader', leader: 1, term: 3, commit: 2, applied: 2, appliedTerm: 2 }, log);
+    expect(() => fresh.listOffset({ kind: 'latest' })).toThrow(OffsetNotAvailableError);
+    expect(() => fresh.listOffset({ kind: 'timestamp', timestampMs: 2_000 })).toThrow(OffsetNotAvailableError);
+    const behind = replica({ role: 'leader', leader: 1, term: 2, commit: 3, applied: 2, appliedTerm: 2 }, log);
+    expect(() => behind.listOffset({ kind: 'latest' })).toThrow(OffsetNotAvailableError);
+
+    const follower = replica({ role: 'follower', leader: 2, term: 2, commit: 2, applied: 2, appliedTerm: 2 }, log);
+    expect(() => follower.listOffset({ kind: 'latest' })).toThrow(expect.objectContaining({ name: 'NotLeaderError', leaderHint: 2 }));
+  });
+
+  it('earliest: from any replica, the first offset it holds', () => {
+    expect(replica({ role: 'follower', leader: 2, term: 2, commit: 2, applied: 2, appliedTerm: 2 }, log).listOffset({ kind: 'earliest' })).toBe(0);
+    expect(replica({ role: 'leader', leader: 1, term: 3, commit: 2, applied: 2, appliedTerm: 2 }, log).listOffset({ kind: 'earliest' })).toBe(0);
   });
 });
 

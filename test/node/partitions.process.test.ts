@@ -97,7 +97,8 @@ async function highWatermarksAgreed(c: ProcessCluster): Promise<number[]> {
     async () => {
       const perNode = await Promise.all(
         clients.map((client) =>
-          Promise.all(Array.from({ length: partitionCount }, (_, partition) => client.listOffsets({ topic, partition, spec: 'latest' }).then((answer) => answer.highWatermark))).catch(() => undefined),
+          // 'earliest': every replica answers it, with its own high watermark ('latest' only the leader).
+          Promise.all(Array.from({ length: partitionCount }, (_, partition) => client.listOffsets({ topic, partition, spec: 'earliest' }).then((answer) => answer.highWatermark))).catch(() => undefined),
         ),
       );
       const first = perNode[0];
