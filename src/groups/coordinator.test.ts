@@ -319,3 +319,19 @@ describe('offsets retention (expire)', () => {
     expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual(['old']);
   });
 });
+
+describe('commits from outside a membership', () => {
+  it('start a group only while the coordinator holds fewer than groupsPerCoordinatorMax', async () => {
+    const h = new Harness();
+    const max = groupLimits.groupsPerCoordinatorMax;
+    for (let i = 0; i < max - 1; i++) h.store.replay({ type: 'offsetCommit', group: `g${i}`, topic: 'orders', partition: 0, offset: 1, metadata: '', commitTimestampMs: 1 });
+    h.store.replay({ type: 'groupMetadata', group: 'metadata-only', generation: 1, assignor: 'range', leaderId: '', members: [], stateTimestampMs: 1 });
+    expect(h.store.groupCount).toBe(max);
+    const commit = (group: string): Promise<void> => h.coordinator.commitOffsets({ group, memberId: '', generation: -1, offsets: [{ topic: 'orders', partition: 1, offset: 9, metadata: '' }] }, h.nowMs);
+    await expect(commit('one-too-many')).rejects.toMatchObject({ name: 'InvalidRequestError', message: expect.stringContaining(`at most ${max}`) });
+    await commit('g7'); // a group it holds: committed
+    await commit('metadata-only');
+    expect(h.store.committed('g7').map(({ partition, offset }) => [partition, offset])).toEqual([[0, 1], [1, 9]]);
+    expect(h.store.groupCount).toBe(max);
+  });
+});

@@ -351,7 +351,15 @@ export class GroupCoordinator {
       if (offset.metadata.length > groupLimits.metadataLengthMax) throw InvalidRequestError.of('offsets.metadata', `is ${offset.metadata.length} characters; at most ${groupLimits.metadataLengthMax}`);
     }
     const fromOutside = request.generation < 0 && request.memberId === '';
-    if (!fromOutside || (this.known(request.group, nowMs)?.members.size ?? 0) > 0) this.requireMember(request, nowMs);
+    if (fromOutside) {
+      // A commit from outside a membership may start a group: the groups it can start are bounded as joins are.
+      const known = this.known(request.group, nowMs);
+      const held = this.deps.store.groupCount;
+      if (known === undefined && held >= groupLimits.groupsPerCoordinatorMax) throw InvalidRequestError.of('group', `this coordinator already holds ${held} groups; at most ${groupLimits.groupsPerCoordinatorMax}`);
+      if ((known?.members.size ?? 0) > 0) this.requireMember(request, nowMs);
+    } else {
+      this.requireMember(request, nowMs);
+    }
     await this.deps.persist(request.offsets.map((offset) => ({ type: 'offsetCommit', group: request.group, topic: offset.topic, partition: offset.partition, offset: offset.offset, metadata: offset.metadata, commitTimestampMs: nowMs })));
   }
 

@@ -70,6 +70,13 @@ export class GroupStore {
     }
   }
 
+  /** groupCount: how many groups have metadata or offsets. */
+  get groupCount(): number {
+    let count = this.offsets.size;
+    for (const group of this.metadata.keys()) if (!this.offsets.has(group)) count++;
+    return count;
+  }
+
   /** groups lists every group with metadata or offsets, sorted. */
   groups(): string[] {
     return [...new Set([...this.metadata.keys(), ...this.offsets.keys()])].sort();
