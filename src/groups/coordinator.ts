@@ -410,7 +410,7 @@ export class GroupCoordinator {
         }
       }
       if (live !== undefined && (live.members.size > 0 || live.state !== 'Empty' || live.completing)) continue;
-      const writtenMs = stored === undefined || stored.stateTimestampMs === 0 ? this.startedMs : stored.stateTimestampMs;
+      const writtenMs = stored === undefined ? 0 : stored.stateTimestampMs === 0 ? this.startedMs : stored.stateTimestampMs;
       const lastActiveMs = this.deps.store.committed(group).reduce((latest, offset) => Math.max(latest, offset.commitTimestampMs), writtenMs);
       if (nowMs - lastActiveMs < retentionMs) continue;
       expired.push(group);

@@ -98,9 +98,15 @@ export class GroupCoordinators {
     this.expiring = true;
     try {
       for (const attached of this.attached.values()) {
-        if (attached.coordinator === undefined) continue;
+        let coordinator: GroupCoordinator;
         try {
-          const expired = await attached.coordinator.expire(this.options.clock.now(), this.options.offsetsRetentionMs ?? offsetsRetentionMs);
+          // Also where no client came since this node took over: groups no one uses are the ones to expire.
+          coordinator = this.coordinatorOf(attached, '');
+        } catch {
+          continue; // not the leader here, or still loading
+        }
+        try {
+          const expired = await coordinator.expire(this.options.clock.now(), this.options.offsetsRetentionMs ?? offsetsRetentionMs);
           if (expired.length > 0) this.options.logger.info({ partition: attached.partition.label, groups: expired }, 'deleted groups past the offsets retention');
         } catch (error) {
           this.options.logger.warn({ err: error, partition: attached.partition.label }, 'could not delete expired groups yet');
