@@ -328,7 +328,7 @@ describe('commits from outside a membership', () => {
     h.store.replay({ type: 'groupMetadata', group: 'metadata-only', generation: 1, assignor: 'range', leaderId: '', members: [], stateTimestampMs: 1 });
     expect(h.store.groupCount).toBe(max);
     const commit = (group: string): Promise<void> => h.coordinator.commitOffsets({ group, memberId: '', generation: -1, offsets: [{ topic: 'orders', partition: 1, offset: 9, metadata: '' }] }, h.nowMs);
-    await expect(commit('one-too-many')).rejects.toMatchObject({ name: 'InvalidRequestError', message: expect.stringContaining(`at most ${max}`) });
+    await expect(commit('one-too-many')).rejects.toMatchObject({ name: 'InvalidRequestError', message: expect.stringContaining(`already holds ${max} groups`) });
     await commit('g7'); // a group it holds: committed
     await commit('metadata-only');
     expect(h.store.committed('g7').map(({ partition, offset }) => [partition, offset])).toEqual([[0, 1], [1, 9]]);

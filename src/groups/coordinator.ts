@@ -118,7 +118,7 @@ export class GroupCoordinator {
       // at once by the rebalance that hands them out; the coordinator that would have started it is gone.
       if (this.revokedSome(live, [...new Set(stored!.members.flatMap((member) => member.topics))])) this.prepareRebalance(live, nowMs);
     }
-    if (this.groups.size >= groupLimits.groupsPerCoordinatorMax) throw InvalidRequestError.of('group', `this coordinator already holds ${groupLimits.groupsPerCoordinatorMax} groups`);
+    if (this.groups.size >= groupLimits.groupsPerCoordinatorMax) throw tooManyGroups();
     this.groups.set(group, live);
     return live;
   }
@@ -354,8 +354,7 @@ export class GroupCoordinator {
     if (fromOutside) {
       // A commit from outside a membership may start a group: the groups it can start are bounded as joins are.
       const known = this.known(request.group, nowMs);
-      const held = this.deps.store.groupCount;
-      if (known === undefined && held >= groupLimits.groupsPerCoordinatorMax) throw InvalidRequestError.of('group', `this coordinator already holds ${held} groups; at most ${groupLimits.groupsPerCoordinatorMax}`);
+      if (known === undefined && this.deps.store.groupCount >= groupLimits.groupsPerCoordinatorMax) throw tooManyGroups();
       if ((known?.members.size ?? 0) > 0) this.requireMember(request, nowMs);
     } else {
       this.requireMember(request, nowMs);
@@ -449,6 +448,10 @@ export class GroupCoordinator {
     for (const group of this.groups.values()) for (const member of group.members.values()) member.join?.reject(error);
     this.groups.clear();
   }
+}
+
+function tooManyGroups(): InvalidRequestError {
+  return InvalidRequestError.of('group', `this coordinator already holds ${groupLimits.groupsPerCoordinatorMax} groups`);
 }
 
 function countsKey(counts: ReadonlyMap<string, number>): string {
