@@ -25,6 +25,13 @@ function positiveInteger(value: string): number {
   return n;
 }
 
+/** compactBytes: from 1 KiB (compaction at every check) to 1 GiB. */
+function compactBytes(value: string): number {
+  const n = positiveInteger(value);
+  if (n < 1024 || n > 1024 ** 3) throw new CommanderInvalidArgument('expected bytes from 1024 to 1073741824');
+  return n;
+}
+
 /** retentionMinutes: Kafka's offsets.retention.minutes is an int, so 1 to 2^31 - 1. */
 function retentionMinutes(value: string): number {
   const n = positiveInteger(value);
@@ -48,7 +55,8 @@ program
   .option('--session-timeout-ms <n>', 'as active controller, fence a broker silent for this many ms (default 6000; brokers heartbeat every 500 ms)', positiveInteger)
   .option('--advertised-client-port <port>', 'the client port this broker tells clients to use, when they reach it through a proxy (default: its clientPort)', positiveInteger)
   .option('--offsets-retention-minutes <n>', 'delete a consumer group without members, offsets and all, this long after it emptied or last committed (default 10080: 7 days)', retentionMinutes)
-  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number; offsetsRetentionMinutes?: number }) => {
+  .option('--offsets-compact-bytes <n>', 'compact a partition of __consumer_offsets once it holds this many bytes of group records (default 4194304)', compactBytes)
+  .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number; offsetsRetentionMinutes?: number; offsetsCompactBytes?: number }) => {
     process.exitCode = await runNode(options);
   });
 

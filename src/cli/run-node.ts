@@ -4,7 +4,7 @@ import { createLogger, logLevels, type LogLevel } from '../node/logger.js';
 import { RaftbusNode } from '../node/node.js';
 
 /** runNode returns the process exit code: 0 after a graceful stop, 1 on failure, 2 on bad input. */
-export async function runNode(options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number; offsetsRetentionMinutes?: number }): Promise<number> {
+export async function runNode(options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number; offsetsRetentionMinutes?: number; offsetsCompactBytes?: number }): Promise<number> {
   if (!(logLevels as readonly string[]).includes(options.logLevel)) {
     console.error(`--log-level: '${options.logLevel}' is not one of ${logLevels.join(', ')}`);
     return 2;
@@ -23,6 +23,7 @@ export async function runNode(options: { cluster: string; id: number; logLevel: 
       ...(options.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
       ...(options.advertisedClientPort !== undefined ? { advertisedClientPort: options.advertisedClientPort } : {}),
       ...(options.offsetsRetentionMinutes !== undefined ? { offsetsRetentionMs: options.offsetsRetentionMinutes * 60_000 } : {}),
+      ...(options.offsetsCompactBytes !== undefined ? { offsetsCompactBytes: options.offsetsCompactBytes } : {}),
       onFailure: (error) => {
         failed = error;
         wake();
