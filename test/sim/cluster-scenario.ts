@@ -145,6 +145,7 @@ export async function runScenario(scenario: ClusterScenario, options: { trace?: 
       throw new Error(`the checker found anomalies: ${JSON.stringify(Object.fromEntries(found))}; examples ${JSON.stringify(verdict.examples).slice(0, 2000)}`);
     }
     if (workload.refusals.length > 0) throw new Error(`producers were refused for good: ${workload.refusals.join('; ')}`);
+    if (workload.fetchedBehind.length > 0) throw new Error(`a coordinator answered below an acknowledged commit: ${workload.fetchedBehind.slice(0, 5).join('; ')}`);
     // A healthy cluster here sends at most a few thousand Raft messages in a second; more is a storm (a leader and a follower bouncing an append back and forth).
     if (sim.counts.messagesInOneSecondMax > messagesPerSecondMax) throw new Error(`message storm: ${sim.counts.messagesInOneSecondMax} peer messages in one virtual second (the bound is ${messagesPerSecondMax})`);
     return { sim, workload, counts: verdict.counts, settledAtMs };

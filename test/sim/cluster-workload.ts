@@ -121,6 +121,8 @@ export class ClusterWorkload implements ConsumerWorld {
   producing = true;
   /** refusals: sends refused for good, which a correct cluster never does to these producers. */
   readonly refusals: string[] = [];
+  /** fetchedBehind: OffsetFetch answers below a commit acknowledged before the fetch was sent (a coordinator that lost a commit). */
+  readonly fetchedBehind: string[] = [];
   readonly topicCreated: Promise<void>;
   private readonly producers: SimProducer[] = [];
   private readonly consumers: SimConsumer[] = [];
@@ -278,6 +280,22 @@ export class ClusterWorkload implements ConsumerWorld {
         throw error;
       },
     );
+    if (method === 'OffsetFetch') {
+      // Commits are acknowledged only once replicated, and a group's commits never go back: an
+      // answer must hold at least every commit acknowledged before the question left.
+      const before = new Map(this.committed.get(group) ?? []);
+      return answered.then((answer) => {
+        const found = new Map((answer as { offsets: { partition: number; offset: number }[] }).offsets.map((offset) => [offset.partition, offset.offset]));
+        for (const { partition } of (body as { partitions: { partition: number }[] }).partitions) {
+          const acknowledged = before.get(partition);
+          const offset = found.get(partition);
+          if (acknowledged !== undefined && (offset === undefined || offset < acknowledged)) {
+            this.fetchedBehind.push(`OffsetFetch of ${group} ${topic}-${partition} by consumer ${process} at node ${String(target)} answered ${offset ?? 'nothing'}, below the commit of ${acknowledged} acknowledged before it`);
+          }
+        }
+        return answer;
+      });
+    }
     if (method !== 'OffsetCommit') return answered;
     return answered.then((answer) => {
       const consumer = this.consumers[process]!;
