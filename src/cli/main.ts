@@ -25,18 +25,13 @@ function positiveInteger(value: string): number {
   return n;
 }
 
-/** compactBytes: from 1 KiB (compaction at every check) to 1 GiB. */
-function compactBytes(value: string): number {
-  const n = positiveInteger(value);
-  if (n < 1024 || n > 1024 ** 3) throw new CommanderInvalidArgument('expected bytes from 1024 to 1073741824');
-  return n;
-}
-
-/** retentionMinutes: Kafka's offsets.retention.minutes is an int, so 1 to 2^31 - 1. */
-function retentionMinutes(value: string): number {
-  const n = positiveInteger(value);
-  if (n > 2_147_483_647) throw new CommanderInvalidArgument('expected minutes from 1 to 2147483647');
-  return n;
+/** integerFrom returns a parser of an integer from min to max, whose refusal names both. */
+function integerFrom(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new CommanderInvalidArgument(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
 }
 
 const program = new Command()
@@ -54,8 +49,8 @@ program
   .option('--snapshot-every-entries <n>', 'snapshot the metadata log after this many entries', positiveInteger)
   .option('--session-timeout-ms <n>', 'as active controller, fence a broker silent for this many ms (default 6000; brokers heartbeat every 500 ms)', positiveInteger)
   .option('--advertised-client-port <port>', 'the client port this broker tells clients to use, when they reach it through a proxy (default: its clientPort)', positiveInteger)
-  .option('--offsets-retention-minutes <n>', 'delete a consumer group without members, offsets and all, this long after it emptied or last committed (default 10080: 7 days)', retentionMinutes)
-  .option('--offsets-compact-bytes <n>', 'compact a partition of __consumer_offsets once it holds this many bytes of group records (default 4194304)', compactBytes)
+  .option('--offsets-retention-minutes <n>', 'delete a consumer group without members, offsets and all, this long after it emptied or last committed (default 10080: 7 days)', integerFrom(1, 2_147_483_647))
+  .option('--offsets-compact-bytes <n>', 'compact a partition of __consumer_offsets once it holds this many bytes of group records (default 4194304)', integerFrom(1024, 1024 ** 3))
   .action(async (options: { cluster: string; id: number; logLevel: string; pretty?: boolean; snapshotEveryEntries?: number; sessionTimeoutMs?: number; advertisedClientPort?: number; offsetsRetentionMinutes?: number; offsetsCompactBytes?: number }) => {
     process.exitCode = await runNode(options);
   });

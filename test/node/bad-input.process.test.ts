@@ -47,6 +47,21 @@ describe('bad input to a node', () => {
     expect(readdirSync(dir)).toEqual(['cluster.json']);
   });
 
+  it('a node option out of its range is refused with the range, before anything is created', async () => {
+    const dir = tempDir();
+    const cases: [string, string, string][] = [
+      ['--offsets-retention-minutes', '0', 'expected an integer from 1 to 2147483647'],
+      ['--offsets-compact-bytes', '100', 'expected an integer from 1024 to 1073741824'],
+      ['--offsets-compact-bytes', '1e3', 'expected an integer from 1024 to 1073741824'],
+    ];
+    for (const [option, value, message] of cases) {
+      const result = await runCli(['node', '--cluster', join(dir, 'cluster.json'), '--id', '1', option, value]);
+      expect(result.code, `${option} ${value}`).toBe(1);
+      expect(result.output).toContain(`option '${option} <n>' argument '${value}' is invalid. ${message}`);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('a cluster file that is not JSON is refused with the position of the error', async () => {
     const dir = tempDir();
     const file = join(dir, 'cluster.json');
