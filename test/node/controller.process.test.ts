@@ -210,8 +210,11 @@ describe('controller on real processes', () => {
     expect(retried.topicId).toBe(original.topicId);
     expect(retried.partitions.map((partition) => partition.replicas)).toEqual(original.partitions.map((partition) => partition.replicas));
     for (const id of survivors) {
-      const listed = await c.client(id).call<{ names: string[] }>('ListTopics', {});
-      expect(listed.names, `topics on node ${id}`).toEqual(['retried']);
+      // Each node answers from its own copy, and a follower learns the last commits with its
+      // leader's next append: wait until it lists a topic, then it must hold exactly this one.
+      const names = async (): Promise<string[]> => (await c.client(id).call<{ names: string[] }>('ListTopics', {})).names;
+      await c.waitFor(async () => ((await names()).length > 0 ? true : undefined), 10_000, `node ${id} to apply the topic`);
+      expect(await names(), `topics on node ${id}`).toEqual(['retried']);
       const topics = await describeTopicsOn(c, id);
       expect(topics.map((topic) => topic.topicId)).toEqual([original.topicId]);
     }
