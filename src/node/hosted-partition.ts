@@ -1,7 +1,7 @@
 // HostedPartition is one partition replica on this node: its Raft group's storage and state
-// machine, and what the Broker service asks of it: produce (on the leader), fetch and list offsets
-// (on any replica, never past the high watermark), and retention.
-import type { Status } from '../raft/rawnode.js';
+// machine, and what the Broker service asks of it: produce (on the leader), fetch (on any replica,
+// never past the high watermark), list offsets (the end only from a leader that knows it), and
+// retention and compaction.
 import type { NodeId } from '../raft/types.js';
 import type { TopicConfigs } from '../controller/topic-validation.js';
 import {
@@ -130,7 +130,7 @@ export class HostedPartition implements BrokerPartition {
    * fetch reads committed batches from offset, up to maxBytes (at least one batch). When fewer
    * than minBytes are there it waits up to maxWaitMs for more. Throws OffsetOutOfRangeError below
    * the log start, and past the high watermark where that is known to be the end (see
-   * knowsEveryCommit); past it elsewhere, a follower throws NotLeaderError and a leader waits.
+   * knowsTheEnd); past it elsewhere, a follower throws NotLeaderError and a leader waits.
    * Once signal aborts (the caller went away) it stops waiting and answers what is there.
    */
   async fetch(request: { offset: number; maxBytes: number; maxWaitMs: number; minBytes: number }, signal?: AbortSignal): Promise<FetchAnswer> {
@@ -151,9 +151,7 @@ export class HostedPartition implements BrokerPartition {
         // The offset may have been read on a replica that had learned of more commits than this
         // one: then it is not out of range, only not here yet. A consumer told otherwise would
         // reset its position and read the partition again from its start (or from this stale end).
-        const status = this.host.status(this.id.groupId);
-        if (status?.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
-        if (!this.knowsEveryCommit(status)) return empty; // fetch() waits for the high watermark to move
+        if (!this.knowsTheEnd()) return empty; // fetch() waits for the high watermark to move
       }
       throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, lookup.logStartOffset, lookup.highWatermark);
     }
@@ -168,12 +166,15 @@ export class HostedPartition implements BrokerPartition {
   }
 
   /**
-   * knowsEveryCommit says whether this leader's high watermark is at least every offset any replica
-   * has served: once it has applied an entry of its own term (which follows every entry committed
-   * before it) and everything it knows to be committed. A new leader may not have learned its
-   * predecessor's last commits yet, and a follower may lag its leader.
+   * knowsTheEnd says whether this replica's high watermark is at least every offset any replica has
+   * served, which only a leader can tell: once it has applied an entry of its own term (which
+   * follows every entry committed before it) and everything it knows to be committed. A new leader
+   * may not have learned its predecessor's last commits yet (false). A follower may lag its leader:
+   * it throws NotLeaderError naming the leader, so that the caller asks there.
    */
-  private knowsEveryCommit(status: Status): boolean {
+  private knowsTheEnd(): boolean {
+    const status = this.host.status(this.id.groupId);
+    if (status?.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
     return this.host.appliedTerm(this.id.groupId) === status.term && status.applied >= status.commit;
   }
 
@@ -209,9 +210,7 @@ export class HostedPartition implements BrokerPartition {
    */
   listOffset(spec: OffsetSpec): number {
     if (spec.kind === 'earliest') return this.state.logStartOffset;
-    const status = this.host.status(this.id.groupId);
-    if (status?.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
-    if (!this.knowsEveryCommit(status)) throw new OffsetNotAvailableError(this.id.topic, this.id.partition);
+    if (!this.knowsTheEnd()) throw new OffsetNotAvailableError(this.id.topic, this.id.partition);
     if (spec.kind === 'latest') return this.state.highWatermark;
     return this.state.offsetForTimestamp(spec.timestampMs);
   }
@@ -247,7 +246,7 @@ export class HostedPartition implements BrokerPartition {
       deleteBelow = end;
     }
     const compaction = this.compaction;
-    if (compaction !== undefined && bytes > 0 && bytes >= Math.max(compaction.bytesMin, 2 * compaction.stateBytes)) deleteBelow = this.state.lastBatchIndex() + 1;
+    if (compaction !== undefined && bytes >= Math.max(compaction.bytesMin, 2 * compaction.stateBytes)) deleteBelow = this.state.lastBatchIndex() + 1;
     if (deleteBelow === 0 || deleteBelow - 1 <= snapshotIndex) return this.state.logStartOffset;
     const through = deleteBelow - 1;
     const term = this.storage.term(through);
