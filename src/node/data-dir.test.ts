@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { directoryIdPattern } from '../rpc/peer-codec.js';
 import { DataDirError, dataDirFormatVersion, isProcessAlive, lockFileName, metaFileName, openDataDir } from './data-dir.js';
 import type { DataDir } from './data-dir.js';
 
@@ -66,19 +67,47 @@ describe('openDataDir: identity', () => {
     const dataDir = await open(dir);
     expect(dataDir.created).toBe(true);
     expect(dataDir.path).toBe(dir);
-    expect(dataDir.meta).toEqual({ formatVersion: dataDirFormatVersion, clusterId: 'cluster-a', nodeId: 1 });
+    expect(dataDir.meta).toEqual({ formatVersion: dataDirFormatVersion, clusterId: 'cluster-a', nodeId: 1, directoryId: expect.stringMatching(directoryIdPattern) });
     const meta = JSON.parse(await readFile(path.join(dir, metaFileName), 'utf8')) as unknown;
-    expect(meta).toEqual({ formatVersion: dataDirFormatVersion, clusterId: 'cluster-a', nodeId: 1 });
+    expect(meta).toEqual(dataDir.meta);
     expect((await readdir(dir)).sort()).toEqual([lockFileName, metaFileName]);
+  });
+
+  it('draws a new directory id for every directory it creates', async () => {
+    const ids = new Set<string>();
+    for (const name of ['x', 'y', 'z']) ids.add((await open(path.join(root, name))).meta.directoryId);
+    expect(ids.size).toBe(3);
+  });
+
+  it('gives a directory written before directory ids one, once, and keeps it', async () => {
+    const dir = path.join(root, 'node-1');
+    await writeMeta(dir, { formatVersion: dataDirFormatVersion, clusterId: 'cluster-a', nodeId: 1 });
+    const first = await open(dir);
+    expect(first.created).toBe(false);
+    expect(first.meta.directoryId).toMatch(directoryIdPattern);
+    const written = JSON.parse(await readFile(path.join(dir, metaFileName), 'utf8')) as { directoryId: string };
+    expect(written.directoryId).toBe(first.meta.directoryId);
+    await first.close();
+    expect((await open(dir)).meta.directoryId).toBe(first.meta.directoryId);
+  });
+
+  it('refuses a meta.json whose directory id is not 32 hex digits', async () => {
+    const dir = path.join(root, 'node-1');
+    await writeMeta(dir, { formatVersion: dataDirFormatVersion, clusterId: 'cluster-a', nodeId: 1, directoryId: 'ABC' });
+    const error = await openError(dir);
+    expect(error.kind).toBe('corruptMeta');
+    expect(error.message).toContain('directoryId of 32 hex digits');
   });
 
   it('opens again with the same identity, without rewriting meta.json', async () => {
     const dir = path.join(root, 'node-1');
-    await (await open(dir)).close();
+    const first = await open(dir);
+    const firstId = first.meta.directoryId;
+    await first.close();
     const before = await stat(path.join(dir, metaFileName));
     const dataDir = await open(dir);
     expect(dataDir.created).toBe(false);
-    expect(dataDir.meta).toEqual({ formatVersion: dataDirFormatVersion, clusterId: 'cluster-a', nodeId: 1 });
+    expect(dataDir.meta).toEqual({ formatVersion: dataDirFormatVersion, clusterId: 'cluster-a', nodeId: 1, directoryId: firstId });
     expect((await stat(path.join(dir, metaFileName))).mtimeMs).toBe(before.mtimeMs);
   });
 

@@ -1,5 +1,7 @@
 // A node's data directory and its identity: meta.json says which cluster and which node the
 // directory belongs to, and a lock file keeps a second process from using it at the same time.
+// meta.json also holds the directory's id, random and drawn once when the directory is created:
+// peers remember it, and so tell this directory from a new, empty one given the same node id.
 //
 // The lock is a file created with O_EXCL holding the owner's pid and hostname. A lock whose pid is not
 // alive on this host is stale (its owner crashed) and is taken over. A lock naming another host cannot
@@ -9,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { link, mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { directoryIdPattern } from '../rpc/peer-codec.js';
 
 /** dataDirFormatVersion is the layout version this code writes and the only one it reads. */
 export const dataDirFormatVersion = 2;
@@ -30,6 +33,13 @@ export interface DataDirMeta {
   readonly formatVersion: number;
   readonly clusterId: string;
   readonly nodeId: number;
+  /** directoryId: 32 hex digits drawn when the directory was created (see the file comment). */
+  readonly directoryId: string;
+}
+
+/** newDirectoryId draws a directory id. */
+export function newDirectoryId(): string {
+  return randomBytes(16).toString('hex');
 }
 
 /** LockOwner is the content of the lock file. */
@@ -47,6 +57,7 @@ export const dataDirErrorKinds = [
   'locked', // another live process holds the lock, or the lock cannot be judged stale
   'unusable', // the directory cannot be created or read
   'lost', // the directory, its meta.json or its lock was removed or replaced while the node ran
+  'replaced', // a peer knows this node on another data directory: this one is not the node's data
 ] as const;
 export type DataDirErrorKind = (typeof dataDirErrorKinds)[number];
 
@@ -110,18 +121,21 @@ const heldLocks = new Set<string>();
  */
 export async function openDataDir(options: { path: string; clusterId: string; nodeId: number }): Promise<DataDir> {
   const dataDir = path.resolve(options.path);
-  const expected: DataDirMeta = { formatVersion: dataDirFormatVersion, clusterId: options.clusterId, nodeId: options.nodeId };
+  const expected: DataDirMeta = { formatVersion: dataDirFormatVersion, clusterId: options.clusterId, nodeId: options.nodeId, directoryId: newDirectoryId() };
   const metaBefore = await readMeta(dataDir);
   if (metaBefore !== undefined) checkIdentity(dataDir, metaBefore, expected);
   await ensureDirectory(dataDir);
   const lockPath = await acquireLock(dataDir);
   try {
     // Read again under the lock: another process may have written meta.json in between.
-    const meta = await readMeta(dataDir);
-    if (meta !== undefined) checkIdentity(dataDir, meta, expected);
+    const found = await readMeta(dataDir);
+    if (found !== undefined) checkIdentity(dataDir, found, expected);
     else await checkOnlyOurFiles(dataDir);
-    if (meta === undefined) await writeMetaDurably(dataDir, expected);
-    return await openedDataDir(dataDir, meta ?? expected, meta === undefined, lockPath);
+    // A directory written before directory ids existed gets one now, once: its peers learn it at
+    // their next contact, and from then on it is this directory's for good.
+    const meta = found === undefined ? expected : { ...found, directoryId: found.directoryId ?? expected.directoryId };
+    if (found?.directoryId === undefined) await writeMetaDurably(dataDir, meta);
+    return await openedDataDir(dataDir, meta, found === undefined, lockPath);
   } catch (error) {
     await releaseLock(lockPath);
     throw error;
@@ -187,7 +201,7 @@ async function openedDataDir(dataDir: string, meta: DataDirMeta, created: boolea
   };
 }
 
-function checkIdentity(dataDir: string, found: DataDirMeta, expected: DataDirMeta): void {
+function checkIdentity(dataDir: string, found: StoredMeta, expected: DataDirMeta): void {
   const metaPath = path.join(dataDir, metaFileName);
   if (found.formatVersion !== expected.formatVersion) {
     const message = `${metaPath} has format version ${found.formatVersion}, but this raftbus reads only version ${expected.formatVersion}; use a raftbus release that knows that format`;
@@ -203,18 +217,21 @@ function checkIdentity(dataDir: string, found: DataDirMeta, expected: DataDirMet
   }
 }
 
+/** StoredMeta is meta.json as read: a directory created before directory ids has none. */
+type StoredMeta = Omit<DataDirMeta, 'directoryId'> & { readonly directoryId: string | undefined };
+
 /** readMeta returns the parsed meta.json, undefined when it (or the directory) does not exist. */
-async function readMeta(dataDir: string): Promise<DataDirMeta | undefined> {
+async function readMeta(dataDir: string): Promise<StoredMeta | undefined> {
   const metaPath = path.join(dataDir, metaFileName);
   const text = await readSmallFile(dataDir, metaPath);
   if (text === undefined) return undefined;
   const meta = parseMeta(text);
   if (meta !== undefined) return meta;
-  const message = `${metaPath} is not a valid raftbus meta file (expected JSON with formatVersion, clusterId and nodeId); it was not written by raftbus or is damaged`;
+  const message = `${metaPath} is not a valid raftbus meta file (expected JSON with formatVersion, clusterId, nodeId and a directoryId of 32 hex digits); it was not written by raftbus or is damaged`;
   throw new DataDirError({ kind: 'corruptMeta', dataDir, message });
 }
 
-function parseMeta(text: string): DataDirMeta | undefined {
+function parseMeta(text: string): StoredMeta | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -222,9 +239,10 @@ function parseMeta(text: string): DataDirMeta | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { formatVersion, clusterId, nodeId } = value as Record<string, unknown>;
+  const { formatVersion, clusterId, nodeId, directoryId } = value as Record<string, unknown>;
   if (!Number.isInteger(formatVersion) || typeof clusterId !== 'string' || !Number.isInteger(nodeId)) return undefined;
-  return { formatVersion: formatVersion as number, clusterId, nodeId: nodeId as number };
+  if (directoryId !== undefined && (typeof directoryId !== 'string' || !directoryIdPattern.test(directoryId))) return undefined;
+  return { formatVersion: formatVersion as number, clusterId, nodeId: nodeId as number, directoryId };
 }
 
 /** readSmallFile returns a file's text, or undefined when it does not exist. */

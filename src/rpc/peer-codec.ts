@@ -28,6 +28,9 @@ export class PeerProtocolError extends Error {
   }
 }
 
+/** directoryIdPattern is a data directory id (data-dir.ts, and Hello on the wire): 128 random bits in lowercase hex. */
+export const directoryIdPattern = /^[0-9a-f]{32}$/;
+
 /** peerProtocolVersion is the Hello.protocol_version this code speaks. */
 export const peerProtocolVersion = 1;
 
