@@ -2,7 +2,7 @@
 // groups from disk (NodeShell), joins its peers over the peer transport and serves clients over gRPC.
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { PeerTransport } from '../rpc/peer-transport.js';
+import { PeerTransport, type PeerRefusal } from '../rpc/peer-transport.js';
 import { StateStore } from '../storage/state-store.js';
 import { Admin } from '../client/admin.js';
 import { registerAdminService } from '../rpc/admin-service.js';
@@ -31,6 +31,7 @@ interface ProcessParts {
 export class RaftbusNode extends NodeShell {
   private closing: Promise<void> | undefined;
   private dataDirWatch: NodeJS.Timeout | undefined;
+  private refused = false;
 
   private constructor(
     parts: ShellParts,
@@ -61,6 +62,9 @@ export class RaftbusNode extends NodeShell {
         onMessages: (from, messages) => shell?.receive(from, messages),
         onUnreachable: (peer) => shell?.reportUnreachable(peer),
         onSnapshotStatus: ({ to, group, outcome }) => shell?.reportSnapshot({ group, to, outcome: outcome === 'delivered' ? 'finished' : 'failed' }),
+        directoryId: dataDir.meta.directoryId,
+        peerDirectories: { recorded: await stateStore.peerDirectories(), save: (peer, directoryId) => stateStore.savePeerDirectory(peer, directoryId) },
+        onRefused: (refusal) => shell?.stopRefused(refusal, options.onFailure),
       });
       const peerPort = await startOrExplain(() => transport.start(), `peer port ${self.host}:${self.peerPort}`);
       cleanup.push(() => transport.close());
@@ -127,6 +131,22 @@ export class RaftbusNode extends NodeShell {
           void this.close().catch(() => undefined); // stop acknowledging now, also where no onFailure was given; a failed close surfaces to whoever awaits close()
         });
     }, nodeDefaults.dataDirCheckMs);
+  }
+
+  /**
+   * stopRefused stops a node that a peer refuses: the peer knows this node on another data
+   * directory, so this one is not the node's data (see peer.proto's Hello). It reports a
+   * DataDirError through onFailure (the process exits) and closes the node.
+   */
+  private stopRefused(refusal: PeerRefusal, onFailure: ((error: Error) => void) | undefined): void {
+    if (this.refused) return;
+    this.refused = true;
+    const { dataDir } = this.process;
+    const message = `node ${refusal.peer} refuses it: ${refusal.details}. This node stops without taking part`;
+    const error = new DataDirError({ kind: 'replaced', dataDir: dataDir.path, message });
+    this.logger.fatal({ err: error }, 'data directory refused by a peer');
+    onFailure?.(error);
+    void this.close().catch(() => undefined);
   }
 
   private async closeOnce(): Promise<void> {

@@ -132,7 +132,7 @@ describe('peer codec', () => {
       snapshot: { metadata: { index: 9, term: 3, confState: { voters: [1, 2, 3], learners: [4] } }, data: new Uint8Array(0) },
     };
     const frames: PeerFrame[] = [
-      { kind: 'hello', clusterId: 'c1', from: 1, to: 2, protocolVersion: 1 },
+      { kind: 'hello', clusterId: 'c1', from: 1, to: 2, protocolVersion: 1, directoryId: '0123456789abcdef0123456789abcdef' },
       { kind: 'helloAck', nodeId: 2 },
       { kind: 'batch', messages: [{ type: 'timeoutNow', group: 1, from: 1, to: 2, term: 5 }] },
       { kind: 'snapshotChunk', snapshotId: 1, offset: 0, totalBytes: 3, data: new Uint8Array([1, 2, 3]), header },

@@ -32,11 +32,11 @@ export class PeerProtocolError extends Error {
 export const directoryIdPattern = /^[0-9a-f]{32}$/;
 
 /** peerProtocolVersion is the Hello.protocol_version this code speaks. */
-export const peerProtocolVersion = 1;
+export const peerProtocolVersion = 2;
 
 /** PeerFrame is a decoded raftbus.peer.v1.PeerFrame. */
 export type PeerFrame =
-  | { readonly kind: 'hello'; readonly clusterId: string; readonly from: NodeId; readonly to: NodeId; readonly protocolVersion: number }
+  | { readonly kind: 'hello'; readonly clusterId: string; readonly from: NodeId; readonly to: NodeId; readonly protocolVersion: number; readonly directoryId: string }
   | { readonly kind: 'helloAck'; readonly nodeId: NodeId }
   | { readonly kind: 'batch'; readonly messages: readonly Message[] }
   | SnapshotChunkFrame
@@ -342,7 +342,7 @@ export function encodeFrame(frame: PeerFrame): Uint8Array {
 function toWireFrame(frame: PeerFrame): Decoded {
   switch (frame.kind) {
     case 'hello':
-      return { hello: { clusterId: frame.clusterId, from: frame.from, to: frame.to, protocolVersion: frame.protocolVersion } };
+      return { hello: { clusterId: frame.clusterId, from: frame.from, to: frame.to, protocolVersion: frame.protocolVersion, directoryId: frame.directoryId } };
     case 'helloAck':
       return { helloAck: { nodeId: frame.nodeId } };
     case 'batch':
@@ -371,7 +371,8 @@ function fromWireFrame(object: Decoded): PeerFrame {
       const clusterId = typeof hello['clusterId'] === 'string' ? hello['clusterId'] : '';
       const from = readUint(hello, 'from', 'hello');
       const to = readUint(hello, 'to', 'hello');
-      return { kind, clusterId, from, to, protocolVersion: readUint(hello, 'protocolVersion', 'hello') };
+      const directoryId = typeof hello['directoryId'] === 'string' ? hello['directoryId'] : '';
+      return { kind, clusterId, from, to, protocolVersion: readUint(hello, 'protocolVersion', 'hello'), directoryId };
     }
     case 'helloAck':
       return { kind, nodeId: readUint(object['helloAck'] as Decoded, 'nodeId', 'helloAck') };

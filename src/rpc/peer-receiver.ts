@@ -2,13 +2,14 @@
 // the server. It checks the Hello, then hands every message to Raft; anything wrong from the
 // peer ends this call alone with a gRPC status and a warning, and the server serves on.
 //
-// States: awaitingHello --good Hello--> open; any --bad frame/timeout/close--> closed (final).
+// States: awaitingHello --good Hello--> admitting --directory id accepted--> open;
+//         any --bad frame/timeout/close/refused directory--> closed (final).
 
 import * as grpc from '@grpc/grpc-js';
 import type { Message, NodeId } from '../raft/types.js';
 import type { PeerLimits } from './limits.js';
 import type { RpcLogger } from './logger.js';
-import { decodeFrame, encodeFrame, PeerProtocolError, peerProtocolVersion, type PeerFrame } from './peer-codec.js';
+import { decodeFrame, directoryIdPattern, encodeFrame, PeerProtocolError, peerProtocolVersion, type PeerFrame } from './peer-codec.js';
 import { SnapshotReassembler } from './peer-snapshot.js';
 
 /** InboundContext is what an inbound stream needs from its transport. */
@@ -18,11 +19,22 @@ export interface InboundContext {
   readonly limits: PeerLimits;
   readonly logger: RpcLogger;
   isKnownPeer(nodeId: NodeId): boolean;
+  /**
+   * admitDirectory resolves whether a peer may speak from this data directory: undefined when it
+   * may (its first directory id, made durable before this resolves, or the one recorded), else
+   * the directory id recorded for that node.
+   */
+  admitDirectory(nodeId: NodeId, directoryId: string): Promise<string | undefined>;
   /** accepted is told of a stream whose Hello was good, so that an older one can be superseded. */
   accepted(stream: InboundPeerStream): void;
   closed(stream: InboundPeerStream): void;
   deliver(from: NodeId, messages: readonly Message[]): void;
 }
+
+/** refusalTrailer is the trailing metadata key that marks a rejection the dialer must not retry past. */
+export const refusalTrailer = 'raftbus-refusal';
+/** directoryRefusal is refusalTrailer's value for a node whose data directory is not the one its peers know. */
+export const directoryRefusal = 'directory';
 
 /** PeerRejection is why an inbound stream was closed: a gRPC status code and its details. */
 export class PeerRejection extends Error {
@@ -30,18 +42,23 @@ export class PeerRejection extends Error {
   constructor(
     readonly code: grpc.status,
     readonly details: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; refusal?: typeof directoryRefusal },
   ) {
     super(details, options);
+    this.refusal = options?.refusal;
   }
+
+  /** refusal marks a rejection for which the dialer is told (trailer refusalTrailer) to stop. */
+  readonly refusal: typeof directoryRefusal | undefined;
 }
+
 
 /** InboundPeerStream serves one Peer.Stream call from a dialing peer. */
 export class InboundPeerStream {
   readonly #call: grpc.ServerDuplexStream<Buffer, Uint8Array>;
   readonly #context: InboundContext;
   readonly #reassembler: SnapshotReassembler;
-  #state: 'awaitingHello' | 'open' | 'closed' = 'awaitingHello';
+  #state: 'awaitingHello' | 'admitting' | 'open' | 'closed' = 'awaitingHello';
   #peerId: NodeId | undefined;
   #helloTimer: NodeJS.Timeout | undefined;
   #log: RpcLogger;
@@ -71,8 +88,13 @@ export class InboundPeerStream {
     if (this.#state === 'closed') return;
     this.#log.warn({ code: grpc.status[rejection.code], details: rejection.details, peer: this.#peerId }, 'peer stream rejected');
     this.#cleanUp();
-    // grpc-js ends a server stream on 'error' with the status it carries.
-    this.#call.emit('error', { code: rejection.code, details: rejection.details });
+    let metadata: grpc.Metadata | undefined;
+    if (rejection.refusal !== undefined) {
+      metadata = new grpc.Metadata();
+      metadata.set(refusalTrailer, rejection.refusal);
+    }
+    // grpc-js ends a server stream on 'error' with the status (and the trailers) it carries.
+    this.#call.emit('error', { code: rejection.code, details: rejection.details, metadata });
   }
 
   /** #finish ends the call with an OK status: the dialer hung up, or the call is gone. */
@@ -93,6 +115,7 @@ export class InboundPeerStream {
     try {
       const frame = decodeFrame(bytes);
       if (this.#state === 'awaitingHello') this.#onHello(frame);
+      else if (this.#state === 'admitting') throw new PeerRejection(grpc.status.INVALID_ARGUMENT, `${frame.kind} frame before the HelloAck`);
       else this.#onFrame(frame, this.#peerId!);
     } catch (error) {
       if (error instanceof PeerRejection) this.reject(error);
@@ -101,7 +124,10 @@ export class InboundPeerStream {
     }
   }
 
-  /** #onHello accepts a Hello of this cluster, from a known node, meant for this node. */
+  /**
+   * #onHello accepts a Hello of this cluster, from a known node, meant for this node, and then
+   * asks whether its data directory is the one that node had (#admit).
+   */
   #onHello(frame: PeerFrame): void {
     const { clusterId, nodeId } = this.#context;
     if (frame.kind !== 'hello') throw new PeerRejection(grpc.status.INVALID_ARGUMENT, `first frame is ${frame.kind}, not hello`);
@@ -115,12 +141,42 @@ export class InboundPeerStream {
     if (frame.from === nodeId || !this.#context.isKnownPeer(frame.from)) {
       throw new PeerRejection(grpc.status.PERMISSION_DENIED, `node ${frame.from} is not a peer of node ${nodeId}`);
     }
-    clearTimeout(this.#helloTimer);
-    this.#state = 'open';
+    if (!directoryIdPattern.test(frame.directoryId)) {
+      throw new PeerRejection(grpc.status.INVALID_ARGUMENT, `hello directory_id '${frame.directoryId.slice(0, 40)}' is not 32 lowercase hex digits`);
+    }
+    this.#state = 'admitting';
     this.#peerId = frame.from;
     this.#log = this.#log.child({ peer: frame.from });
+    void this.#admit(frame.from, frame.directoryId);
+  }
+
+  /**
+   * #admit opens the stream once the peer's data directory is admitted. A node that shows another
+   * directory than the one it showed first lost its data (or was pointed at another directory):
+   * it may have voted in terms it no longer remembers, and acknowledged entries it no longer has,
+   * so nothing it sends is taken.
+   */
+  async #admit(from: NodeId, directoryId: string): Promise<void> {
+    let recorded: string | undefined;
+    try {
+      recorded = await this.#context.admitDirectory(from, directoryId);
+    } catch (error) {
+      this.reject(new PeerRejection(grpc.status.UNAVAILABLE, `cannot record the data directory of node ${from}: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    if (this.#state !== 'admitting') return;
+    if (recorded !== undefined) {
+      const details =
+        `node ${from} runs on data directory ${directoryId}, but node ${this.#context.nodeId} knows it on directory ${recorded}: ` +
+        `node ${from} lost its data directory or was given another one. Taken in, it could vote again in terms it voted in ` +
+        `before and count toward commits with entries it no longer has. Put its directory back (see "A node that lost its data" in the README)`;
+      this.reject(new PeerRejection(grpc.status.FAILED_PRECONDITION, details, { refusal: directoryRefusal }));
+      return;
+    }
+    clearTimeout(this.#helloTimer);
+    this.#state = 'open';
     this.#context.accepted(this);
-    this.#call.write(encodeFrame({ kind: 'helloAck', nodeId }));
+    this.#call.write(encodeFrame({ kind: 'helloAck', nodeId: this.#context.nodeId }));
   }
 
   #onFrame(frame: PeerFrame, peerId: NodeId): void {

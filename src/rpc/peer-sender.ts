@@ -25,6 +25,7 @@ import {
   PeerProtocolError,
   peerProtocolVersion,
 } from './peer-codec.js';
+import { directoryRefusal, refusalTrailer } from './peer-receiver.js';
 import { snapshotChunkAt } from './peer-snapshot.js';
 import { rawDeserializer, rawSerializer } from './proto.js';
 
@@ -75,6 +76,16 @@ export interface PeerSenderOptions {
   readonly random: RandomSource;
   readonly onUnreachable: (nodeId: NodeId) => void;
   readonly onSnapshotStatus: (status: SnapshotStatus) => void;
+  /** directoryId is this node's data directory id, shown in every Hello. */
+  readonly directoryId: string;
+  /** onRefused is told when the peer refuses this node's data directory (see peer.proto's Hello). */
+  readonly onRefused: (refusal: PeerRefusal) => void;
+}
+
+/** PeerRefusal is a peer's refusal of this node's data directory: the peer and its explanation. */
+export interface PeerRefusal {
+  readonly peer: NodeId;
+  readonly details: string;
 }
 
 interface OutboundStream {
@@ -223,10 +234,16 @@ export class PeerSender {
     const stream: OutboundStream = { client, call, helloTimer: undefined, waitingDrain: false };
     this.#stream = stream;
     call.on('data', (bytes: Buffer) => this.#onFrame(stream, bytes));
-    call.on('error', (error: grpc.ServiceError) => this.#fail(stream, `${grpc.status[error.code] ?? error.code}: ${error.details}`));
+    call.on('error', (error: grpc.ServiceError) => {
+      if (stream === this.#stream && error.metadata?.get(refusalTrailer)[0] === directoryRefusal) {
+        this.#log.error({ details: error.details }, 'peer refuses this node\'s data directory');
+        this.#options.onRefused({ peer: peerId, details: error.details });
+      }
+      this.#fail(stream, `${grpc.status[error.code] ?? error.code}: ${error.details}`);
+    });
     call.on('end', () => this.#fail(stream, 'stream ended by peer'));
     stream.helloTimer = setTimeout(() => this.#fail(stream, 'no HelloAck in time'), limits.peerHelloTimeoutMs);
-    call.write(encodeFrame({ kind: 'hello', clusterId, from: nodeId, to: peerId, protocolVersion: peerProtocolVersion }));
+    call.write(encodeFrame({ kind: 'hello', clusterId, from: nodeId, to: peerId, protocolVersion: peerProtocolVersion, directoryId: this.#options.directoryId }));
   }
 
   #onFrame(stream: OutboundStream, bytes: Buffer): void {

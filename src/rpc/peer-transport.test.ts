@@ -7,13 +7,16 @@ import type { PeerLimits } from './limits.js';
 import type { RpcLogger } from './logger.js';
 import { encodeFrame, peerProtocolVersion, type PeerFrame } from './peer-codec.js';
 import { peerStreamPath } from './peer-sender.js';
-import { PeerTransport, type SnapshotStatus } from './peer-transport.js';
+import { PeerTransport, type PeerDirectoryStore, type PeerRefusal, type SnapshotStatus } from './peer-transport.js';
 import { rawDeserializer, rawSerializer } from './proto.js';
 import { pollUntil } from '../cluster/poll.js';
 
 const clusterId = 'test-cluster';
 const waitMsMax = 5_000;
 const fastLimits: Partial<PeerLimits> = { peerReconnectBackoffMsMin: 10, peerReconnectBackoffMsMax: 100, peerHelloTimeoutMs: 1_000 };
+
+/** directoryOf is the data directory id a test node shows unless told otherwise. */
+const directoryOf = (nodeId: NodeId): string => nodeId.toString(16).padStart(32, 'd');
 
 interface LogLine {
   readonly level: string;
@@ -34,6 +37,7 @@ interface TestNode {
   readonly received: { from: NodeId; message: Message }[];
   readonly unreachable: NodeId[];
   readonly snapshotStatuses: SnapshotStatus[];
+  readonly refusals: PeerRefusal[];
   readonly logger: ReturnType<typeof recordingLogger>;
 }
 
@@ -50,10 +54,13 @@ async function startNode(options: {
   peers?: Map<NodeId, { host: string; port: number }>;
   port?: number;
   limits?: Partial<PeerLimits>;
+  directoryId?: string;
+  peerDirectories?: PeerDirectoryStore;
 }): Promise<TestNode> {
   const received: TestNode['received'] = [];
   const unreachable: NodeId[] = [];
   const snapshotStatuses: SnapshotStatus[] = [];
+  const refusals: PeerRefusal[] = [];
   const logger = recordingLogger();
   const transport = new PeerTransport({
     clusterId,
@@ -66,10 +73,13 @@ async function startNode(options: {
     onMessages: (from, messages) => received.push(...messages.map((message) => ({ from, message }))),
     onUnreachable: (nodeId) => unreachable.push(nodeId),
     onSnapshotStatus: (status) => snapshotStatuses.push(status),
+    directoryId: options.directoryId ?? directoryOf(options.nodeId),
+    ...(options.peerDirectories === undefined ? {} : { peerDirectories: options.peerDirectories }),
+    onRefused: (refusal) => refusals.push(refusal),
   });
   openTransports.push(transport);
   const { port } = await transport.start();
-  return { nodeId: options.nodeId, transport, port, received, unreachable, snapshotStatuses, logger };
+  return { nodeId: options.nodeId, transport, port, received, unreachable, snapshotStatuses, refusals, logger };
 }
 
 /** startCluster starts n nodes with ids 1..n on ephemeral ports and tells each about the others. */
@@ -129,7 +139,7 @@ describe('PeerTransport', () => {
 
   it('works with a pino logger', async () => {
     const logger = pino({ level: 'silent' });
-    const transport = new PeerTransport({ clusterId, nodeId: 1, peers: new Map(), logger, onMessages: () => {} });
+    const transport = new PeerTransport({ clusterId, nodeId: 1, peers: new Map(), logger, onMessages: () => {}, directoryId: directoryOf(1) });
     openTransports.push(transport);
     expect((await transport.start()).port).toBeGreaterThan(0);
   });
@@ -271,7 +281,7 @@ function rawStream(port: number): {
 }
 
 function hello(overrides: Partial<Extract<PeerFrame, { kind: 'hello' }>>): Uint8Array {
-  return encodeFrame({ kind: 'hello', clusterId, from: 1, to: 2, protocolVersion: peerProtocolVersion, ...overrides });
+  return encodeFrame({ kind: 'hello', clusterId, from: 1, to: 2, protocolVersion: peerProtocolVersion, directoryId: directoryOf(1), ...overrides });
 }
 
 describe('PeerTransport against a misbehaving peer', () => {
@@ -282,6 +292,8 @@ describe('PeerTransport against a misbehaving peer', () => {
       { first: [hello({ clusterId: 'other-cluster' })], code: grpc.status.FAILED_PRECONDITION, details: /cluster id 'other-cluster'/ },
       { first: [hello({ from: 7 })], code: grpc.status.PERMISSION_DENIED, details: /node 7 is not a peer/ },
       { first: [hello({ to: 3 })], code: grpc.status.FAILED_PRECONDITION, details: /for node 3/ },
+      { first: [hello({ directoryId: 'not-hex' })], code: grpc.status.INVALID_ARGUMENT, details: /directory_id 'not-hex' is not 32 lowercase hex digits/ },
+      { first: [hello({ directoryId: '' })], code: grpc.status.INVALID_ARGUMENT, details: /directory_id '' is not/ },
       { first: [encodeFrame({ kind: 'helloAck', nodeId: 1 })], code: grpc.status.INVALID_ARGUMENT, details: /not hello/ },
       { first: [hello({}), new Uint8Array([0x1a, 0x05, 0x0a, 0x03, 0x08])], code: grpc.status.INVALID_ARGUMENT, details: /not decodable/ },
     ];
@@ -317,13 +329,87 @@ describe('PeerTransport against a misbehaving peer', () => {
     ];
     for (const { frames, details } of cases) {
       const stream = rawStream(b.port);
-      for (const frame of [hello({}), ...frames]) stream.write(frame);
+      stream.write(hello({}));
+      await waitFor(() => stream.frames.length === 1, 'the HelloAck'); // a dialer sends nothing more before it
+      for (const frame of frames) stream.write(frame);
       const status = await stream.status;
       expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(status.details).toMatch(details);
       expect(stream.frames).toHaveLength(1); // the HelloAck
     }
     expect(b.received).toHaveLength(0);
+  });
+
+  it('records the first data directory of a peer durably before it takes a message, then refuses another one', async () => {
+    const saved: { nodeId: NodeId; directoryId: string }[] = [];
+    let release: () => void = () => {};
+    const saving = new Promise<void>((resolve) => (release = resolve));
+    const store: PeerDirectoryStore = {
+      recorded: new Map(),
+      save: async (nodeId, directoryId) => {
+        saved.push({ nodeId, directoryId });
+        await saving;
+      },
+    };
+    const knowsNode1 = new Map([[1, { host: '127.0.0.1', port: 1 }]]); // b only receives from node 1
+    const b = await startNode({ nodeId: 2, peers: knowsNode1, peerDirectories: store });
+    const a = await startNode({ nodeId: 1, peers: new Map([[2, { host: '127.0.0.1', port: b.port }]]) });
+    a.transport.send(heartbeats({ from: 1, to: 2, groups: 3, perGroup: 1 }));
+    await waitFor(() => saved.length === 1, 'the directory id to be saved');
+    expect(saved).toEqual([{ nodeId: 1, directoryId: directoryOf(1) }]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(b.received).toHaveLength(0); // nothing is taken before the record is durable
+    release();
+    await waitFor(() => b.received.length === 3, 'delivery once recorded');
+
+    // Node 1 comes back on an empty directory: a new id. Node 2 refuses it and tells it why.
+    await a.transport.close();
+    const emptied = await startNode({ nodeId: 1, directoryId: 'e'.repeat(32), peers: new Map([[2, { host: '127.0.0.1', port: b.port }]]) });
+    emptied.transport.send(heartbeats({ from: 1, to: 2, groups: 2, perGroup: 1, term: 9 }));
+    await waitFor(() => emptied.refusals.length > 0, 'the refusal');
+    expect(emptied.refusals[0]!.peer).toBe(2);
+    expect(emptied.refusals[0]!.details).toContain(`node 1 runs on data directory ${'e'.repeat(32)}, but node 2 knows it on directory ${directoryOf(1)}`);
+    expect(emptied.refusals[0]!.details).toMatch(/lost its data directory/);
+    expect(b.received).toHaveLength(3);
+    expect(saved).toHaveLength(1);
+    const rejected = b.logger.lines.filter((line) => line.level === 'warn' && line.message === 'peer stream rejected');
+    expect(rejected.length).toBeGreaterThan(0);
+
+    // The directory it had is still welcome.
+    await emptied.transport.close();
+    const restored = await startNode({ nodeId: 1, peers: new Map([[2, { host: '127.0.0.1', port: b.port }]]) });
+    restored.transport.send(heartbeats({ from: 1, to: 2, groups: 4, perGroup: 1, term: 9 }));
+    await waitFor(() => b.received.length === 7, 'delivery from the known directory');
+    expect(restored.refusals).toEqual([]);
+  });
+
+  it('refuses a directory other than the recorded one from the first stream after a restart', async () => {
+    const b = await startNode({ nodeId: 2, peers: new Map([[1, { host: '127.0.0.1', port: 1 }]]), peerDirectories: { recorded: new Map([[1, directoryOf(1)]]), save: () => Promise.reject(new Error('not expected')) } });
+    const stream = rawStream(b.port);
+    stream.write(hello({ directoryId: 'f'.repeat(32) }));
+    const status = await stream.status;
+    expect(status.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(status.metadata.get('raftbus-refusal')).toEqual(['directory']);
+    expect(stream.frames).toHaveLength(0);
+  });
+
+  it('refuses a frame sent before the HelloAck, and a peer whose directory cannot be recorded', async () => {
+    const knowsNode1 = new Map([[1, { host: '127.0.0.1', port: 1 }]]);
+    const b = await startNode({ nodeId: 2, peers: knowsNode1, peerDirectories: { recorded: new Map(), save: () => new Promise(() => {}) } });
+    const early = rawStream(b.port);
+    early.write(hello({}));
+    early.write(encodeFrame({ kind: 'batch', messages: heartbeats({ from: 1, to: 2, groups: 1, perGroup: 1 }) }));
+    const status = await early.status;
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toMatch(/batch frame before the HelloAck/);
+    expect(b.received).toHaveLength(0);
+
+    const failing = await startNode({ nodeId: 3, peers: knowsNode1, peerDirectories: { recorded: new Map(), save: () => Promise.reject(new Error('disk full')) } });
+    const stream = rawStream(failing.port);
+    stream.write(hello({ to: 3 }));
+    const failed = await stream.status;
+    expect(failed.code).toBe(grpc.status.UNAVAILABLE);
+    expect(failed.details).toMatch(/cannot record the data directory of node 1: disk full/);
   });
 
   it('times out a dialer that never says hello', async () => {

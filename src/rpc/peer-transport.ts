@@ -9,10 +9,10 @@ import { resolvePeerLimits, type PeerLimits } from './limits.js';
 import type { RpcLogger } from './logger.js';
 import { encodeMessage } from './peer-codec.js';
 import { InboundPeerStream, PeerRejection, type InboundContext } from './peer-receiver.js';
-import { channelOptions, grpcTarget, PeerSender, type PeerAddress, type PeerSenderStats, type SnapshotStatus } from './peer-sender.js';
+import { channelOptions, grpcTarget, PeerSender, type PeerAddress, type PeerRefusal, type PeerSenderStats, type SnapshotStatus } from './peer-sender.js';
 import { grpcServiceDefinition } from './proto.js';
 
-export type { PeerAddress, PeerSenderStats, SnapshotStatus } from './peer-sender.js';
+export type { PeerAddress, PeerRefusal, PeerSenderStats, SnapshotStatus } from './peer-sender.js';
 
 /** PeerTransportOptions configures the transport of one node. */
 export interface PeerTransportOptions {
@@ -36,6 +36,22 @@ export interface PeerTransportOptions {
   readonly limits?: Partial<PeerLimits>;
   /** random drives reconnect jitter; Math.random by default. */
   readonly random?: RandomSource;
+  /** directoryId is this node's data directory id (data-dir.ts), shown to every peer. */
+  readonly directoryId: string;
+  /**
+   * peerDirectories is where the first data directory id of each peer is kept: what was recorded
+   * before, and how to record a new one durably. Without it they are kept in memory only.
+   */
+  readonly peerDirectories?: PeerDirectoryStore;
+  /** onRefused is told when a peer refuses this node's data directory: this node must stop. */
+  readonly onRefused?: (refusal: PeerRefusal) => void;
+}
+
+/** PeerDirectoryStore keeps the data directory id each peer showed first. */
+export interface PeerDirectoryStore {
+  readonly recorded: ReadonlyMap<NodeId, string>;
+  /** save records a peer's directory id; resolves once it is durable. */
+  save(nodeId: NodeId, directoryId: string): Promise<void>;
 }
 
 /** PeerTransportStats counts drops that happen before a peer's queue, and every peer's counters. */
@@ -63,6 +79,9 @@ export class PeerTransport {
   #state: TransportState = 'new';
   #droppedUnknownPeer = 0;
   readonly #inboundContext: InboundContext;
+  readonly #peerDirectories: Map<NodeId, string>;
+  /** #directorySaves: the first directory id of a node being recorded, so that one is recorded per node. */
+  readonly #directorySaves = new Map<NodeId, Promise<void>>();
 
   /** constructor checks the options; throws RangeError on a bad node id, cluster id or limit. */
   constructor(options: PeerTransportOptions) {
@@ -72,6 +91,7 @@ export class PeerTransport {
     this.#limits = resolvePeerLimits(options.limits);
     this.#log = options.logger.child({ nodeId: options.nodeId, component: 'peerTransport' });
     this.#peers = new Map(options.peers);
+    this.#peerDirectories = new Map(options.peerDirectories?.recorded);
     this.#inboundContext = this.#makeInboundContext();
   }
 
@@ -175,6 +195,8 @@ export class PeerTransport {
       random: this.#options.random ?? Math.random,
       onUnreachable: (peerId) => this.#options.onUnreachable?.(peerId),
       onSnapshotStatus: (status) => this.#options.onSnapshotStatus?.(status),
+      directoryId: this.#options.directoryId,
+      onRefused: (refusal) => this.#options.onRefused?.(refusal),
     });
     this.#senders.set(nodeId, sender);
     return sender;
@@ -198,10 +220,36 @@ export class PeerTransport {
       limits: this.#limits,
       logger: this.#log,
       isKnownPeer: (nodeId) => this.#peers.has(nodeId),
+      admitDirectory: (nodeId, directoryId) => this.#admitDirectory(nodeId, directoryId),
       accepted: (stream) => this.#supersede(stream),
       closed: (stream) => this.#inbound.delete(stream),
       deliver: (from, messages) => this.#options.onMessages(from, messages),
     };
+  }
+
+  /**
+   * #admitDirectory resolves undefined when nodeId may speak from directoryId: the one recorded
+   * for it, or its first, recorded durably before this resolves. Else it resolves the recorded id.
+   */
+  async #admitDirectory(nodeId: NodeId, directoryId: string): Promise<string | undefined> {
+    for (;;) {
+      const recorded = this.#peerDirectories.get(nodeId);
+      if (recorded !== undefined) return recorded === directoryId ? undefined : recorded;
+      const saving = this.#directorySaves.get(nodeId);
+      if (saving !== undefined) {
+        await saving.catch(() => undefined);
+        continue;
+      }
+      const save = (this.#options.peerDirectories?.save(nodeId, directoryId) ?? Promise.resolve())
+        .then(() => {
+          this.#peerDirectories.set(nodeId, directoryId);
+          this.#log.info({ peer: nodeId, directoryId }, 'recorded the data directory of a peer');
+        })
+        .finally(() => this.#directorySaves.delete(nodeId));
+      this.#directorySaves.set(nodeId, save);
+      await save;
+      return undefined;
+    }
   }
 
   /** #supersede closes older streams from the same peer: a peer keeps one stream to this node. */

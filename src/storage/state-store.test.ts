@@ -19,6 +19,7 @@ describe('StateStore', () => {
     expect(await store.loadSnapshotMetadata(0)).toBeUndefined();
     expect(await store.loadNodeIdentity()).toBeUndefined();
     expect(await store.groups()).toEqual([]);
+    expect(await store.peerDirectories()).toEqual(new Map());
     await store.close();
   });
 
@@ -33,6 +34,8 @@ describe('StateStore', () => {
     ]);
     await store.saveSnapshotMetadata(7, { index: 4, term: 9, confState: { voters: [1, 2, 3], learners: [4] } });
     await store.saveHardState(0, { term: 6, vote: 0, commit: 17 });
+    await store.savePeerDirectory(2, 'a'.repeat(32));
+    await store.savePeerDirectory(11, 'b'.repeat(32));
     await store.close();
 
     const reopened = await StateStore.open(path);
@@ -41,6 +44,7 @@ describe('StateStore', () => {
     expect(await reopened.loadHardState(7)).toEqual({ term: 9, vote: 3, commit: 4 });
     expect(await reopened.loadSnapshotMetadata(7)).toEqual({ index: 4, term: 9, confState: { voters: [1, 2, 3], learners: [4] } });
     expect(await reopened.groups()).toEqual([0, 7, 12]);
+    expect(await reopened.peerDirectories()).toEqual(new Map([[2, 'a'.repeat(32)], [11, 'b'.repeat(32)]]));
     await reopened.deleteGroup(7);
     expect(await reopened.groups()).toEqual([0, 12]);
     expect(await reopened.loadSnapshotMetadata(7)).toBeUndefined();

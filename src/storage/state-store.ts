@@ -31,6 +31,8 @@ export class StateStoreClosedError extends Error {
 }
 
 const identityKey = 'node/identity';
+const peerDirectoryPrefix = 'peer/';
+const peerDirectoryKey = (nodeId: NodeId): string => `${peerDirectoryPrefix}${String(nodeId).padStart(10, '0')}/directory`;
 const groupPrefix = 'group/';
 const groupKey = (group: GroupId, what: 'hardState' | 'snapshot'): string => `${groupPrefix}${String(group).padStart(10, '0')}/${what}`;
 
@@ -162,6 +164,23 @@ export class StateStore implements NodeStateStore {
   async loadNodeIdentity(): Promise<NodeIdentity | undefined> {
     const value = await this.get(identityKey);
     return value === undefined ? undefined : asIdentity(identityKey, value);
+  }
+
+  /** savePeerDirectory durably records the data directory id a peer node showed. */
+  async savePeerDirectory(nodeId: NodeId, directoryId: string): Promise<void> {
+    this.assertOpen();
+    await this.db.put(peerDirectoryKey(nodeId), directoryId, { sync: true });
+  }
+
+  /** peerDirectories returns every recorded peer's data directory id. */
+  async peerDirectories(): Promise<Map<NodeId, string>> {
+    this.assertOpen();
+    const found = new Map<NodeId, string>();
+    for await (const [key, value] of this.db.iterator({ gte: peerDirectoryPrefix, lt: `${peerDirectoryPrefix}~` })) {
+      if (typeof value !== 'string') throw new CorruptStateError(key, 'not a directory id');
+      found.set(Number(key.slice(peerDirectoryPrefix.length, peerDirectoryPrefix.length + 10)), value);
+    }
+    return found;
   }
 
   /** close closes the database; idempotent. */

@@ -1,6 +1,6 @@
 // The metadata quorum on real processes: elections after kill -9, no committed entry lost,
 // catch-up by log and by snapshot, recovery from a torn or corrupted log tail, a data directory
-// removed under a running node.
+// removed under a running node, and that node refused when it comes back on an empty one.
 import { appendFileSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -119,7 +119,7 @@ describe('metadata quorum on real processes', () => {
     expect(cluster.output(victim)).toMatch(/truncat|dropp|torn/i);
   });
 
-  it('a node whose data directory is removed under it stops with exit code 1, saying why, and the other two commit on', async () => {
+  it('a node whose data directory is removed under it stops with exit code 1, saying why; started on an empty one, its peers refuse it; the other two commit on', async () => {
     cluster = await ProcessCluster.create({ nodes: 3 });
     cluster.startAll();
     const leader = await cluster.waitForLeader();
@@ -136,5 +136,21 @@ describe('metadata quorum on real processes', () => {
     const after = await cluster.appendNoOps(5, 'after');
     expect(after.size).toBe(5);
     for (const id of [1, 2, 3].filter((id) => id !== victim)) await expectHeld(cluster, id, after);
+
+    // Started again, it finds an empty directory and makes a new one: its peers know it on the
+    // directory it lost, refuse it, and it stops rather than vote with a memory it does not have.
+    node.output.length = 0;
+    let restartExit: number | null | undefined;
+    cluster.start(victim);
+    node.process!.once('exit', (code) => (restartExit = code));
+    await cluster.waitFor(async () => (restartExit !== undefined ? true : undefined), 15_000, `node ${victim} to be refused`);
+    expect(restartExit).toBe(1);
+    expect(cluster.output(victim)).toContain('data directory refused by a peer');
+    expect(cluster.output(victim)).toMatch(new RegExp(`node ${victim} runs on data directory [0-9a-f]{32}, but node \\d knows it on directory [0-9a-f]{32}`));
+    const others = [1, 2, 3].filter((id) => id !== victim);
+    const running = cluster;
+    expect(others.some((id) => /lost its data directory or was given another one/.test(running.output(id)))).toBe(true);
+    const last = await cluster.appendNoOps(3, 'last');
+    for (const id of others) await expectHeld(cluster, id, last);
   });
 });
