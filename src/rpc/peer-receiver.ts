@@ -31,7 +31,7 @@ export interface InboundContext {
   deliver(from: NodeId, messages: readonly Message[]): void;
 }
 
-/** refusalTrailer is the trailing metadata key that marks a rejection the dialer must not retry past. */
+/** refusalTrailer is the trailing metadata key that marks a rejection no retry can mend. */
 export const refusalTrailer = 'raftbus-refusal';
 /** directoryRefusal is refusalTrailer's value for a node whose data directory is not the one its peers know. */
 export const directoryRefusal = 'directory';
@@ -39,6 +39,9 @@ export const directoryRefusal = 'directory';
 /** PeerRejection is why an inbound stream was closed: a gRPC status code and its details. */
 export class PeerRejection extends Error {
   override readonly name = 'PeerRejection';
+  /** refusal, when set, goes to the dialer as the refusalTrailer trailer: it must stop, not retry. */
+  readonly refusal: typeof directoryRefusal | undefined;
+
   constructor(
     readonly code: grpc.status,
     readonly details: string,
@@ -47,11 +50,7 @@ export class PeerRejection extends Error {
     super(details, options);
     this.refusal = options?.refusal;
   }
-
-  /** refusal marks a rejection for which the dialer is told (trailer refusalTrailer) to stop. */
-  readonly refusal: typeof directoryRefusal | undefined;
 }
-
 
 /** InboundPeerStream serves one Peer.Stream call from a dialing peer. */
 export class InboundPeerStream {
