@@ -26,6 +26,8 @@ interface ProcessParts {
   readonly stateStore: StateStore;
   readonly transport: PeerTransport;
   readonly server: grpc.Server;
+  /** clientAddress is where server is bound, with its real port. */
+  readonly clientAddress: string;
 }
 
 export class RaftbusNode extends NodeShell {
@@ -80,7 +82,7 @@ export class RaftbusNode extends NodeShell {
         createTopic: (request) => createTopicThroughAdmin(cluster, request),
       };
       const parts = await NodeShell.assemble({ ...options, clientPort }, env);
-      const node = new RaftbusNode(parts, { dataDir, stateStore, transport, server }, { peer: peerPort.port, client: clientPort, ...(options.advertisedClientPort === undefined ? {} : { advertisedClient: options.advertisedClientPort }) });
+      const node = new RaftbusNode(parts, { dataDir, stateStore, transport, server, clientAddress: `${self.host}:${clientPort}` }, { peer: peerPort.port, client: clientPort, ...(options.advertisedClientPort === undefined ? {} : { advertisedClient: options.advertisedClientPort }) });
       shell = node;
       cleanup.push(() => node.closeShell());
       registerAdminService(server, node);
@@ -154,7 +156,7 @@ export class RaftbusNode extends NodeShell {
     this.dataDirWatch = undefined;
     const { server, transport, stateStore, dataDir } = this.process;
     await this.stopServing();
-    await shutdownServer(server, nodeDefaults.serverDrainMs);
+    await shutdownServer(server, this.process.clientAddress, nodeDefaults.serverDrainMs);
     await this.closeShell();
     await transport.close();
     await stateStore.close();
@@ -175,14 +177,17 @@ async function createTopicThroughAdmin(cluster: ClusterConfig, request: { name: 
 
 /**
  * shutdownServer stops taking calls and lets those running finish for up to drainMs; then it
- * cancels the rest (long-lived produce and subscribe streams never finish on their own).
+ * cancels the rest (long-lived produce and subscribe streams never finish on their own). drain
+ * does the cancelling: grpc-js 1.14's forceShutdown destroys only the connections channelz
+ * tracks, none here, and one connection left open keeps the process from exiting.
  */
-function shutdownServer(server: grpc.Server, drainMs: number): Promise<void> {
+function shutdownServer(server: grpc.Server, address: string, drainMs: number): Promise<void> {
+  server.drain(address, drainMs);
   return new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       server.forceShutdown();
       resolve();
-    }, drainMs);
+    }, drainMs + 50);
     server.tryShutdown(() => {
       clearTimeout(timer);
       resolve();

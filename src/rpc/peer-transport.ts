@@ -79,6 +79,8 @@ export class PeerTransport {
   #state: TransportState = 'new';
   #droppedUnknownPeer = 0;
   readonly #inboundContext: InboundContext;
+  /** #listening is the address the server was bound to, with its real port. */
+  #listening: string | undefined;
   readonly #peerDirectories: Map<NodeId, string>;
   /** #directorySaves: the first directory id of a node being recorded, so that one is recorded per node. */
   readonly #directorySaves = new Map<NodeId, Promise<void>>();
@@ -116,7 +118,8 @@ export class PeerTransport {
       throw new Error('peer transport closed while starting');
     }
     this.#state = 'running';
-    this.#log.info({ address: grpcTarget({ host: listen.host, port }) }, 'peer transport listening');
+    this.#listening = grpcTarget({ host: listen.host, port });
+    this.#log.info({ address: this.#listening }, 'peer transport listening');
     return { port };
   }
 
@@ -175,7 +178,7 @@ export class PeerTransport {
     const server = this.#server;
     this.#server = undefined;
     if (server === undefined) return;
-    server.forceShutdown();
+    closeServer(server, this.#listening);
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.#log.info({}, 'peer transport closed');
   }
@@ -260,4 +263,14 @@ export class PeerTransport {
       }
     }
   }
+}
+
+/**
+ * closeServer stops a grpc-js server at once, connections included. forceShutdown alone leaves
+ * the connections of a server without channelz (grpc-js 1.14 destroys only those channelz
+ * tracks), and each one keeps the process alive until its peer hangs up. drain closes them.
+ */
+function closeServer(server: grpc.Server, listening: string | undefined): void {
+  if (listening !== undefined) server.drain(listening, 0);
+  server.forceShutdown();
 }

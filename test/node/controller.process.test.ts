@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterDescription, TopicDescription } from '../../src/client/admin.js';
+import { BrokerClient } from '../../src/client/broker-client.js';
 import { RaftbusError, TopicExistsError } from '../../src/errors.js';
 import { ProcessCluster } from './process-cluster.js';
 
@@ -300,9 +301,27 @@ describe('controller on real processes', () => {
     const victim = [1, 2, 3].filter((id) => id !== controller.nodeId).sort((a, b) => leadersOf(topics, b) - leadersOf(topics, a))[0]!;
     expect(leadersOf(topics, victim), `broker ${victim} leads partitions`).toBeGreaterThan(0);
 
+    // A client keeps a Subscribe stream open on it, as a consumer does: the stop must not wait for it.
+    const led = topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, ...partition }))).find((partition) => partition.leader === victim)!;
+    const subscriber = new BrokerClient(c.nodes.get(victim)!.clientAddress, 5000);
+    // Opened again until it stays open: the victim may not have taken up that leadership yet.
+    const subscription = await c.waitFor(async () => {
+      const subscription = subscriber.subscribe({ topic: led.topic, partition: led.partition, offset: 0, maxBytes: 1024 });
+      let open = true;
+      const ended = new Promise<void>((resolve) => {
+        subscription.on('error', () => resolve());
+        subscription.on('end', () => resolve());
+      }).then(() => void (open = false));
+      subscription.on('data', () => {});
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return open ? { ended } : undefined; // wrapped: a returned promise would be awaited
+    }, 10_000, `a Subscribe stream to stay open on node ${victim}`);
+
     const stopped = await c.stop(victim, { signal: 'SIGTERM', timeoutMs: 10_000 });
     expect(stopped.code).toBe(0);
     expect(stopped.elapsedMs, 'ms from SIGTERM to exit').toBeLessThan(5000);
+    await subscription.ended; // the node ended it
+    subscriber.close();
     expect(c.output(victim)).toContain('the controller released this broker');
     const released = await waitForBrokers(c, (view) => view.brokers.some((broker) => broker.id === victim && broker.inControlledShutdown && broker.fenced), `broker ${victim} in controlled shutdown`, 5000);
     expect(released.brokers.find((broker) => broker.id === victim)!.leaders).toBe(0);
