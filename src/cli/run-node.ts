@@ -36,6 +36,7 @@ export async function runNode(options: { cluster: string; id: number; logLevel: 
   }
   await new Promise<void>((resolve) => {
     wake = resolve;
+    if (failed !== undefined) resolve(); // it failed before start() returned
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });

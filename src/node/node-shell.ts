@@ -438,6 +438,15 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
     return this.stopping;
   }
 
+  /**
+   * abandonServing makes stopServing skip its graceful steps, for a node that must not take part
+   * any more (its peers refuse its data directory): nothing it asks of the cluster would be
+   * answered, so each step would only wait out its timeout.
+   */
+  protected abandonServing(): void {
+    this.stopping ??= Promise.resolve();
+  }
+
   private async stopServingOnce(): Promise<void> {
     const { controller, broker, replicas, groups } = this.parts;
     await broker?.shutdown();

@@ -147,6 +147,7 @@ export class RaftbusNode extends NodeShell {
     const message = `node ${refusal.peer} refuses it: ${refusal.details}. This node stops without taking part`;
     const error = new DataDirError({ kind: 'replaced', dataDir: dataDir.path, message });
     this.logger.fatal({ err: error }, 'data directory refused by a peer');
+    this.abandonServing();
     onFailure?.(error);
     void this.close().catch(() => undefined);
   }

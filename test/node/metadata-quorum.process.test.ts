@@ -1,7 +1,7 @@
 // The metadata quorum on real processes: elections after kill -9, no committed entry lost,
 // catch-up by log and by snapshot, recovery from a torn or corrupted log tail, a data directory
 // removed under a running node, and that node refused when it comes back on an empty one.
-import { appendFileSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { latencyBucketBoundsMicros } from '../../src/node/latency-histogram.js';
@@ -78,6 +78,15 @@ describe('metadata quorum on real processes', () => {
     expect(second.term).toBeGreaterThan(first.term);
     for (const id of survivors) await expectHeld(cluster, id, written);
     const after = await cluster.appendNoOps(20, 'after');
+
+    // Its directory set aside, it starts on an empty one and is refused; with it back, it catches up.
+    const dataDir = cluster.nodes.get(first.nodeId)!.dataDir;
+    renameSync(dataDir, `${dataDir}.aside`);
+    cluster.start(first.nodeId);
+    expect(await cluster.waitExit(first.nodeId, 15_000)).toBe(1);
+    expect(cluster.output(first.nodeId)).toContain('data directory refused by a peer');
+    rmSync(dataDir, { recursive: true });
+    renameSync(`${dataDir}.aside`, dataDir);
     cluster.start(first.nodeId);
     await waitCaughtUp(cluster, first.nodeId);
     await expectHeld(cluster, first.nodeId, new Map([...written, ...after]));
@@ -140,11 +149,8 @@ describe('metadata quorum on real processes', () => {
     // Started again, it finds an empty directory and makes a new one: its peers know it on the
     // directory it lost, refuse it, and it stops rather than vote with a memory it does not have.
     node.output.length = 0;
-    let restartExit: number | null | undefined;
     cluster.start(victim);
-    node.process!.once('exit', (code) => (restartExit = code));
-    await cluster.waitFor(async () => (restartExit !== undefined ? true : undefined), 15_000, `node ${victim} to be refused`);
-    expect(restartExit).toBe(1);
+    expect(await cluster.waitExit(victim, 15_000)).toBe(1);
     expect(cluster.output(victim)).toContain('data directory refused by a peer');
     expect(cluster.output(victim)).toMatch(new RegExp(`node ${victim} runs on data directory [0-9a-f]{32}, but node \\d knows it on directory [0-9a-f]{32}`));
     const others = [1, 2, 3].filter((id) => id !== victim);

@@ -105,6 +105,22 @@ export class ProcessCluster {
     }
   }
 
+  /** waitExit waits up to timeoutMs for node id's running process to exit by itself; returns its exit code. */
+  async waitExit(id: number, timeoutMs: number): Promise<number | null> {
+    const child = this.nodes.get(id)!.process;
+    if (child === undefined) throw new Error(`node ${id} is not running`);
+    let timer: NodeJS.Timeout | undefined;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`node ${id} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([exited, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** liveIds lists the nodes whose process is running. */
   liveIds(): number[] {
     return [...this.nodes.keys()].filter((id) => this.nodes.get(id)!.process !== undefined);
