@@ -1,5 +1,6 @@
 // The chaos faults and their seeded schedule: each fault is applied for a while, then undone, one
 // at a time with quiet gaps between them, every choice drawn from the run's seeded random source.
+import { renameSync, rmSync } from 'node:fs';
 import { AdminClient } from '../src/client/admin-client.js';
 import { BrokerClient } from '../src/client/broker-client.js';
 import type { ChaosNetwork } from './net/network.js';
@@ -7,7 +8,15 @@ import { bridge, isolate, oneWay, partition } from './net/network.js';
 import type { NodeProcesses } from './processes.js';
 import type { Recorder } from './workload.js';
 
-export const faultKinds = ['kill', 'kill-minority', 'kill-leader', 'pause', 'pause-leader', 'isolate', 'partition', 'bridge', 'one-way', 'slow', 'lossy', 'clients', 'consumer-crash'] as const;
+export const faultKinds = ['kill', 'kill-minority', 'kill-leader', 'lose-data', 'pause', 'pause-leader', 'isolate', 'partition', 'bridge', 'one-way', 'slow', 'lossy', 'clients', 'consumer-crash'] as const;
+
+/** refusalWaitMs: how long a node started on an empty data directory may run before its peers refuse it. */
+export const refusalWaitMs = 15_000;
+
+/** NotRefusedError: a node back on an empty data directory was not refused by its peers. */
+export class NotRefusedError extends Error {
+  override readonly name = 'NotRefusedError';
+}
 export type FaultKind = (typeof faultKinds)[number];
 
 /** parseFaults reads --faults: a comma-separated list of fault kinds, or "all". Throws RangeError naming the bad one. */
@@ -97,6 +106,30 @@ export async function applyFault(kind: FaultKind, context: FaultContext): Promis
       }
       await Promise.all(victims.map((id) => nodes.kill(id)));
       return { detail: { nodes: victims }, undo: () => victims.forEach((id) => nodes.start(id)) };
+    }
+    case 'lose-data': {
+      // A crash that loses the node's disk: it comes back on an empty directory. Its peers must
+      // refuse it (it exits 1 before any vote or acknowledgement of it is taken); then the
+      // directory is put back, as an operator would, and the node starts on it again.
+      const victim = pick(random, ids);
+      const dataDir = nodes.dataDirOf(victim);
+      const aside = `${dataDir}.lost`;
+      await nodes.kill(victim);
+      renameSync(dataDir, aside);
+      nodes.start(victim);
+      const exit = await nodes.waitExit(victim, refusalWaitMs);
+      if (exit !== 1) {
+        await nodes.kill(victim);
+        throw new NotRefusedError(`node ${victim}, started on an empty data directory, was not refused by its peers within ${refusalWaitMs} ms (${exit === 'running' ? 'still running' : `exit code ${exit}`})`);
+      }
+      return {
+        detail: { node: victim, refused: true },
+        undo: () => {
+          rmSync(dataDir, { recursive: true, force: true });
+          renameSync(aside, dataDir);
+          nodes.start(victim);
+        },
+      };
     }
     case 'pause':
     case 'pause-leader': {

@@ -15,6 +15,8 @@ interface Running {
 export interface NodeLaunch {
   readonly clusterFile: string;
   readonly advertisedClientPort: number;
+  /** dataDir is the node's data directory (faults that lose it move it aside and back). */
+  readonly dataDir: string;
 }
 
 export class NodeProcesses {
@@ -53,6 +55,24 @@ export class NodeProcesses {
     child.on('exit', () => {
       if (this.running.get(id)?.child === child) this.running.delete(id);
     });
+  }
+
+  dataDirOf(id: number): string {
+    return this.launches.get(id)!.dataDir;
+  }
+
+  /** waitExit waits up to timeoutMs for node id to exit by itself: its exit code, or 'running'. */
+  async waitExit(id: number, timeoutMs: number): Promise<number | null | 'running'> {
+    const running = this.running.get(id);
+    if (running === undefined) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)));
+    const timedOut = new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), timeoutMs)));
+    try {
+      return await Promise.race([exited, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** kill sends SIGKILL (a crash: nothing is flushed) and waits for the process to be gone. */

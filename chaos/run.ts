@@ -2,7 +2,8 @@
 // proxies, run idempotent producers and consumer groups against them while a seeded schedule kills,
 // pauses and partitions nodes, then heal, read everything back and let a checker that stands
 // outside the system judge the history. Writes history.json and report.html; exits 1 on any
-// violation, 2 when the run itself could not be carried out.
+// violation (also a node on an empty data directory that its peers took in), 2 when the run
+// itself could not be carried out.
 import { randomInt } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,7 +14,7 @@ import { seededRandom } from '../src/raft/prng.js';
 import { nodePorts } from '../src/cluster/free-port.js';
 import { pollUntil } from '../src/cluster/poll.js';
 import { check } from './checker.js';
-import { faultKinds, parseFaults, runSchedule, type FaultKind } from './faults.js';
+import { faultKinds, NotRefusedError, parseFaults, runSchedule, type FaultKind } from './faults.js';
 import type { History, HistoryEvent } from './history.js';
 import { startChaosNetwork } from './net/network.js';
 import { NodeProcesses } from './processes.js';
@@ -85,7 +86,7 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
   const config = { duration: options.duration, faults: options.faults, topics: options.topics, partitions: options.partitions, nodes: cluster.nodes.map((node) => node.id), cluster: options.cluster ?? '(generated, 3 nodes)' };
   console.log(`chaos: seed ${options.seed}, ${options.duration} s, faults ${options.faults.join(',')}, results in ${options.out}`);
   const net = await startChaosNetwork({ cluster, dir: join(options.out, 'cluster-files'), random });
-  const launches = new Map(cluster.nodes.map((node) => [node.id, { clusterFile: net.clusterFileOf(node.id), advertisedClientPort: Number(net.clientAddressOf(node.id).split(':').pop()) }]));
+  const launches = new Map(cluster.nodes.map((node) => [node.id, { clusterFile: net.clusterFileOf(node.id), advertisedClientPort: Number(net.clientAddressOf(node.id).split(':').pop()), dataDir: node.dataDir }]));
   const nodes = new NodeProcesses(launches, join(options.out, 'logs'), ['--session-timeout-ms', '4000', '--offsets-compact-bytes', String(offsetsCompactBytes)]);
   const bootstrap = cluster.nodes.map((node) => net.clientAddressOf(node.id));
   const admin = new Admin({ bootstrap, retryForMs: 30_000 });
@@ -122,7 +123,7 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
     console.error(`chaos: the run failed: ${(error as Error).message}`);
     await workload?.stop().catch(() => undefined);
     await finish(options, recorder, config, { nodes, net, admin });
-    return 2;
+    return error instanceof NotRefusedError ? 1 : 2; // a node taken in on an empty directory is a violation
   }
   return finish(options, recorder, config, { nodes, net, admin });
 }
