@@ -9,6 +9,7 @@ import type { NodeProcesses } from './processes.js';
 import type { Recorder } from './workload.js';
 
 export const faultKinds = ['kill', 'kill-minority', 'kill-leader', 'lose-data', 'pause', 'pause-leader', 'isolate', 'partition', 'bridge', 'one-way', 'slow', 'lossy', 'clients', 'consumer-crash'] as const;
+export type FaultKind = (typeof faultKinds)[number];
 
 /** refusalWaitMs: how long a node started on an empty data directory may run before its peers refuse it. */
 export const refusalWaitMs = 15_000;
@@ -17,7 +18,6 @@ export const refusalWaitMs = 15_000;
 export class NotRefusedError extends Error {
   override readonly name = 'NotRefusedError';
 }
-export type FaultKind = (typeof faultKinds)[number];
 
 /** parseFaults reads --faults: a comma-separated list of fault kinds, or "all". Throws RangeError naming the bad one. */
 export function parseFaults(list: string): FaultKind[] {
