@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { PeerTransport, type PeerRefusal } from '../rpc/peer-transport.js';
+import { stopServer } from '../rpc/server-stop.js';
 import { StateStore } from '../storage/state-store.js';
 import { Admin } from '../client/admin.js';
 import { registerAdminService } from '../rpc/admin-service.js';
@@ -72,7 +73,7 @@ export class RaftbusNode extends NodeShell {
       cleanup.push(() => transport.close());
       const server = new grpc.Server(brokerServerOptions);
       const clientPort = await bindOrExplain(server, self);
-      cleanup.push(() => server.forceShutdown());
+      cleanup.push(() => stopServer(server, `${self.host}:${clientPort}`, 0));
       const env: ShellEnvironment = {
         ...systemRuntime(),
         dataDir: dataDir.path,
@@ -157,7 +158,7 @@ export class RaftbusNode extends NodeShell {
     this.dataDirWatch = undefined;
     const { server, transport, stateStore, dataDir } = this.process;
     await this.stopServing();
-    await shutdownServer(server, this.process.clientAddress, nodeDefaults.serverDrainMs);
+    await stopServer(server, this.process.clientAddress, nodeDefaults.serverDrainMs);
     await this.closeShell();
     await transport.close();
     await stateStore.close();
@@ -174,26 +175,6 @@ async function createTopicThroughAdmin(cluster: ClusterConfig, request: { name: 
   } finally {
     admin.close();
   }
-}
-
-/**
- * shutdownServer stops taking calls and lets those running finish for up to drainMs; then it
- * cancels the rest (long-lived produce and subscribe streams never finish on their own). drain
- * does the cancelling: grpc-js 1.14's forceShutdown destroys only the connections channelz
- * tracks, none here, and one connection left open keeps the process from exiting.
- */
-function shutdownServer(server: grpc.Server, address: string, drainMs: number): Promise<void> {
-  server.drain(address, drainMs);
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, drainMs + 50);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 async function startOrExplain<T>(start: () => Promise<T>, what: string): Promise<T> {

@@ -11,6 +11,7 @@ import { encodeMessage } from './peer-codec.js';
 import { InboundPeerStream, PeerRejection, type InboundContext } from './peer-receiver.js';
 import { channelOptions, grpcTarget, PeerSender, type PeerAddress, type PeerRefusal, type PeerSenderStats, type SnapshotStatus } from './peer-sender.js';
 import { grpcServiceDefinition } from './proto.js';
+import { stopServer } from './server-stop.js';
 
 export type { PeerAddress, PeerRefusal, PeerSenderStats, SnapshotStatus } from './peer-sender.js';
 
@@ -114,7 +115,7 @@ export class PeerTransport {
       });
     });
     if (this.#state !== 'starting') {
-      server.forceShutdown();
+      await stopServer(server, grpcTarget({ host: listen.host, port }), 0);
       throw new Error('peer transport closed while starting');
     }
     this.#state = 'running';
@@ -178,8 +179,8 @@ export class PeerTransport {
     const server = this.#server;
     this.#server = undefined;
     if (server === undefined) return;
-    closeServer(server, this.#listening);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.#listening === undefined) server.forceShutdown(); // closed while starting: nothing bound yet
+    else await stopServer(server, this.#listening, 0);
     this.#log.info({}, 'peer transport closed');
   }
 
@@ -263,14 +264,4 @@ export class PeerTransport {
       }
     }
   }
-}
-
-/**
- * closeServer stops a grpc-js server at once, connections included. forceShutdown alone leaves
- * the connections of a server without channelz (grpc-js 1.14 destroys only those channelz
- * tracks), and each one keeps the process alive until its peer hangs up. drain closes them.
- */
-function closeServer(server: grpc.Server, listening: string | undefined): void {
-  if (listening !== undefined) server.drain(listening, 0);
-  server.forceShutdown();
 }

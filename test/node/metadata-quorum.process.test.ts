@@ -135,11 +135,9 @@ describe('metadata quorum on real processes', () => {
     await cluster.appendNoOps(5, 'before');
     const victim = [1, 2, 3].find((id) => id !== leader.nodeId)!;
     const node = cluster.nodes.get(victim)!;
-    let exitCode: number | null | undefined;
-    node.process!.once('exit', (code) => (exitCode = code));
+    const exit = cluster.waitExit(victim, 15_000); // it notices within a second
     rmSync(node.dataDir, { recursive: true, force: true });
-    await cluster.waitFor(async () => (exitCode !== undefined ? true : undefined), 15_000, `node ${victim} to stop`);
-    expect(exitCode).toBe(1);
+    expect(await exit).toBe(1);
     expect(cluster.output(victim)).toContain(`${node.dataDir} was removed`);
     expect(cluster.output(victim)).toContain('data directory lost');
     const after = await cluster.appendNoOps(5, 'after');

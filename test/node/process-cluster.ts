@@ -87,38 +87,29 @@ export class ProcessCluster {
    * Throws if the process is still running after timeoutMs (close() kills it).
    */
   async stop(id: number, options: { signal?: NodeJS.Signals; timeoutMs?: number } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; elapsedMs: number }> {
-    const child = this.nodes.get(id)!.process;
-    if (child === undefined) throw new Error(`node ${id} is not running`);
+    const signal = options.signal ?? 'SIGTERM';
     const startedMs = Date.now();
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`node ${id} did not exit within ${timeoutMs} ms of ${options.signal ?? 'SIGTERM'}`)), timeoutMs);
-    });
-    child.kill(options.signal ?? 'SIGTERM');
-    try {
-      const result = await Promise.race([exited, timedOut]);
-      return { ...result, elapsedMs: Date.now() - startedMs };
-    } finally {
-      clearTimeout(timer);
-    }
+    const exit = this.exitWithin(id, options.timeoutMs ?? 10_000, ` of ${signal}`);
+    this.nodes.get(id)!.process!.kill(signal);
+    return { ...(await exit), elapsedMs: Date.now() - startedMs };
   }
 
   /** waitExit waits up to timeoutMs for node id's running process to exit by itself; returns its exit code. */
   async waitExit(id: number, timeoutMs: number): Promise<number | null> {
+    return (await this.exitWithin(id, timeoutMs, '')).code;
+  }
+
+  /** exitWithin resolves with how node id's running process exits; rejects if it runs on past timeoutMs. */
+  private exitWithin(id: number, timeoutMs: number, cause: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const child = this.nodes.get(id)!.process;
-    if (child === undefined) throw new Error(`node ${id} is not running`);
-    let timer: NodeJS.Timeout | undefined;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`node ${id} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    if (child === undefined) return Promise.reject(new Error(`node ${id} is not running`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node ${id} did not exit within ${timeoutMs} ms${cause}`)), timeoutMs);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
     });
-    try {
-      return await Promise.race([exited, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** liveIds lists the nodes whose process is running. */
