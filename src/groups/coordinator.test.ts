@@ -213,19 +213,11 @@ describe('group coordinator', () => {
     const a = h.join({ clientId: 'a', instanceId: 'host-a' });
     await h.advance(groupLimits.initialRebalanceDelayMs + 1);
     await a;
-    let release: () => void = () => undefined;
-    const slow = new Promise<void>((resolve) => (release = resolve));
-    const persist = (h.coordinator as unknown as { deps: { persist: (records: GroupRecord[]) => Promise<void> } }).deps;
-    const original = persist.persist;
-    persist.persist = async (records) => {
-      await slow;
-      await original(records);
-    };
+    const release = holdPersist(h, () => true);
     const again = h.join({ clientId: 'a', instanceId: 'host-a' });
     h.nowMs += 5000; // the record takes longer than the 3 s session to commit
     release();
     const answer = await again;
-    persist.persist = original;
     await h.advance(100);
     expect(h.coordinator.heartbeat({ group: 'g', memberId: answer.memberId, generation: answer.generation }, h.nowMs)).toEqual({ rebalanceInProgress: false });
   });
@@ -318,7 +310,42 @@ describe('offsets retention (expire)', () => {
     h.nowMs = startedMs + retentionMs;
     expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual(['old']);
   });
+
+  it('a group whose records carry no time but that has commits counts from its commits, not from each new coordinator', async () => {
+    const h = new Harness();
+    h.store.replay({ type: 'groupMetadata', group: 'old', generation: 3, assignor: 'range', leaderId: '', members: [], stateTimestampMs: 0 });
+    h.store.replay({ type: 'offsetCommit', group: 'old', topic: 'orders', partition: 0, offset: 4, metadata: '', commitTimestampMs: h.nowMs });
+    h.nowMs += retentionMs;
+    h.coordinator = h.fresh(); // leadership moved just now
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual(['old']);
+  });
+
+  it('keeps a group whose commit is on its way to being acknowledged', async () => {
+    const h = new Harness();
+    await commit(h, 'standalone', 5);
+    h.nowMs += retentionMs;
+    const release = holdPersist(h, (records) => records[0]?.type === 'offsetCommit');
+    const late = commit(h, 'standalone', 6);
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]);
+    release();
+    await late;
+    expect(h.coordinator.fetchOffsets({ group: 'standalone', partitions: [] }).map(({ offset }) => offset)).toEqual([6]);
+    expect(await h.coordinator.expire(h.nowMs, retentionMs)).toEqual([]); // its last commit is now
+  });
 });
+
+/** holdPersist holds the records that `which` picks back from the store until the returned release is called. */
+function holdPersist(h: Harness, which: (records: GroupRecord[]) => boolean): () => void {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const deps = (h.coordinator as unknown as { deps: { persist: (records: GroupRecord[]) => Promise<void> } }).deps;
+  const original = deps.persist;
+  deps.persist = async (records) => {
+    if (which(records)) await held;
+    await original(records);
+  };
+  return release;
+}
 
 describe('commits from outside a membership', () => {
   it('start a group only while the coordinator holds fewer than groupsPerCoordinatorMax', async () => {
@@ -332,6 +359,20 @@ describe('commits from outside a membership', () => {
     await commit('g7'); // a group it holds: committed
     await commit('metadata-only');
     expect(h.store.committed('g7').map(({ partition, offset }) => [partition, offset])).toEqual([[0, 1], [1, 9]]);
+    expect(h.store.groupCount).toBe(max);
+  });
+
+  it('count the groups that commits still in flight are starting', async () => {
+    const h = new Harness();
+    const max = groupLimits.groupsPerCoordinatorMax;
+    for (let i = 0; i < max - 1; i++) h.store.replay({ type: 'offsetCommit', group: `g${i}`, topic: 'orders', partition: 0, offset: 1, metadata: '', commitTimestampMs: 1 });
+    const commit = (group: string): Promise<void> => h.coordinator.commitOffsets({ group, memberId: '', generation: -1, offsets: [{ topic: 'orders', partition: 0, offset: 3, metadata: '' }] }, h.nowMs);
+    const release = holdPersist(h, (records) => records[0]?.type === 'offsetCommit');
+    const first = commit('new-1'); // the last group it may hold, not applied yet
+    const again = commit('new-1'); // the same group: not a new one
+    await expect(commit('new-2')).rejects.toMatchObject({ name: 'InvalidRequestError', message: expect.stringContaining(`already holds ${max} groups`) });
+    release();
+    await Promise.all([first, again]);
     expect(h.store.groupCount).toBe(max);
   });
 });

@@ -96,8 +96,14 @@ export interface CoordinatorDeps {
 
 export class GroupCoordinator {
   private readonly groups = new Map<string, LiveGroup>();
-  /** startedMs: when this coordinator took over; a group whose records carry no time counts as active then. */
+  /** startedMs: when this coordinator took over; a group whose records carry no time, and that has no commits, counts as active then. */
   private readonly startedMs: number;
+  /**
+   * commitsInFlight counts, per group, the offset commits proposed and not yet applied: expiry
+   * must not delete a group under a commit it is about to acknowledge, and the bound on groups
+   * counts the ones such commits are starting.
+   */
+  private readonly commitsInFlight = new Map<string, number>();
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.startedMs = deps.nowMs();
@@ -354,12 +360,26 @@ export class GroupCoordinator {
     if (fromOutside) {
       // A commit from outside a membership may start a group: the groups it can start are bounded as joins are.
       const known = this.known(request.group, nowMs);
-      if (known === undefined && this.deps.store.groupCount >= groupLimits.groupsPerCoordinatorMax) throw tooManyGroups();
+      if (known === undefined && !this.commitsInFlight.has(request.group) && this.groupsHeld() >= groupLimits.groupsPerCoordinatorMax) throw tooManyGroups();
       if ((known?.members.size ?? 0) > 0) this.requireMember(request, nowMs);
     } else {
       this.requireMember(request, nowMs);
     }
-    await this.deps.persist(request.offsets.map((offset) => ({ type: 'offsetCommit', group: request.group, topic: offset.topic, partition: offset.partition, offset: offset.offset, metadata: offset.metadata, commitTimestampMs: nowMs })));
+    this.commitsInFlight.set(request.group, (this.commitsInFlight.get(request.group) ?? 0) + 1);
+    try {
+      await this.deps.persist(request.offsets.map((offset) => ({ type: 'offsetCommit', group: request.group, topic: offset.topic, partition: offset.partition, offset: offset.offset, metadata: offset.metadata, commitTimestampMs: nowMs })));
+    } finally {
+      const left = this.commitsInFlight.get(request.group)! - 1;
+      if (left === 0) this.commitsInFlight.delete(request.group);
+      else this.commitsInFlight.set(request.group, left);
+    }
+  }
+
+  /** groupsHeld counts the stored groups and those that commits in flight are starting. */
+  private groupsHeld(): number {
+    let starting = 0;
+    for (const group of this.commitsInFlight.keys()) if (!this.deps.store.metadata.has(group) && !this.deps.store.offsets.has(group)) starting++;
+    return this.deps.store.groupCount + starting;
   }
 
   fetchOffsets(request: { group: string; partitions: readonly TopicPartition[] }): { topic: string; partition: number; offset: number; metadata: string }[] {
@@ -409,8 +429,13 @@ export class GroupCoordinator {
         }
       }
       if (live !== undefined && (live.members.size > 0 || live.state !== 'Empty' || live.completing)) continue;
-      const writtenMs = stored === undefined ? 0 : stored.stateTimestampMs === 0 ? this.startedMs : stored.stateTimestampMs;
-      const lastActiveMs = this.deps.store.committed(group).reduce((latest, offset) => Math.max(latest, offset.commitTimestampMs), writtenMs);
+      if (this.commitsInFlight.has(group)) continue; // a commit about to be acknowledged keeps it
+      const committed = this.deps.store.committed(group);
+      // A record written before records carried their time counts from the group's commits; with
+      // none either, from this coordinator's start (a new leader each term would otherwise keep
+      // moving that start, and such a group would never expire).
+      const writtenMs = stored === undefined ? 0 : stored.stateTimestampMs !== 0 ? stored.stateTimestampMs : committed.length > 0 ? 0 : this.startedMs;
+      const lastActiveMs = committed.reduce((latest, offset) => Math.max(latest, offset.commitTimestampMs), writtenMs);
       if (nowMs - lastActiveMs < retentionMs) continue;
       expired.push(group);
       if (expired.length >= groupLimits.expiredPerRunMax) break;

@@ -38,8 +38,8 @@ export class HostedPartition implements BrokerPartition {
   private readonly leader = new PartitionLeader(this.state);
   private waitingFetches = 0;
   private retention: Promise<unknown> = Promise.resolve();
-  /** compaction: set for a partition whose batches build a state (see replayInto). */
-  private compaction: { readonly bytesMin: number; stateBytes: number } | undefined;
+  /** compactBytesMin: set for a partition whose batches build a state (see replayInto). */
+  private compactBytesMin: number | undefined;
 
   constructor(
     readonly id: PartitionIdentity,
@@ -57,13 +57,14 @@ export class HostedPartition implements BrokerPartition {
   /**
    * replayInto hands every committed batch to listener, which builds a state of them (the offsets
    * topic's groups), and compacts the partition: once the batches held reach compactBytesMin, and
-   * twice the size of the state the last compaction wrote, a snapshot carrying the state replaces
+   * twice the size of the latest snapshot (the state the last compaction wrote, or the one this
+   * replica installed or restarted from), a snapshot carrying the state replaces
    * them, as Kafka compacts __consumer_offsets. So the log, and what a restart replays, stay
    * bounded. Call before the replica applies anything.
    */
   replayInto(listener: BatchListener, options: { compactBytesMin: number }): void {
     this.state.onBatches(listener);
-    this.compaction = { bytesMin: options.compactBytesMin, stateBytes: 0 };
+    this.compactBytesMin = options.compactBytesMin;
   }
 
   /** produce appends a batch as the partition's leader; it answers once acks are met (acks=0: once proposed). */
@@ -233,7 +234,8 @@ export class HostedPartition implements BrokerPartition {
     let deleteBelow = 0;
     let bytes = this.state.bytes;
     // Segment i holds [segmentStarts[i], segmentStarts[i+1]); the last one is never deleted.
-    const snapshotIndex = this.storage.snapshot().metadata.index;
+    const latest = this.storage.snapshot();
+    const snapshotIndex = latest.metadata.index;
     for (let i = 0; i + 1 < segmentStarts.length; i++) {
       const end = segmentStarts[i + 1]!;
       if (end - 1 <= snapshotIndex) continue;
@@ -245,15 +247,13 @@ export class HostedPartition implements BrokerPartition {
       bytes -= segmentBytes;
       deleteBelow = end;
     }
-    const compaction = this.compaction;
-    if (compaction !== undefined && bytes >= Math.max(compaction.bytesMin, 2 * compaction.stateBytes)) deleteBelow = this.state.lastBatchIndex() + 1;
+    if (this.compactBytesMin !== undefined && bytes >= Math.max(this.compactBytesMin, 2 * latest.data.length)) deleteBelow = this.state.lastBatchIndex() + 1;
     if (deleteBelow === 0 || deleteBelow - 1 <= snapshotIndex) return this.state.logStartOffset;
     const through = deleteBelow - 1;
     const term = this.storage.term(through);
     const status = this.host.status(this.id.groupId);
     if (term === undefined || status === undefined) return this.state.logStartOffset;
     const data = this.state.snapshotDataBelow(deleteBelow);
-    if (compaction !== undefined) compaction.stateBytes = data.length;
     // Reads stop finding the batches first, then the log drops them: a fetch never reaches for a deleted entry.
     this.state.dropBelow(deleteBelow);
     await this.host.compact(this.id.groupId, { metadata: { index: through, term, confState: status.confState }, data });

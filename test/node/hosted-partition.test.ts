@@ -151,7 +151,7 @@ describe('an offsets partition', () => {
   const commit = (offset: number, partition: number): GroupRecord => ({ type: 'offsetCommit', group: 'g', topic: 'orders', partition, offset, metadata: '', commitTimestampMs: 5 });
 
   /** offsetsReplica is a leader's replica of an offsets partition over stand-ins that keep the snapshots its compactions take. */
-  function offsetsReplica(compactBytesMin: number): { partition: HostedPartition; store: GroupStore; compactions: Snapshot[] } {
+  function offsetsReplica(compactBytesMin: number, installed: Snapshot = bootstrap): { partition: HostedPartition; store: GroupStore; compactions: Snapshot[] } {
     const compactions: Snapshot[] = [];
     const host = {
       status: () => ({ role: 'leader', leader: 1, term: 2, group: groupId, confState }),
@@ -163,7 +163,7 @@ describe('an offsets partition', () => {
     } as unknown as RaftHost;
     const storage = {
       log: { segmentBaseIndexes: () => [2] },
-      snapshot: () => compactions[compactions.length - 1] ?? bootstrap,
+      snapshot: () => compactions[compactions.length - 1] ?? installed,
       term: () => 2,
     } as unknown as DurableRaftStorage;
     const partition = new HostedPartition({ topic: '__consumer_offsets', topicId: 'offsets-id', partition: 0, groupId, dir: '/nowhere' }, storage, {} as SnapshotStore, host, () => defaultTopicConfigs, systemClock);
@@ -203,7 +203,7 @@ describe('an offsets partition', () => {
     expect(decodeGroupStoreSnapshot(data.recordState!)).toEqual(store.compacted());
     expect(store.committed('g').map(({ partition: p, offset }) => [p, offset])).toEqual([[0, 121], [1, 119], [2, 120]]);
 
-    // A few more commits: far below twice the state's size, so no compaction.
+    // A few more commits: below compactBytesMin again, so no compaction (the twice-the-snapshot rule: next test).
     const after = commits(partition, 22, 2);
     await partition.enforceRetention(Date.now());
     expect(compactions).toHaveLength(1);
@@ -215,5 +215,27 @@ describe('an offsets partition', () => {
     expect(follower.store.groups()).toEqual(['g']);
     expect(follower.store.committed('g')).toEqual(store.committed('g'));
     expect(follower.partition.state.highWatermark).toBe(22);
+  });
+
+  it('counts twice the snapshot it installed, not only the ones it wrote: a restarted or new replica does not compact at once', async () => {
+    const leader = offsetsReplica(1000);
+    commits(leader.partition, 2, 20);
+    await leader.partition.enforceRetention(Date.now());
+    const installed = leader.compactions[0]!;
+    const twice = 2 * installed.data.length;
+
+    const replica = offsetsReplica(1, installed); // compactBytesMin 1: only the snapshot's size holds it back
+    replica.partition.state.restore(installed);
+    commits(replica.partition, 22, 1);
+    expect(replica.partition.state.bytes).toBeGreaterThanOrEqual(1);
+    expect(replica.partition.state.bytes).toBeLessThan(twice);
+    await replica.partition.enforceRetention(Date.now());
+    expect(replica.compactions).toHaveLength(0);
+
+    let next = 23;
+    while (replica.partition.state.bytes < twice) commits(replica.partition, next++, 1);
+    await replica.partition.enforceRetention(Date.now());
+    expect(replica.compactions).toHaveLength(1);
+    expect(replica.partition.state.bytes).toBe(0);
   });
 });
