@@ -176,7 +176,19 @@ export class HostedPartition implements BrokerPartition {
   private knowsTheEnd(): boolean {
     const status = this.host.status(this.id.groupId);
     if (status?.role !== 'leader') throw new NotLeaderError(this.id.groupId, status?.leader ?? 0);
-    return this.host.appliedTerm(this.id.groupId) === status.term && status.applied >= status.commit;
+    return this.leadsCaughtUp();
+  }
+
+  /**
+   * leadsCaughtUp says whether this replica leads its partition and knows every commit (see
+   * knowsTheEnd): what it holds is then at least what any replica was ever answered from, the
+   * offsets topic's groups included. (A group coordinator asks less, an applied entry of its
+   * term: within its term it acknowledges a commit only once applied, and commit may run ahead
+   * of apply for a moment on every write.)
+   */
+  leadsCaughtUp(): boolean {
+    const status = this.host.status(this.id.groupId);
+    return status?.role === 'leader' && this.host.appliedTerm(this.id.groupId) === status.term && status.applied >= status.commit;
   }
 
   /** waitForAdvance resolves when the high watermark moves, timeoutMs pass or signal aborts. */

@@ -255,7 +255,9 @@ function isSettled(sim: ClusterSimulation, workload: ClusterWorkload, partitions
     if (!led) return false;
     highWatermarks.push([...marks][0]!);
   }
-  return workload.groupsCaughtUp(highWatermarks) && coordinatorPartitions(sim, workload).every(({ leader }) => leader !== undefined);
+  // A new leader of an offsets partition may not have applied its predecessor's last commits yet;
+  // it answers no group request until it has (coordinator loading), so it is judged only then.
+  return workload.groupsCaughtUp(highWatermarks) && coordinatorPartitions(sim, workload).every(({ leader }) => leader?.leadsCaughtUp() === true);
 }
 
 /** coordinatorPartitions lists the offsets partitions that coordinate a group that committed: their groups, replicas up, and leader (if up and known). */
