@@ -123,9 +123,19 @@ function walkFrames(
   return { ...scanned, validBytes: offset };
 }
 
-/** allZero says whether every byte of bytes from `from` on is zero. */
+/** zeroChunk is what allZero compares against, a chunk at a time. */
+const zeroChunk = new Uint8Array(64 * 1024);
+
+/**
+ * allZero says whether every byte of bytes from `from` on is zero. It compares whole chunks
+ * (memcmp in Buffer.compare): every open reads the hole grown ahead of each active segment, a
+ * MiB per log, and a loop over bytes in JS took 2 ms a MiB.
+ */
 export function allZero(bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  for (let at = from; at < bytes.length; at += zeroChunk.length) {
+    const end = Math.min(bytes.length, at + zeroChunk.length);
+    if (Buffer.compare(bytes.subarray(at, end), zeroChunk.subarray(0, end - at)) !== 0) return false;
+  }
   return true;
 }
 
