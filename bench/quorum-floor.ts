@@ -9,18 +9,20 @@
 // sequential AppendNoOp) and etcd's sequential puts against it. Leader and followers are child
 // processes of this file; each writes one file in a fresh temp dir with writeSync + fdatasync, the
 // syscalls of raftbus's segmented log, grown ahead by ftruncate as that log grows its segments.
-// Peer transports: `grpc` (one bidi stream per follower, as raftbus) and `tcp` (one socket per
-// follower, 4-byte length-prefixed frames), interleaved run by run.
+// Peer transports: `grpc` (one bidi stream per follower over grpc-js, as raftbus), `http2` (the
+// same gRPC stream on the wire, but driven through node:http2 without grpc-js's call layers) and
+// `tcp` (one socket per follower, 4-byte length-prefixed frames), interleaved run by run.
 // Each run: fresh processes, warm-up, then `count` calls or `cap-s` seconds (then flagged CAPPED);
 // it reports calls/s, latency, CPU µs per call of every process and fdatasyncs per call. The warm-up
 // is long for the reason given in raft-commit.ts: V8 compiles the hot paths only after thousands of
 // calls, and what matters is a process that has run for a while; compare runs of the same --warmup.
 //
 //   node dist/bench/quorum-floor.js [--runs 3] [--count 3000] [--warmup 5000] [--cap-s 60]
-//     [--payload-bytes 64] [--transports grpc,tcp] [--out DIR]
+//     [--payload-bytes 64] [--transports grpc,http2,tcp] [--out DIR]
 import * as grpc from '@grpc/grpc-js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { constants, fdatasync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import * as http2 from 'node:http2';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -36,7 +38,7 @@ import { preallocateBytes } from '../src/storage/limits.js';
 const projectRoot = join(import.meta.dirname, '../..');
 const scriptPath = new URL(import.meta.url).pathname;
 const host = '127.0.0.1';
-const transports = ['grpc', 'tcp'] as const;
+const transports = ['grpc', 'http2', 'tcp'] as const;
 type Transport = (typeof transports)[number];
 
 const tcpFrameBytesMax = 1024 * 1024;
@@ -98,29 +100,44 @@ function reportFailure(error: unknown): void {
   process.send?.({ kind: 'failed', message } satisfies ChildMessage, () => process.exit(1));
 }
 
-/** frameReader cuts a byte stream into 4-byte-length-prefixed frames, however 'data' splits them. */
-function frameReader(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+/**
+ * Framing is how a transport delimits messages in its byte stream: tcp's 4-byte length, or a gRPC
+ * message's 5-byte prefix (a compressed flag, always 0 here, then the length).
+ */
+const tcpFraming = { prefixBytes: 4 } as const;
+const grpcFraming = { prefixBytes: 5 } as const;
+type Framing = typeof tcpFraming | typeof grpcFraming;
+
+/** frameReader cuts a byte stream into length-prefixed frames, however 'data' splits them. */
+function frameReader(framing: Framing, onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  const prefix = framing.prefixBytes;
   let buffered: Buffer = Buffer.alloc(0);
   return (chunk) => {
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
     let offset = 0;
-    while (buffered.length - offset >= 4) {
-      const length = buffered.readUInt32BE(offset);
-      if (length > tcpFrameBytesMax) throw new Error(`tcp frame of ${length} bytes exceeds ${tcpFrameBytesMax}`);
-      if (buffered.length - offset - 4 < length) break;
-      onFrame(buffered.subarray(offset + 4, offset + 4 + length));
-      offset += 4 + length;
+    while (buffered.length - offset >= prefix) {
+      if (prefix === 5 && buffered[offset] !== 0) throw new Error('compressed gRPC message: the floor never compresses');
+      const length = buffered.readUInt32BE(offset + prefix - 4);
+      if (length > tcpFrameBytesMax) throw new Error(`frame of ${length} bytes exceeds ${tcpFrameBytesMax}`);
+      if (buffered.length - offset - prefix < length) break;
+      onFrame(buffered.subarray(offset + prefix, offset + prefix + length));
+      offset += prefix + length;
     }
     buffered = buffered.subarray(offset);
   };
 }
 
-function framed(body: Buffer): Buffer {
-  const frame = Buffer.allocUnsafe(4 + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
+function framed(framing: Framing, body: Buffer): Buffer {
+  const prefix = framing.prefixBytes;
+  const frame = Buffer.allocUnsafe(prefix + body.length);
+  if (prefix === 5) frame[0] = 0;
+  frame.writeUInt32BE(body.length, prefix - 4);
+  body.copy(frame, prefix);
   return frame;
 }
+
+/** grpcRequestHeaders open the Replicate stream as a gRPC client would (h2c, no deadline). */
+const grpcRequestHeaders = { ':method': 'POST', ':path': replicatePath, 'content-type': 'application/grpc', te: 'trailers' };
 
 function bindGrpc(service: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): Promise<number> {
   const server = new grpc.Server(channelOptions);
@@ -138,9 +155,18 @@ async function serveFollower(transport: Transport, file: EntryFile): Promise<num
     const replicate: grpc.handleBidiStreamingCall<Buffer, Buffer> = (call) => call.on('data', (entry: Buffer) => follow(entry, (index) => call.write(index)));
     return bindGrpc({ Replicate: method(replicatePath, true) }, { Replicate: replicate });
   }
+  if (transport === 'http2') {
+    const server = http2.createServer();
+    server.on('stream', (stream, headers) => {
+      if (headers[':path'] !== replicatePath) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.on('data', frameReader(grpcFraming, (entry) => follow(entry, (index) => stream.write(framed(grpcFraming, index)))));
+    });
+    return new Promise((resolve, reject) => server.once('error', reject).listen(0, host, () => resolve((server.address() as AddressInfo).port)));
+  }
   const server = createServer((socket) => {
     socket.setNoDelay(true);
-    socket.on('data', frameReader((entry) => follow(entry, (index) => socket.write(framed(index)))));
+    socket.on('data', frameReader(tcpFraming, (entry) => follow(entry, (index) => socket.write(framed(tcpFraming, index)))));
   });
   return new Promise((resolve, reject) => server.once('error', reject).listen(0, host, () => resolve((server.address() as AddressInfo).port)));
 }
@@ -154,10 +180,18 @@ async function connectFollower(transport: Transport, port: number, onAck: (index
     stream.on('data', onAck).on('error', (error) => reportFailure(new Error(`stream to follower :${port} failed`, { cause: error })));
     return (entry) => stream.write(entry);
   }
+  if (transport === 'http2') {
+    const session = http2.connect(`http://${host}:${port}`);
+    await new Promise((resolve, reject) => session.once('connect', resolve).once('error', reject));
+    session.on('error', (error) => reportFailure(new Error(`session to follower :${port} failed`, { cause: error })));
+    const stream = session.request(grpcRequestHeaders);
+    stream.on('data', frameReader(grpcFraming, onAck)).on('close', () => reportFailure(new Error(`follower :${port} closed its stream`)));
+    return (entry) => stream.write(framed(grpcFraming, entry));
+  }
   const socket: Socket = connect({ port, host, noDelay: true });
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  socket.on('data', frameReader(onAck)).on('close', () => reportFailure(new Error(`follower :${port} closed its socket`)));
-  return (entry) => socket.write(framed(entry));
+  socket.on('data', frameReader(tcpFraming, onAck)).on('close', () => reportFailure(new Error(`follower :${port} closed its socket`)));
+  return (entry) => socket.write(framed(tcpFraming, entry));
 }
 
 /** serveLeader answers each Append once its own fdatasync and one follower ack are done. */
