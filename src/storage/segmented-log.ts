@@ -1,9 +1,9 @@
 // SegmentedLog is the durable log of one Raft group in one directory: append-only segment files
 // named by their first index, one CRC32C-checked frame per entry (see frame.ts), and an in-memory
-// index of every entry (segment, byte offset, term, crc), rebuilt on open by the scan that checks
-// the frames anyway: term() is O(1) and entries() reads the frames it needs with one read per
-// segment. (A dense index rather than a sparse one: Raft asks term() of arbitrary indexes on every
-// append; the price is memory per entry, see the report's known gaps.)
+// index of every entry (byte offset and crc in typed arrays, terms as runs; entry-index.ts),
+// rebuilt on open by the scan that checks the frames anyway: term() is a search over a few term
+// runs and entries() reads the frames it needs with one read per segment. (Offsets for every entry
+// rather than a sparse index: 8 bytes an entry outside the JS heap, and no frame is read twice.)
 //
 // On-disk model. Writes go to the OS at once and become durable at sync(). The active segment's
 // file is grown ahead of its data (Disk.preallocateBytes; zeros, which read as the end of the
@@ -26,6 +26,7 @@ import { assert } from '../raft/assert.js';
 import { entryHeaderBytes } from '../raft/storage.js';
 import type { Entry } from '../raft/types.js';
 import type { Disk, DiskFile } from './disk.js';
+import { EntryIndex } from './entry-index.js';
 import { CorruptLogError, EntryTooLargeError, LogClosedError } from './errors.js';
 import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFrame, syncRecordOffset } from './frame.js';
 import * as limits from './limits.js';
@@ -67,12 +68,8 @@ export class SegmentedLog {
   private readonly segmentBytesMax: number;
   private readonly entryBytesMax: number;
   private readonly segments: Segment[] = [];
-  // The index covers every frame physically held, from physicalFirst (which may be < start).
-  private physicalFirst: number;
-  private readonly terms: number[] = [];
-  private readonly offsets: number[] = [];
-  private readonly crcs: number[] = [];
-  private readonly owners: Segment[] = [];
+  // frames indexes every frame physically held, from frames.first() (which may be < start).
+  private readonly frames: EntryIndex;
   private start: number;
   private last: number;
   // Work for the next sync().
@@ -101,8 +98,8 @@ export class SegmentedLog {
     this.start = recovered.start;
     this.staleGenerationNext = recovered.staleGenerationNext;
     this.syncSeq = recovered.syncSeqNext;
-    this.physicalFirst = recovered.segments[0]?.baseIndex ?? recovered.start;
-    this.last = this.physicalFirst - 1;
+    this.frames = new EntryIndex(recovered.segments[0]?.baseIndex ?? recovered.start);
+    this.last = this.frames.first() - 1;
     this.recovery = recovered.report;
     this.repairThrough = recovered.repairThroughIndex;
     this.repairTermValue = recovered.repairTerm;
@@ -134,12 +131,7 @@ export class SegmentedLog {
     const segment: Segment = { baseIndex: scanned.baseIndex, path: scanned.path, prevCrc: scanned.prevCrc, file, bytes: scanned.validBytes, allocated, closed: false };
     assert(allocated >= scanned.validBytes, 'segment shrank during recovery', { path: scanned.path, allocated, validBytes: scanned.validBytes });
     this.segments.push(segment);
-    scanned.terms.forEach((term, i) => {
-      this.terms.push(term);
-      this.offsets.push(scanned.offsets[i]!);
-      this.crcs.push(scanned.crcs[i]!);
-      this.owners.push(segment);
-    });
+    scanned.terms.forEach((term, i) => this.frames.push(term, scanned.offsets[i]!, scanned.crcs[i]!));
     this.last = scanned.baseIndex + scanned.terms.length - 1;
   }
 
@@ -177,10 +169,10 @@ export class SegmentedLog {
     return this.last;
   }
 
-  /** term returns the term of the entry at index, or undefined when it is not held. O(1). */
+  /** term returns the term of the entry at index, or undefined when it is not held. */
   term(index: number): number | undefined {
     if (index < this.start || index > this.last) return undefined;
-    return this.terms[index - this.physicalFirst];
+    return this.frames.term(index);
   }
 
   /**
@@ -224,10 +216,7 @@ export class SegmentedLog {
     for (let i = from; i < from + count; i++) {
       const entry = entries[i]!;
       prevCrc = encodeFrame(entry, prevCrc, buffer, offset);
-      this.terms.push(entry.term);
-      this.offsets.push(segment.bytes + offset);
-      this.crcs.push(prevCrc);
-      this.owners.push(segment);
+      this.frames.push(entry.term, segment.bytes + offset, prevCrc);
       offset += frameBytes(entry.data.length);
     }
     if (segment.bytes + bytes > segment.allocated) this.grow(segment, segment.bytes + bytes);
@@ -263,7 +252,7 @@ export class SegmentedLog {
 
   /** lastCrc is the crc the next frame chains from. */
   private lastCrc(): number {
-    return this.crcs.at(-1) ?? this.segments.at(-1)?.prevCrc ?? 0;
+    return this.frames.lastCrc() ?? this.segments.at(-1)?.prevCrc ?? 0;
   }
 
   /** roll starts a new segment whose first entry will be baseIndex. */
@@ -278,7 +267,7 @@ export class SegmentedLog {
     this.disk.truncate(file, 0);
     this.disk.write(file, 0, encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc }));
     const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, allocated: limits.segmentHeaderBytes, closed: false };
-    if (this.segments.length === 0) this.physicalFirst = baseIndex;
+    if (this.segments.length === 0) this.frames.reset(baseIndex);
     this.segments.push(segment);
     this.dirty.add(segment);
     this.directoryDirty = true;
@@ -293,25 +282,25 @@ export class SegmentedLog {
     this.assertOpen();
     assert(fromIndex >= this.start, 'truncating compacted entries', { fromIndex, first: this.start });
     if (fromIndex > this.last) return;
+    const owner = this.segments[this.segmentPosition(fromIndex)];
     while (this.segments.length > 0 && this.segments.at(-1)!.baseIndex >= fromIndex) {
       this.retire(this.segments.pop()!);
     }
-    const keep = fromIndex - this.physicalFirst;
+    const keep = fromIndex - this.frames.first();
     const segment = this.segments.at(-1);
-    if (segment !== undefined && this.owners[keep] === segment) {
+    if (segment !== undefined && owner === segment) {
       // Its sync records may name entries about to go: lower both first, so that the disk never
       // holds fewer entries than a record says were synced (writes reach it in order), even with
       // one record damaged later.
       this.writeSyncRecord(segment, fromIndex - 1);
       this.writeSyncRecord(segment, fromIndex - 1);
-      segment.bytes = this.offsets[keep]!;
+      segment.bytes = this.frames.offset(fromIndex);
       segment.allocated = segment.bytes;
       this.disk.truncate(segment.file, segment.bytes);
       this.dirty.add(segment);
-    } else if (segment === undefined) {
-      this.physicalFirst = fromIndex;
     }
-    for (const column of [this.terms, this.offsets, this.crcs, this.owners]) column.length = Math.max(0, keep);
+    if (segment === undefined) this.frames.reset(fromIndex);
+    else this.frames.keep(keep);
     this.last = fromIndex - 1;
     this.entriesChanged = true;
     this.checkInvariants();
@@ -331,9 +320,7 @@ export class SegmentedLog {
       this.compacted.push(segment);
     }
     const nextPhysicalFirst = this.segments[0]?.baseIndex ?? throughIndex + 1;
-    const drop = Math.min(nextPhysicalFirst - this.physicalFirst, this.terms.length);
-    for (const column of [this.terms, this.offsets, this.crcs, this.owners]) column.splice(0, drop);
-    this.physicalFirst = nextPhysicalFirst;
+    this.frames.dropFirst(nextPhysicalFirst - this.frames.first());
     this.start = throughIndex + 1;
     this.last = Math.max(this.last, throughIndex);
     this.startDirty = true;
@@ -448,10 +435,9 @@ export class SegmentedLog {
     await writeStartFile(this.disk, this.dir, options.nextIndex);
     await this.disk.syncDirectory(this.dir);
     this.segments.length = 0;
-    for (const column of [this.terms, this.offsets, this.crcs, this.owners]) column.length = 0;
+    this.frames.reset(options.nextIndex);
     const droppedFromIndex = this.start;
     this.start = options.nextIndex;
-    this.physicalFirst = options.nextIndex;
     this.last = options.nextIndex - 1;
     this.logger?.error({ dir: this.dir, droppedFromIndex, droppedThroughIndex: owed, nextIndex: options.nextIndex, setAside }, 'log set aside for repair; it restarts empty');
     this.checkInvariants();
@@ -467,8 +453,10 @@ export class SegmentedLog {
     const result: Entry[] = [];
     let bytes = 0;
     let end = lo;
+    let position = this.segmentPosition(lo);
     while (end < hi) {
-      bytes += this.frameEnd(end) - this.offsets[end - this.physicalFirst]! - limits.frameHeaderBytes + entryHeaderBytes;
+      while ((this.segments[position + 1]?.baseIndex ?? Infinity) <= end) position++;
+      bytes += this.frameEnd(end, position) - this.frames.offset(end) - limits.frameHeaderBytes + entryHeaderBytes;
       if (end > lo && bytes > maxBytes) break;
       end++;
     }
@@ -477,24 +465,38 @@ export class SegmentedLog {
     return result;
   }
 
-  /** frameEnd is the byte offset where the frame of index ends in its segment. */
-  private frameEnd(index: number): number {
-    const k = index - this.physicalFirst;
-    const owner = this.owners[k]!;
-    return this.owners[k + 1] === owner ? this.offsets[k + 1]! : owner.bytes;
+  /** segmentPosition is the position in segments of the segment holding the frame of index. */
+  private segmentPosition(index: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    assert(hi >= 0 && this.segments[0]!.baseIndex <= index, 'no segment holds the index', { index });
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.segments[mid]!.baseIndex <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** frameEnd is the byte offset where the frame of index ends in its segment, the one at position. */
+  private frameEnd(index: number, position: number): number {
+    const next = index + 1;
+    const nextInSegment = next < this.frames.first() + this.frames.length && next < (this.segments[position + 1]?.baseIndex ?? Infinity);
+    return nextInSegment ? this.frames.offset(next) : this.segments[position]!.bytes;
   }
 
   /** readRun reads entries [from, end) of one segment (at most readBytesMax) into result. */
   private readRun(from: number, end: number, result: Entry[]): number {
-    const k = from - this.physicalFirst;
-    const owner = this.owners[k]!;
-    const position = this.offsets[k]!;
+    const segmentAt = this.segmentPosition(from);
+    const owner = this.segments[segmentAt]!;
+    const runEnd = Math.min(end, this.segments[segmentAt + 1]?.baseIndex ?? Infinity);
+    const position = this.frames.offset(from);
     let stop = from + 1;
-    while (stop < end && this.owners[stop - this.physicalFirst] === owner && this.frameEnd(stop) - position <= limits.readBytesMax) stop++;
-    const bytes = this.disk.read(owner.file, position, this.frameEnd(stop - 1) - position);
+    while (stop < runEnd && this.frameEnd(stop, segmentAt) - position <= limits.readBytesMax) stop++;
+    const bytes = this.disk.read(owner.file, position, this.frameEnd(stop - 1, segmentAt) - position);
     let offset = 0;
     for (let index = from; index < stop; index++) {
-      const prevCrc = index === owner.baseIndex ? owner.prevCrc : this.crcs[index - 1 - this.physicalFirst]!;
+      const prevCrc = index === owner.baseIndex ? owner.prevCrc : this.frames.crc(index - 1);
       const frame = parseFrame(bytes, offset, { prevCrc, entryBytesMax: this.entryBytesMax });
       if (frame.kind !== 'frame' || frame.entry.index !== index) {
         throw new CorruptLogError({ path: owner.path, offset: position + offset, reason: frame.kind === 'bad' ? frame.reason : `frame of ${index} unreadable` });
@@ -518,9 +520,9 @@ export class SegmentedLog {
 
   private checkInvariants(): void {
     assert(this.start >= 1 && this.last >= this.start - 1, 'log bounds', { start: this.start, last: this.last });
-    assert(this.physicalFirst + this.terms.length - 1 === this.last || (this.terms.length === 0 && this.segments.length === 0), 'index covers the log', {
-      physicalFirst: this.physicalFirst,
-      held: this.terms.length,
+    assert(this.frames.first() + this.frames.length - 1 === this.last || (this.frames.length === 0 && this.segments.length === 0), 'index covers the log', {
+      physicalFirst: this.frames.first(),
+      held: this.frames.length,
       last: this.last,
     });
   }
