@@ -1,0 +1,109 @@
+// What opening one Raft group's log costs a node: the time to open it (recovery reads and checks
+// every frame of every segment) and the memory its index then holds (heap and array buffers, after
+// a full GC). It writes one log of --entries entries of --entry-bytes bytes each on the real disk
+// (NodeDisk, the default 64 MiB segments), then opens it --runs times, each in a fresh child process
+// so that nothing from the writing or an earlier open stays in memory, and prints median (min–max).
+//
+//   node dist/bench/log-open.js [--entries 3000000] [--entry-bytes 100] [--runs 3]
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { integerArg, printHeaderHelp } from './lib/args.js';
+import { guardChild, guardDir, releaseDir } from './lib/guards.js';
+import { formatSpread, spreadOf } from './lib/stats.js';
+import { NodeDisk } from '../src/storage/node-disk.js';
+import { SegmentedLog } from '../src/storage/segmented-log.js';
+
+interface Opened {
+  readonly openMs: number;
+  readonly heapBytes: number;
+  readonly arrayBufferBytes: number;
+  readonly lastIndex: number;
+}
+
+const syncEveryEntries = 100_000;
+const appendBatch = 1000;
+
+async function write(dir: string, entries: number, entryBytes: number): Promise<void> {
+  const log = await SegmentedLog.open({ disk: new NodeDisk(), dir });
+  const data = new Uint8Array(entryBytes).fill(7);
+  for (let first = 1; first <= entries; first += appendBatch) {
+    const count = Math.min(appendBatch, entries - first + 1);
+    // A new term every 300,000 entries: a log of a group that saw a few elections.
+    log.append(Array.from({ length: count }, (_, i) => ({ index: first + i, term: 1 + Math.floor((first + i) / 300_000), type: 'normal' as const, data })));
+    if (Math.floor((first + count - 1) / syncEveryEntries) > Math.floor((first - 1) / syncEveryEntries)) await log.sync();
+  }
+  await log.sync();
+  log.close();
+}
+
+/** openHere opens the log in this (child) process and measures what it holds; needs --expose-gc. */
+async function openHere(dir: string): Promise<Opened> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('the open child needs --expose-gc');
+  gc();
+  const before = process.memoryUsage();
+  const started = performance.now();
+  const log = await SegmentedLog.open({ disk: new NodeDisk(), dir });
+  const openMs = performance.now() - started;
+  // Twice, a turn apart: the last segment's read buffer can outlive the first collection.
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  const after = process.memoryUsage();
+  const opened = { openMs, heapBytes: after.heapUsed - before.heapUsed, arrayBufferBytes: after.arrayBuffers - before.arrayBuffers, lastIndex: log.lastIndex() };
+  log.close();
+  return opened;
+}
+
+function openInChild(dir: string): Promise<Opened> {
+  const child = fork(new URL(import.meta.url).pathname, ['--open', dir], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  guardChild(child);
+  return new Promise((resolve, reject) => {
+    child.once('message', (message) => resolve(message as Opened));
+    child.once('exit', (code) => reject(new Error(`open child exited with code ${code} before it reported`)));
+  });
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--open') {
+    process.send!(await openHere(process.argv[3]!));
+    return;
+  }
+  const { values } = parseArgs({
+    options: { entries: { type: 'string', default: '3000000' }, 'entry-bytes': { type: 'string', default: '100' }, runs: { type: 'string', default: '3' }, help: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  if (values.help) printHeaderHelp(import.meta.url);
+  const entries = integerArg('entries', values.entries, 1, 100_000_000);
+  const entryBytes = integerArg('entry-bytes', values['entry-bytes'], 1, 1024 * 1024);
+  const runs = integerArg('runs', values.runs, 1, 20);
+  const root = mkdtempSync(join(tmpdir(), 'raftbus-log-open-'));
+  guardDir(root);
+  try {
+    const dir = join(root, 'log');
+    console.error(`writing ${entries.toLocaleString('en-US')} entries of ${entryBytes} B ...`);
+    await write(dir, entries, entryBytes);
+    const opened: Opened[] = [];
+    for (let run = 1; run <= runs; run++) {
+      const result = await openInChild(dir);
+      if (result.lastIndex !== entries) throw new Error(`the log reopened with ${result.lastIndex} entries, not ${entries}`);
+      console.error(`run ${run}/${runs}: open ${result.openMs.toFixed(0)} ms, heap ${(result.heapBytes / 2 ** 20).toFixed(1)} MiB, array buffers ${(result.arrayBufferBytes / 2 ** 20).toFixed(1)} MiB`);
+      opened.push(result);
+    }
+    console.log(`Opening one log of ${entries.toLocaleString('en-US')} entries of ${entryBytes} B (NodeDisk, 64 MiB segments); median (min–max) of ${runs} run(s), each in a fresh process`);
+    console.log('');
+    console.log('| open ms | µs per entry | memory held, MiB (heap + array buffers) | bytes per entry |');
+    console.log('|---|---|---|---|');
+    const held = opened.map((o) => o.heapBytes + o.arrayBufferBytes);
+    const cells = [opened.map((o) => o.openMs), opened.map((o) => (o.openMs * 1000) / entries), held.map((bytes) => bytes / 2 ** 20), held.map((bytes) => bytes / entries)];
+    console.log(`| ${cells.map((values) => formatSpread(spreadOf(values))).join(' | ')} |`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+    releaseDir(root);
+  }
+}
+
+await main();
