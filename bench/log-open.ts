@@ -20,6 +20,8 @@ interface Opened {
   readonly openMs: number;
   readonly heapBytes: number;
   readonly arrayBufferBytes: number;
+  /** peakRssBytes is the open process's peak resident set: its start, the open, and the read buffers. */
+  readonly peakRssBytes: number;
   readonly lastIndex: number;
 }
 
@@ -53,7 +55,7 @@ async function openHere(dir: string): Promise<Opened> {
   await new Promise((resolve) => setImmediate(resolve));
   gc();
   const after = process.memoryUsage();
-  const opened = { openMs, heapBytes: after.heapUsed - before.heapUsed, arrayBufferBytes: after.arrayBuffers - before.arrayBuffers, lastIndex: log.lastIndex() };
+  const opened = { openMs, heapBytes: after.heapUsed - before.heapUsed, arrayBufferBytes: after.arrayBuffers - before.arrayBuffers, peakRssBytes: process.resourceUsage().maxRSS * 1024, lastIndex: log.lastIndex() };
   log.close();
   return opened;
 }
@@ -90,15 +92,15 @@ async function main(): Promise<void> {
     for (let run = 1; run <= runs; run++) {
       const result = await openInChild(dir);
       if (result.lastIndex !== entries) throw new Error(`the log reopened with ${result.lastIndex} entries, not ${entries}`);
-      console.error(`run ${run}/${runs}: open ${result.openMs.toFixed(0)} ms, heap ${(result.heapBytes / 2 ** 20).toFixed(1)} MiB, array buffers ${(result.arrayBufferBytes / 2 ** 20).toFixed(1)} MiB`);
+      console.error(`run ${run}/${runs}: open ${result.openMs.toFixed(0)} ms, heap ${(result.heapBytes / 2 ** 20).toFixed(1)} MiB, array buffers ${(result.arrayBufferBytes / 2 ** 20).toFixed(1)} MiB, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
       opened.push(result);
     }
     console.log(`Opening one log of ${entries.toLocaleString('en-US')} entries of ${entryBytes} B (NodeDisk, 64 MiB segments); median (min–max) of ${runs} run(s), each in a fresh process`);
     console.log('');
-    console.log('| open ms | µs per entry | memory held, MiB (heap + array buffers) | bytes per entry |');
-    console.log('|---|---|---|---|');
+    console.log('| open ms | µs per entry | memory held, MiB (heap + array buffers) | bytes per entry | peak RSS of the process, MiB |');
+    console.log('|---|---|---|---|---|');
     const held = opened.map((o) => o.heapBytes + o.arrayBufferBytes);
-    const cells = [opened.map((o) => o.openMs), opened.map((o) => (o.openMs * 1000) / entries), held.map((bytes) => bytes / 2 ** 20), held.map((bytes) => bytes / entries)];
+    const cells = [opened.map((o) => o.openMs), opened.map((o) => (o.openMs * 1000) / entries), held.map((bytes) => bytes / 2 ** 20), held.map((bytes) => bytes / entries), opened.map((o) => o.peakRssBytes / 2 ** 20)];
     console.log(`| ${cells.map((values) => formatSpread(spreadOf(values))).join(' | ')} |`);
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -202,13 +202,14 @@ function readRepairTerm(disk: Disk, dir: string, options: RecoverOptions): numbe
 }
 
 function lastIndexOf(segment: ScannedSegment): number {
-  return segment.baseIndex + segment.terms.length - 1;
+  return segment.baseIndex + segment.frames.length - 1;
 }
 
 function chainPointOf(segment: ScannedSegment | undefined): ChainPoint | undefined {
   if (segment === undefined) return undefined;
-  const crc = segment.crcs.at(-1) ?? segment.prevCrc;
-  return { nextIndex: lastIndexOf(segment) + 1, crc, term: segment.terms.at(-1) ?? 0 };
+  const last = lastIndexOf(segment);
+  const crc = segment.frames.lastCrc() ?? segment.prevCrc;
+  return { nextIndex: last + 1, crc, term: segment.frames.length > 0 ? segment.frames.term(last) : 0 };
 }
 
 function noteTail(plan: Plan, scanned: ScannedSegment): void {
@@ -286,7 +287,7 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
       return;
     }
   }
-  if (last !== undefined && last.terms.length === 0) {
+  if (last !== undefined && last.frames.length === 0) {
     plan.segments.pop();
     plan.removedAtOnce.push({ path: last.path, reason: 'segment holds no valid frame' });
   } else if (last !== undefined) {
@@ -316,7 +317,7 @@ function planLostSyncedEntries(disk: Disk, dir: string, options: { last: Scanned
   const { last, syncedIndex, plan } = options;
   const corruption = lostSyncedEntries(last, syncedIndex);
   const to = corruptPath(last.path, corruptGenerationNext(disk, dir));
-  const keepsFrames = last.terms.length > 0;
+  const keepsFrames = last.frames.length > 0;
   if (!keepsFrames) plan.segments.pop();
   plan.repair = {
     report: { path: last.path, offset: last.validBytes, reason: corruption.reason, fromIndex: lastIndexOf(last) + 1, throughIndex: syncedIndex },
@@ -376,11 +377,11 @@ function planRepair(
   const { scanned, bytes, plan, entryBytesMax } = options;
   const corruption = scanned.corruption!;
   const generation = corruptGenerationNext(disk, dir);
-  const keepsFrames = scanned.validBytes >= segmentHeaderBytes && scanned.terms.length > 0;
-  const fromIndex = keepsFrames ? scanned.baseIndex + scanned.terms.length : (options.after?.nextIndex ?? scanned.baseIndex);
+  const keepsFrames = scanned.validBytes >= segmentHeaderBytes && scanned.frames.length > 0;
+  const fromIndex = keepsFrames ? scanned.baseIndex + scanned.frames.length : (options.after?.nextIndex ?? scanned.baseIndex);
   const seen = [fromIndex];
   const damagedHere = scanned.validBytes >= segmentHeaderBytes
-    ? lastIndexAfter(bytes, { offset: scanned.validBytes, expectedIndex: scanned.baseIndex + scanned.terms.length, entryBytesMax })
+    ? lastIndexAfter(bytes, { offset: scanned.validBytes, expectedIndex: scanned.baseIndex + scanned.frames.length, entryBytesMax })
     : lastIndexOfSegment(bytes, { path: scanned.path, baseIndex: scanned.baseIndex, entryBytesMax });
   if (damagedHere !== undefined) seen.push(damagedHere);
   const repair: PlannedRepair = {
@@ -416,7 +417,7 @@ function restoreStale(disk: Disk, dir: string, stale: readonly StaleSegment[], p
     const restorable = [...waiting]
       .filter((candidate) => candidate.baseIndex === base)
       .map((candidate) => ({ candidate, scanned: tryScan(disk, candidate.path, base, chainPointOf(lastSegment), options.entryBytesMax) }))
-      .find(({ scanned }) => scanned !== undefined && scanned.terms.length > 0);
+      .find(({ scanned }) => scanned !== undefined && scanned.frames.length > 0);
     if (restorable?.scanned === undefined) break;
     waiting.delete(restorable.candidate);
     const livePath = segmentPath(dir, base);

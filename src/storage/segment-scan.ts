@@ -1,5 +1,6 @@
 // scanSegment reads one segment file and checks it frame by frame, without changing anything on
 // disk. It is the read-only half of recovery: SegmentedLog.open decides what to do with the result.
+import { EntryIndex } from './entry-index.js';
 import { CorruptLogError } from './errors.js';
 import type { SyncRecord } from './frame.js';
 import { frameBytes, parseFrame, parseSegmentHeader, parseSyncRecords } from './frame.js';
@@ -20,7 +21,7 @@ export interface TornTail {
 }
 
 /**
- * ScannedSegment is a segment's valid frames (parallel arrays), its torn tail, if any, and the
+ * ScannedSegment is a segment's valid frames (indexed from baseIndex), its torn tail, if any, and the
  * corruption that stopped the scan, if any: damage a crash cannot explain (see scanSegment).
  * With corruption, the frames listed are the valid ones before it, and validBytes is where it
  * starts; validBytes is 0 when nothing of the segment can be kept (its header is bad or does
@@ -31,9 +32,7 @@ export interface ScannedSegment {
   readonly baseIndex: number;
   readonly startIndex: number;
   readonly prevCrc: number;
-  readonly terms: number[];
-  readonly offsets: number[];
-  readonly crcs: number[];
+  readonly frames: EntryIndex;
   readonly validBytes: number;
   /** synced is the newest valid sync record of the header (undefined when the header is unusable). */
   readonly synced: SyncRecord | undefined;
@@ -61,9 +60,7 @@ export function scanSegment(
     baseIndex: options.baseIndex,
     startIndex: 'bad' in header ? 0 : header.startIndex,
     prevCrc: 'bad' in header ? 0 : header.prevCrc,
-    terms: [],
-    offsets: [],
-    crcs: [],
+    frames: new EntryIndex(options.baseIndex),
     validBytes: 0,
     synced: undefined,
     tail: undefined,
@@ -80,9 +77,7 @@ export function scanSegment(
     baseIndex: header.baseIndex,
     startIndex: header.startIndex,
     prevCrc: header.prevCrc,
-    terms: [],
-    offsets: [],
-    crcs: [],
+    frames: new EntryIndex(options.baseIndex),
     validBytes: segmentHeaderBytes,
     synced: parseSyncRecords(bytes),
     tail: undefined,
@@ -100,7 +95,7 @@ function walkFrames(
   let prevCrc = scanned.prevCrc;
   let lastTerm = options.lastTerm;
   while (offset < bytes.length) {
-    const expectedIndex = scanned.baseIndex + scanned.terms.length;
+    const expectedIndex = scanned.baseIndex + scanned.frames.length;
     const frame = parseFrame(bytes, offset, { prevCrc, entryBytesMax: options.entryBytesMax });
     let problem: string | undefined;
     if (frame.kind === 'short') problem = 'frame runs past end of file';
@@ -113,9 +108,7 @@ function walkFrames(
       if (allZero(bytes, offset)) return { ...scanned, validBytes: offset };
       return withTail(bytes, scanned, { offset, expectedIndex, reason: problem ?? 'bad frame', ...options });
     }
-    scanned.terms.push(frame.entry.term);
-    scanned.offsets.push(offset);
-    scanned.crcs.push(frame.crc);
+    scanned.frames.push(frame.entry.term, offset, frame.crc);
     prevCrc = frame.crc;
     lastTerm = frame.entry.term;
     offset += frame.bytes;
@@ -216,9 +209,9 @@ export function lastIndexAfter(bytes: Uint8Array, options: { offset: number; exp
  */
 export function lastIndexOfSegment(bytes: Uint8Array, options: { path: string; baseIndex: number; entryBytesMax: number }): number | undefined {
   const alone = scanSegment(bytes, { ...options, after: undefined, tailAllowed: true });
-  const held = alone.terms.length > 0 ? alone.baseIndex + alone.terms.length - 1 : undefined;
+  const held = alone.frames.length > 0 ? alone.baseIndex + alone.frames.length - 1 : undefined;
   if (alone.corruption === undefined) return held;
   const offset = Math.max(alone.corruption.offset, segmentHeaderBytes - 1);
-  const after = lastIndexAfter(bytes, { offset, expectedIndex: options.baseIndex + alone.terms.length, entryBytesMax: options.entryBytesMax });
+  const after = lastIndexAfter(bytes, { offset, expectedIndex: options.baseIndex + alone.frames.length, entryBytesMax: options.entryBytesMax });
   return after === undefined ? held : Math.max(held ?? 0, after);
 }

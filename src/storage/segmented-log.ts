@@ -131,8 +131,9 @@ export class SegmentedLog {
     const segment: Segment = { baseIndex: scanned.baseIndex, path: scanned.path, prevCrc: scanned.prevCrc, file, bytes: scanned.validBytes, allocated, closed: false };
     assert(allocated >= scanned.validBytes, 'segment shrank during recovery', { path: scanned.path, allocated, validBytes: scanned.validBytes });
     this.segments.push(segment);
-    scanned.terms.forEach((term, i) => this.frames.push(term, scanned.offsets[i]!, scanned.crcs[i]!));
-    this.last = scanned.baseIndex + scanned.terms.length - 1;
+    const { frames } = scanned;
+    for (let index = frames.first(); index < frames.first() + frames.length; index++) this.frames.push(frames.term(index), frames.offset(index), frames.crc(index));
+    this.last = scanned.baseIndex + frames.length - 1;
   }
 
   /**
