@@ -32,9 +32,9 @@ function writeU64(buffer: Buffer, offset: number, value: number): void {
   buffer.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
 }
 
-function readU64(buffer: Uint8Array, offset: number): number {
-  const view = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  return view.readUInt32LE(offset) + view.readUInt32LE(offset + 4) * 0x1_0000_0000;
+/** readU64 reads what writeU64 wrote. It takes a Buffer, not a view to wrap: it runs twice a frame on every open. */
+function readU64(buffer: Buffer, offset: number): number {
+  return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * 0x1_0000_0000;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
