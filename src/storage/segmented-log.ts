@@ -452,6 +452,7 @@ export class SegmentedLog {
     this.assertOpen();
     assert(lo >= this.start && hi <= this.last + 1 && lo <= hi, 'entries out of range', { lo, hi, first: this.start, last: this.last });
     const result: Entry[] = [];
+    if (lo === hi) return result; // no segment need hold lo: the log may have none
     let bytes = 0;
     let end = lo;
     let position = this.segmentPosition(lo);

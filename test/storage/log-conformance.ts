@@ -110,12 +110,19 @@ class Harness {
   append(command: Extract<Command, { kind: 'append' }>): void {
     const last = lastOf(this.model);
     const from = Math.min(last + 1, Math.max(this.lowestWritable(), last + 1 - command.back));
-    if (command.newTerm || from <= last) this.term++;
+    // A conflicting suffix is replaced by a newer leader's entries: of its new term, or (half the
+    // time) of an older term it holds them from, lower than the suffix it replaces (Raft allows
+    // that; the log's terms only never go down along its indexes).
+    // (Only with the entry before it held: a compacted one's term is not in the model.)
+    const before = this.model.entries[from - 1 - this.model.first];
+    const olderTerm = from <= last && before !== undefined && command.salt % 2 === 0;
+    if (!olderTerm && (command.newTerm || from <= last)) this.term++;
+    const term = olderTerm && before !== undefined ? before.term : this.term;
     const entries: Entry[] = [];
     for (let i = 0; i < command.count; i++) {
       const size = (command.size + i * 37) % (logLimits.entryBytesMax + 1);
       const data = Uint8Array.from({ length: size }, (_, k) => (command.salt + k * 31 + i) & 255);
-      entries.push({ index: from + i, term: this.term, type: (command.salt + i) % 5 === 0 ? 'confChange' : 'normal', data });
+      entries.push({ index: from + i, term, type: (command.salt + i) % 5 === 0 ? 'confChange' : 'normal', data });
     }
     this.log.append(entries);
     this.indexMax = Math.max(this.indexMax, from + command.count - 1);

@@ -92,6 +92,15 @@ describe('SegmentedLog segments', () => {
     expect(reopened.lastIndex()).toBe(6);
   });
 
+  it('entries of an empty range is empty, with no segment at all too (a fresh log, or one compacted past its end)', async () => {
+    const log = await SegmentedLog.open({ disk: new MemoryDisk(), dir, ...limits });
+    expect(log.entries(1, 1, 100)).toEqual([]);
+    log.append(entriesFrom(1, 10));
+    expect(log.entries(4, 4, 100)).toEqual([]);
+    log.compactPrefix(20);
+    expect(log.entries(21, 21, 100)).toEqual([]);
+  });
+
   it('entries honours maxBytes but always returns one entry', async () => {
     const { log } = await logWith(10);
     expect(log.entries(1, 11, 0)).toHaveLength(1);
