@@ -32,8 +32,12 @@ export interface Disk {
   open(path: string, options: { create: boolean }): DiskFile;
   /** size returns the file's current length in bytes. */
   size(file: DiskFile): number;
-  /** read returns up to length bytes from position (fewer only at end of file). */
-  read(file: DiskFile, position: number, length: number): Uint8Array;
+  /**
+   * read returns up to length bytes from position (fewer only at end of file). With `into` (at
+   * least length bytes long) it reads into it and returns a view of it: a caller that reads many
+   * files one after another reuses one buffer, which a fresh allocation per read costs page faults.
+   */
+  read(file: DiskFile, position: number, length: number, into?: Uint8Array): Uint8Array;
   /** write writes all of data at position, growing the file when needed. */
   write(file: DiskFile, position: number, data: Uint8Array): void;
   /** truncate sets the file's length; growing it adds zeros (a hole, on a real file system). */

@@ -17,6 +17,7 @@ import {
   corruptPath,
   listSegments,
   readIndexFile,
+  ReadBuffer,
   readStartFile,
   readWholeFile,
   repairFileName,
@@ -265,9 +266,11 @@ function dropLeading(dir: string, bases: readonly number[], start: number, plan:
 }
 
 function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, options: RecoverOptions): void {
+  // One segment in memory at a time, all in one buffer: nothing of a scan keeps a view of its bytes.
+  const buffer = new ReadBuffer();
   for (const [i, base] of bases.entries()) {
     const path = segmentPath(dir, base);
-    const bytes = readWholeFile(disk, path); // one segment in memory at a time
+    const bytes = readWholeFile(disk, path, buffer);
     const after = chainPointOf(plan.segments.at(-1));
     const tailAllowed = i === bases.length - 1;
     const scanned = scanSegment(bytes, { path, baseIndex: base, after, tailAllowed, entryBytesMax: options.entryBytesMax });

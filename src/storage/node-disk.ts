@@ -49,9 +49,10 @@ export class NodeDisk implements Disk {
     return fs.fstatSync(asNodeFile(file).fd).size;
   }
 
-  read(file: DiskFile, position: number, length: number): Uint8Array {
+  read(file: DiskFile, position: number, length: number, into?: Uint8Array): Uint8Array {
     const fd = asNodeFile(file).fd;
-    const buffer = Buffer.allocUnsafe(length);
+    if (into !== undefined && into.length < length) throw new RangeError(`read of ${length} bytes into a buffer of ${into.length}`);
+    const buffer = into === undefined ? Buffer.allocUnsafe(length) : Buffer.from(into.buffer, into.byteOffset, length);
     let done = 0;
     while (done < length) {
       const n = fs.readSync(fd, buffer, done, length - done, position + done);

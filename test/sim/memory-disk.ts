@@ -133,10 +133,14 @@ export class MemoryDisk implements Disk {
     return this.live(file).inode.length;
   }
 
-  read(file: DiskFile, position: number, length: number): Uint8Array {
+  read(file: DiskFile, position: number, length: number, into?: Uint8Array): Uint8Array {
     const inode = this.live(file).inode;
+    if (into !== undefined && into.length < length) throw new RangeError(`read of ${length} bytes into a buffer of ${into.length}`);
     const end = Math.min(inode.length, position + length);
-    return end <= position ? new Uint8Array(0) : inode.current.slice(position, end);
+    if (into === undefined) return end <= position ? new Uint8Array(0) : inode.current.slice(position, end);
+    if (end <= position) return into.subarray(0, 0);
+    into.set(inode.current.subarray(position, end), 0);
+    return into.subarray(0, end - position);
   }
 
   write(file: DiskFile, position: number, data: Uint8Array): void {
