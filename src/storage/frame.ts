@@ -70,6 +70,15 @@ export interface ParsedFrame {
 /** FrameProblem is why bytes at an offset are not a valid frame: too few of them, or bad ones. */
 export type FrameProblem = { readonly kind: 'short' } | { readonly kind: 'bad'; readonly reason: string; readonly storedCrc: number };
 
+/** CheckedFrame is a frame that passed its checks, its entry not built: what a scan needs of it. */
+export interface CheckedFrame {
+  readonly kind: 'frame';
+  readonly index: number;
+  readonly term: number;
+  readonly crc: number;
+  readonly bytes: number;
+}
+
 /**
  * parseFrame checks and decodes the frame at offset of bytes, given the crc it must chain from.
  * Returns 'short' when bytes end before the frame does, 'bad' when a field or the crc is wrong.
@@ -79,6 +88,27 @@ export function parseFrame(
   offset: number,
   options: { prevCrc: number; entryBytesMax: number },
 ): ParsedFrame | FrameProblem {
+  const checked = checkFrame(bytes, offset, options);
+  if (checked.kind !== 'frame') return checked;
+  const buffer = asBuffer(bytes);
+  const entry: Entry = {
+    index: checked.index,
+    term: checked.term,
+    type: typesByCode[buffer.readUInt32LE(offset + 24)]!,
+    data: buffer.subarray(offset + frameHeaderBytes, offset + checked.bytes),
+  };
+  return { kind: 'frame', entry, crc: checked.crc, bytes: checked.bytes };
+}
+
+/**
+ * checkFrame makes parseFrame's checks and returns the frame's index, term, crc and size without
+ * building its entry: every open checks every frame a log holds, and needs no more of them.
+ */
+export function checkFrame(
+  bytes: Uint8Array,
+  offset: number,
+  options: { prevCrc: number; entryBytesMax: number },
+): CheckedFrame | FrameProblem {
   if (bytes.length - offset < frameHeaderBytes) return { kind: 'short' };
   const buffer = asBuffer(bytes);
   const storedCrc = buffer.readUInt32LE(offset);
@@ -89,15 +119,8 @@ export function parseFrame(
   const crc = crc32c(buffer.subarray(offset + 4, end), options.prevCrc);
   if (crc !== storedCrc) return { kind: 'bad', reason: 'crc mismatch', storedCrc };
   const typeCode = buffer.readUInt32LE(offset + 24);
-  const type = typesByCode[typeCode];
-  if (type === undefined) return { kind: 'bad', reason: `unknown entry type ${typeCode}`, storedCrc };
-  const entry: Entry = {
-    index: readU64(buffer, offset + 8),
-    term: readU64(buffer, offset + 16),
-    type,
-    data: buffer.subarray(offset + frameHeaderBytes, end),
-  };
-  return { kind: 'frame', entry, crc, bytes: end - offset };
+  if (typesByCode[typeCode] === undefined) return { kind: 'bad', reason: `unknown entry type ${typeCode}`, storedCrc };
+  return { kind: 'frame', index: readU64(buffer, offset + 8), term: readU64(buffer, offset + 16), crc, bytes: end - offset };
 }
 
 /** SegmentHeader is what a segment file says about itself. */

@@ -3,7 +3,7 @@
 import { EntryIndex } from './entry-index.js';
 import { CorruptLogError } from './errors.js';
 import type { SyncRecord } from './frame.js';
-import { frameBytes, parseFrame, parseSegmentHeader, parseSyncRecords } from './frame.js';
+import { checkFrame, frameBytes, parseSegmentHeader, parseSyncRecords } from './frame.js';
 import { frameHeaderBytes, segmentHeaderBytes } from './limits.js';
 
 /** ChainPoint is where a segment must continue from: the next index, the crc and term before it. */
@@ -96,21 +96,21 @@ function walkFrames(
   let lastTerm = options.lastTerm;
   while (offset < bytes.length) {
     const expectedIndex = scanned.baseIndex + scanned.frames.length;
-    const frame = parseFrame(bytes, offset, { prevCrc, entryBytesMax: options.entryBytesMax });
+    const frame = checkFrame(bytes, offset, { prevCrc, entryBytesMax: options.entryBytesMax });
     let problem: string | undefined;
     if (frame.kind === 'short') problem = 'frame runs past end of file';
     else if (frame.kind === 'bad') problem = frame.reason;
-    else if (frame.entry.index !== expectedIndex) problem = `index ${frame.entry.index}, expected ${expectedIndex}`;
-    else if (frame.entry.term < lastTerm || frame.entry.term < 1) problem = `term ${frame.entry.term} after ${lastTerm}`;
+    else if (frame.index !== expectedIndex) problem = `index ${frame.index}, expected ${expectedIndex}`;
+    else if (frame.term < lastTerm || frame.term < 1) problem = `term ${frame.term} after ${lastTerm}`;
     if (problem !== undefined || frame.kind !== 'frame') {
       // Zeros to the end are room the log grew into ahead of its data (Disk.preallocateBytes),
       // in any segment: the clean end of its frames, not a torn write.
       if (allZero(bytes, offset)) return { ...scanned, validBytes: offset };
       return withTail(bytes, scanned, { offset, expectedIndex, reason: problem ?? 'bad frame', ...options });
     }
-    scanned.frames.push(frame.entry.term, offset, frame.crc);
+    scanned.frames.push(frame.term, offset, frame.crc);
     prevCrc = frame.crc;
-    lastTerm = frame.entry.term;
+    lastTerm = frame.term;
     offset += frame.bytes;
   }
   return { ...scanned, validBytes: offset };
@@ -165,7 +165,7 @@ function findFrameAfter(bytes: Uint8Array, options: { offset: number; expectedIn
     const next = q + frameBytes(dataBytes);
     if (next === bytes.length) return q;
     const storedCrc = buffer.readUInt32LE(q);
-    const following = parseFrame(bytes, next, { prevCrc: storedCrc, entryBytesMax: options.entryBytesMax });
+    const following = checkFrame(bytes, next, { prevCrc: storedCrc, entryBytesMax: options.entryBytesMax });
     if (following.kind === 'frame') return q;
   }
   return undefined;
@@ -189,9 +189,9 @@ export function lastIndexAfter(bytes: Uint8Array, options: { offset: number; exp
     let prevCrc = buffer.readUInt32LE(found);
     let next = found + frameBytes(buffer.readUInt32LE(found + 4));
     for (;;) {
-      const frame = parseFrame(bytes, next, { prevCrc, entryBytesMax: options.entryBytesMax });
-      if (frame.kind !== 'frame' || frame.entry.index !== index + 1) break;
-      index = frame.entry.index;
+      const frame = checkFrame(bytes, next, { prevCrc, entryBytesMax: options.entryBytesMax });
+      if (frame.kind !== 'frame' || frame.index !== index + 1) break;
+      index = frame.index;
       prevCrc = frame.crc;
       next += frame.bytes;
     }
