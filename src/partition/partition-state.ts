@@ -10,6 +10,7 @@
 // Invariant (checked on apply): each batch starts exactly at the high watermark.
 import { assert } from '../raft/assert.js';
 import type { Entry, Snapshot } from '../raft/types.js';
+import { TypedColumns } from '../typed-columns.js';
 import { batchHeaderBytes, readBatchHeader, withBaseOffset, type BatchHeader } from './record-batch.js';
 import { ProducerStateTable, type ProducerCheck, type ProducerEntrySnapshot, type ProducerStateSnapshot, type RememberedBatch } from './producer-state.js';
 
@@ -120,72 +121,94 @@ export type OffsetLookup =
 
 /**
  * OffsetIndex maps offsets to Raft indexes for every committed batch still held, oldest first.
- * Invariant: batches are contiguous in offsets (batch i + 1 starts at batch i's nextOffset).
+ * Invariant: batches are contiguous in offsets (batch i + 1 starts at batch i's nextOffset), so
+ * only the last batch's nextOffset is kept apart. The batches live in typed arrays (28 bytes a
+ * batch, outside the heap): an object a batch took 92 bytes of heap, 276 MiB for 3 million
+ * single-record batches.
  */
 class OffsetIndex {
-  private batches: BatchLocation[] = [];
-  private head = 0;
+  private readonly batches = new TypedColumns({ baseOffset: 'f64', raftIndex: 'f64', maxTimestamp: 'f64', bytes: 'u32' });
+  private lastNextOffset = 0;
 
   get size(): number {
-    return this.batches.length - this.head;
+    return this.batches.length;
   }
 
   push(location: BatchLocation): void {
-    const last = this.last();
-    assert(last === undefined || (location.baseOffset === last.nextOffset && location.raftIndex > last.raftIndex), 'batches are contiguous in offsets and rise in index', { ...location });
-    this.batches.push(location);
+    const contiguous = this.size === 0 || (location.baseOffset === this.lastNextOffset && location.raftIndex > this.raftIndexAt(this.size - 1));
+    if (!contiguous) assert(false, 'batches are contiguous in offsets and rise in index', { ...location });
+    const at = this.batches.append();
+    this.batches.set('baseOffset', at, location.baseOffset);
+    this.batches.set('raftIndex', at, location.raftIndex);
+    this.batches.set('maxTimestamp', at, location.maxTimestamp);
+    this.batches.set('bytes', at, location.bytes);
+    this.lastNextOffset = location.nextOffset;
   }
 
   last(): BatchLocation | undefined {
-    return this.size === 0 ? undefined : this.batches[this.batches.length - 1];
+    return this.size === 0 ? undefined : this.at(this.size - 1);
   }
 
   first(): BatchLocation | undefined {
-    return this.size === 0 ? undefined : this.batches[this.head];
+    return this.size === 0 ? undefined : this.at(0);
   }
 
+  /** at returns the batch at position (0 is the oldest held), as a new object. */
   at(position: number): BatchLocation {
-    return this.batches[this.head + position]!;
+    return {
+      baseOffset: this.baseOffsetAt(position),
+      nextOffset: this.nextOffsetAt(position),
+      raftIndex: this.raftIndexAt(position),
+      maxTimestamp: this.batches.get('maxTimestamp', position),
+      bytes: this.batches.get('bytes', position),
+    };
+  }
+
+  baseOffsetAt(position: number): number {
+    return this.batches.get('baseOffset', position);
+  }
+
+  nextOffsetAt(position: number): number {
+    return position + 1 < this.size ? this.batches.get('baseOffset', position + 1) : this.lastNextOffset;
+  }
+
+  raftIndexAt(position: number): number {
+    return this.batches.get('raftIndex', position);
   }
 
   /** positionOf returns the position of the batch holding offset, or -1. */
   positionOf(offset: number): number {
-    let lo = this.head;
-    let hi = this.batches.length - 1;
+    let lo = 0;
+    let hi = this.size - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const batch = this.batches[mid]!;
-      if (offset < batch.baseOffset) hi = mid - 1;
-      else if (offset >= batch.nextOffset) lo = mid + 1;
-      else return mid - this.head;
+      if (offset < this.baseOffsetAt(mid)) hi = mid - 1;
+      else if (offset >= this.nextOffsetAt(mid)) lo = mid + 1;
+      else return mid;
     }
     return -1;
   }
 
   /** positionAtOrAfter returns the position of the first batch stored at or after raftIndex (size when none). */
   positionAtOrAfter(raftIndex: number): number {
-    let lo = this.head;
-    let hi = this.batches.length;
+    let lo = 0;
+    let hi = this.size;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.batches[mid]!.raftIndex < raftIndex) lo = mid + 1;
+      if (this.raftIndexAt(mid) < raftIndex) lo = mid + 1;
       else hi = mid;
     }
-    return lo - this.head;
+    return lo;
   }
 
   /** dropBelow forgets the batches stored below raftIndex. */
   dropBelow(raftIndex: number): void {
-    while (this.head < this.batches.length && this.batches[this.head]!.raftIndex < raftIndex) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.batches.length) {
-      this.batches = this.batches.slice(this.head);
-      this.head = 0;
-    }
+    this.batches.dropFirst(this.positionAtOrAfter(raftIndex));
   }
 
   clear(): void {
-    this.batches = [];
-    this.head = 0;
+    this.batches.clear();
+    this.lastNextOffset = 0;
   }
 }
 
@@ -316,7 +339,7 @@ export class PartitionState {
     return this.highWatermarkValue;
   }
 
-  /** batches lists the committed batches held, oldest first (a fresh array of shared, immutable objects). */
+  /** batches lists the committed batches held, oldest first (a fresh array of fresh objects). */
   batches(): BatchLocation[] {
     const result: BatchLocation[] = [];
     for (let position = 0; position < this.index.size; position++) result.push(this.index.at(position));

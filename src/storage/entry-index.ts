@@ -2,20 +2,16 @@
 // the byte offset of its frame in its segment and the crc the frame ends with (the seed of the
 // next frame), and the term of every entry as runs of equal terms.
 //
-// Offsets and crcs live in typed arrays: 8 bytes an entry, outside the JS heap, which the garbage
-// collector never walks. Terms change only at elections, so a handful of runs hold them all. Plain
-// arrays of numbers (and one pointer an entry to its segment) took 47 bytes of heap an entry: 4.7
-// GB for a partition of 100 million single-record batches.
+// Offsets and crcs live in typed arrays (TypedColumns): 8 bytes an entry, outside the JS heap,
+// which the garbage collector never walks. Terms change only at elections, so a handful of runs
+// hold them all. Plain arrays of numbers (and one pointer an entry to its segment) took 47 bytes
+// of heap an entry: 4.7 GB for a partition of 100 million single-record batches.
 import { assert } from '../raft/assert.js';
-
-const capacityMin = 1024;
+import { TypedColumns } from '../typed-columns.js';
 
 export class EntryIndex {
-  private offsets: Uint32Array = new Uint32Array(capacityMin);
-  private crcs: Uint32Array = new Uint32Array(capacityMin);
-  /** head is where first() sits in the arrays: dropping from the front only moves it. */
-  private head = 0;
-  private count = 0;
+  /** frames: row k is the entry at first() + k. */
+  private frames = new TypedColumns({ offset: 'u32', crc: 'u32' });
   private firstIndex: number;
   /** runStarts[i] is the first index of the i-th run of equal terms, runTerms[i] its term. Ascending. */
   private runStarts: number[] = [];
@@ -32,21 +28,19 @@ export class EntryIndex {
 
   /** length is how many entries are held: [first(), first() + length - 1]. */
   get length(): number {
-    return this.count;
+    return this.frames.length;
   }
 
   /** push adds the next entry: its term, its frame's offset in its segment, and the crc it ends with. */
   push(term: number, offset: number, crc: number): void {
     if (!(offset >= 0 && offset <= 0xffff_ffff)) assert(false, 'frame offset does not fit 32 bits', { offset });
-    if (this.head + this.count === this.offsets.length) this.makeRoom();
-    const at = this.head + this.count;
-    this.offsets[at] = offset;
-    this.crcs[at] = crc;
+    const at = this.frames.append();
+    this.frames.set('offset', at, offset);
+    this.frames.set('crc', at, crc);
     if (this.runTerms.at(-1) !== term) {
-      this.runStarts.push(this.firstIndex + this.count);
+      this.runStarts.push(this.firstIndex + at);
       this.runTerms.push(term);
     }
-    this.count++;
   }
 
   /** term is the term of the held entry at index. */
@@ -65,23 +59,23 @@ export class EntryIndex {
 
   /** offset is where the frame of the held entry at index starts in its segment. */
   offset(index: number): number {
-    return this.offsets[this.head + index - this.firstIndex]!;
+    return this.frames.get('offset', index - this.firstIndex);
   }
 
   /** crc is the crc the frame of the held entry at index ends with. */
   crc(index: number): number {
-    return this.crcs[this.head + index - this.firstIndex]!;
+    return this.frames.get('crc', index - this.firstIndex);
   }
 
   /** lastCrc is the crc of the last entry held, undefined when none is. */
   lastCrc(): number | undefined {
-    return this.count === 0 ? undefined : this.crcs[this.head + this.count - 1]!;
+    return this.frames.length === 0 ? undefined : this.frames.get('crc', this.frames.length - 1);
   }
 
   /** keep keeps the first `count` entries held and forgets the rest. */
   keep(count: number): void {
-    this.count = Math.max(0, Math.min(this.count, count));
-    const end = this.firstIndex + this.count;
+    this.frames.keep(count);
+    const end = this.firstIndex + this.frames.length;
     while (this.runStarts.length > 0 && this.runStarts.at(-1)! >= end) {
       this.runStarts.pop();
       this.runTerms.pop();
@@ -91,11 +85,9 @@ export class EntryIndex {
   /** dropFirst forgets the first n entries held (all of them when n is larger); first() moves up by n. */
   dropFirst(n: number): void {
     const drop = Math.max(0, n);
-    const dropped = Math.min(drop, this.count);
-    this.head += dropped;
-    this.count -= dropped;
+    this.frames.dropFirst(drop);
     this.firstIndex += drop;
-    if (this.count === 0) {
+    if (this.frames.length === 0) {
       this.reset(this.firstIndex);
       return;
     }
@@ -108,31 +100,8 @@ export class EntryIndex {
   /** reset forgets every entry; the next push is the entry at first. */
   reset(first: number): void {
     this.firstIndex = first;
-    this.head = 0;
-    this.count = 0;
+    this.frames.clear();
     this.runStarts = [];
     this.runTerms = [];
-    if (this.offsets.length > capacityMin) {
-      this.offsets = new Uint32Array(capacityMin);
-      this.crcs = new Uint32Array(capacityMin);
-    }
-  }
-
-  /**
-   * makeRoom frees the end of the arrays: moves the entries held to the front when at least half
-   * of the arrays lies before them, else doubles the arrays (so every push costs O(1) amortized).
-   */
-  private makeRoom(): void {
-    const capacity = this.offsets.length;
-    const size = this.count < capacity / 2 ? capacity : capacity * 2;
-    const move = (from: Uint32Array): Uint32Array => {
-      if (size === capacity) return from.copyWithin(0, this.head, this.head + this.count);
-      const to = new Uint32Array(size);
-      to.set(from.subarray(this.head, this.head + this.count), 0);
-      return to;
-    };
-    this.offsets = move(this.offsets);
-    this.crcs = move(this.crcs);
-    this.head = 0;
   }
 }
