@@ -149,10 +149,6 @@ class OffsetIndex {
     return this.size === 0 ? undefined : this.at(this.size - 1);
   }
 
-  first(): BatchLocation | undefined {
-    return this.size === 0 ? undefined : this.at(0);
-  }
-
   /** at returns the batch at position (0 is the oldest held), as a new object. */
   at(position: number): BatchLocation {
     return {
@@ -160,7 +156,7 @@ class OffsetIndex {
       nextOffset: this.nextOffsetAt(position),
       raftIndex: this.raftIndexAt(position),
       maxTimestamp: this.batches.get('maxTimestamp', position),
-      bytes: this.batches.get('bytes', position),
+      bytes: this.bytesAt(position),
     };
   }
 
@@ -174,6 +170,10 @@ class OffsetIndex {
 
   raftIndexAt(position: number): number {
     return this.batches.get('raftIndex', position);
+  }
+
+  bytesAt(position: number): number {
+    return this.batches.get('bytes', position);
   }
 
   /** positionOf returns the position of the batch holding offset, or -1. */
@@ -365,22 +365,16 @@ export class PartitionState {
 
   /** nextOffsetBelow is the offset after the last batch stored below raftIndex (the log start once they are deleted). */
   nextOffsetBelow(raftIndex: number): number {
-    let nextOffset = this.logStart;
-    for (let position = 0; position < this.index.size; position++) {
-      const batch = this.index.at(position);
-      if (batch.raftIndex >= raftIndex) break;
-      nextOffset = batch.nextOffset;
-    }
-    return nextOffset;
+    const below = this.index.positionAtOrAfter(raftIndex);
+    return below === 0 ? this.logStart : this.index.nextOffsetAt(below - 1);
   }
 
   /** dropBelow forgets the batches stored below raftIndex (deleted by retention); the log start moves up. */
   dropBelow(raftIndex: number): void {
     const nextOffset = this.nextOffsetBelow(raftIndex);
-    for (let first = this.index.first(); first !== undefined && first.raftIndex < raftIndex; first = this.index.first()) {
-      this.bytesHeld -= first.bytes;
-      this.index.dropBelow(first.raftIndex + 1);
-    }
+    const below = this.index.positionAtOrAfter(raftIndex);
+    for (let position = 0; position < below; position++) this.bytesHeld -= this.index.bytesAt(position);
+    this.index.dropBelow(raftIndex);
     this.logStart = Math.max(this.logStart, nextOffset);
   }
 }
