@@ -145,17 +145,13 @@ class OffsetIndex {
     this.lastNextOffset = location.nextOffset;
   }
 
-  last(): BatchLocation | undefined {
-    return this.size === 0 ? undefined : this.at(this.size - 1);
-  }
-
   /** at returns the batch at position (0 is the oldest held), as a new object. */
   at(position: number): BatchLocation {
     return {
       baseOffset: this.baseOffsetAt(position),
       nextOffset: this.nextOffsetAt(position),
       raftIndex: this.raftIndexAt(position),
-      maxTimestamp: this.batches.get('maxTimestamp', position),
+      maxTimestamp: this.maxTimestampAt(position),
       bytes: this.bytesAt(position),
     };
   }
@@ -174,6 +170,10 @@ class OffsetIndex {
 
   bytesAt(position: number): number {
     return this.batches.get('bytes', position);
+  }
+
+  maxTimestampAt(position: number): number {
+    return this.batches.get('maxTimestamp', position);
   }
 
   /** positionOf returns the position of the batch holding offset, or -1. */
@@ -322,19 +322,18 @@ export class PartitionState {
     if (offset < this.logStart || offset > this.highWatermarkValue) return { kind: 'outOfRange', logStartOffset: this.logStart, highWatermark: this.highWatermarkValue };
     const position = this.index.positionOf(offset);
     assert(position >= 0, 'every offset between log start and high watermark is in a held batch', { offset });
-    return { kind: 'found', raftIndex: this.index.at(position).raftIndex };
+    return { kind: 'found', raftIndex: this.index.raftIndexAt(position) };
   }
 
   /** lastBatchIndex is the Raft index of the last committed batch (0 when none is held). */
   lastBatchIndex(): number {
-    return this.index.last()?.raftIndex ?? 0;
+    return this.index.size === 0 ? 0 : this.index.raftIndexAt(this.index.size - 1);
   }
 
   /** offsetForTimestamp returns the first offset of the first batch with a timestamp >= timestampMs, or the high watermark. */
   offsetForTimestamp(timestampMs: number): number {
     for (let position = 0; position < this.index.size; position++) {
-      const batch = this.index.at(position);
-      if (batch.maxTimestamp >= timestampMs) return batch.baseOffset;
+      if (this.index.maxTimestampAt(position) >= timestampMs) return this.index.baseOffsetAt(position);
     }
     return this.highWatermarkValue;
   }
@@ -354,11 +353,9 @@ export class PartitionState {
   batchesBetween(lo: number, hi: number): { bytes: number; maxTimestamp: number } {
     let bytes = 0;
     let maxTimestamp = Number.NEGATIVE_INFINITY;
-    for (let position = this.index.positionAtOrAfter(lo); position < this.index.size; position++) {
-      const batch = this.index.at(position);
-      if (batch.raftIndex >= hi) break;
-      bytes += batch.bytes;
-      maxTimestamp = Math.max(maxTimestamp, batch.maxTimestamp);
+    for (let position = this.index.positionAtOrAfter(lo); position < this.index.size && this.index.raftIndexAt(position) < hi; position++) {
+      bytes += this.index.bytesAt(position);
+      maxTimestamp = Math.max(maxTimestamp, this.index.maxTimestampAt(position));
     }
     return { bytes, maxTimestamp };
   }

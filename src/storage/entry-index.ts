@@ -85,12 +85,12 @@ export class EntryIndex {
   /** dropFirst forgets the first n entries held (all of them when n is larger); first() moves up by n. */
   dropFirst(n: number): void {
     const drop = Math.max(0, n);
-    this.frames.dropFirst(drop);
-    this.firstIndex += drop;
-    if (this.frames.length === 0) {
-      this.reset(this.firstIndex);
+    if (drop >= this.frames.length) {
+      this.reset(this.firstIndex + drop);
       return;
     }
+    this.frames.dropFirst(drop);
+    this.firstIndex += drop;
     while (this.runStarts.length > 1 && this.runStarts[1]! <= this.firstIndex) {
       this.runStarts.shift();
       this.runTerms.shift();
