@@ -175,7 +175,11 @@ class Harness {
     const hit = frames.list.find((frame) => (command.how === 'flipBit' ? frame.end > at && frame.offset <= at : frame.end > at));
     const inSyncRecords = command.how === 'flipBit' && at >= segmentFixedHeaderBytes && at < segmentHeaderBytes;
     const pastData = at >= frames.dataEnd && at >= segmentHeaderBytes;
-    const lostFrom = inSyncRecords || pastData ? Number.POSITIVE_INFINITY : at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
+    // A segment followed by one that starts at or before the first index holds only compacted
+    // entries: open removes it unread, damage and all.
+    const nextBase = live[live.indexOf(name) + 1];
+    const removedUnread = nextBase !== undefined && Number(nextBase.slice(0, 20)) <= this.model.first;
+    const lostFrom = inSyncRecords || pastData || removedUnread ? Number.POSITIVE_INFINITY : at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
     // Everything was synced, so every loss is damage and repaired with a bound; except a last
     // segment cut inside its header: it reads as a roll a crash interrupted and goes unreported
     // (the known gap, see planRepair in log-recovery.ts).
