@@ -1,12 +1,14 @@
-// What opening one Raft group's log costs a node: the time to open it (recovery reads and checks
-// every frame of every segment) and the memory its index then holds (heap and array buffers, after
-// a full GC). It writes one log of --entries entries of --entry-bytes bytes each on the real disk
+// What opening one Raft group's log costs a node: the time to open it (recovery takes each sealed
+// segment from its index file and scans the last one; with --scan, the index files are removed
+// before each open, so that it reads and checks every frame of every segment, as for a log whose
+// index files were lost) and the memory its index then holds (heap and array buffers, after a full
+// GC). It writes one log of --entries entries of --entry-bytes bytes each on the real disk
 // (NodeDisk, the default 64 MiB segments), then opens it --runs times, each in a fresh child process
 // so that nothing from the writing or an earlier open stays in memory, and prints median (min–max).
 //
-//   node dist/bench/log-open.js [--entries 3000000] [--entry-bytes 100] [--runs 3]
+//   node dist/bench/log-open.js [--entries 3000000] [--entry-bytes 100] [--runs 3] [--scan]
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
     return;
   }
   const { values } = parseArgs({
-    options: { entries: { type: 'string', default: '3000000' }, 'entry-bytes': { type: 'string', default: '100' }, runs: { type: 'string', default: '3' }, help: { type: 'boolean', default: false } },
+    options: { entries: { type: 'string', default: '3000000' }, 'entry-bytes': { type: 'string', default: '100' }, runs: { type: 'string', default: '3' }, scan: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
     strict: true,
   });
   if (values.help) printHeaderHelp(import.meta.url);
@@ -90,12 +92,15 @@ async function main(): Promise<void> {
     await write(dir, entries, entryBytes);
     const opened: Opened[] = [];
     for (let run = 1; run <= runs; run++) {
+      // An open that scans writes the index files again: remove them before every run.
+      if (values.scan) for (const name of readdirSync(dir).filter((file) => file.endsWith('.index'))) rmSync(join(dir, name));
       const result = await openInChild(dir);
       if (result.lastIndex !== entries) throw new Error(`the log reopened with ${result.lastIndex} entries, not ${entries}`);
       console.error(`run ${run}/${runs}: open ${result.openMs.toFixed(0)} ms, heap ${(result.heapBytes / 2 ** 20).toFixed(1)} MiB, array buffers ${(result.arrayBufferBytes / 2 ** 20).toFixed(1)} MiB, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
       opened.push(result);
     }
-    console.log(`Opening one log of ${entries.toLocaleString('en-US')} entries of ${entryBytes} B (NodeDisk, 64 MiB segments); median (min–max) of ${runs} run(s), each in a fresh process`);
+    const how = values.scan ? 'every segment scanned (index files removed)' : 'sealed segments from their index files';
+    console.log(`Opening one log of ${entries.toLocaleString('en-US')} entries of ${entryBytes} B (NodeDisk, 64 MiB segments, ${how}); median (min–max) of ${runs} run(s), each in a fresh process`);
     console.log('');
     console.log('| open ms | µs per entry | memory held, MiB (heap + array buffers) | bytes per entry | peak RSS of the process, MiB |');
     console.log('|---|---|---|---|---|');

@@ -39,4 +39,23 @@ describe('TypedColumns', () => {
     columns.clear();
     expect(columns.length).toBe(0);
   });
+
+  it('appends rows in bulk through growth and after drops, and views a column\'s rows', () => {
+    const columns = new TypedColumns({ small: 'u32', big: 'f64' });
+    const rows = (from: number, count: number): { small: Uint32Array; big: Float64Array } => ({
+      small: Uint32Array.from({ length: count }, (_, k) => from + k),
+      big: Float64Array.from({ length: count }, (_, k) => (from + k) * 1.5),
+    });
+    columns.appendRows(rows(0, 700), 700);
+    columns.dropFirst(600); // 100 held near the end of 1,024: 900 more fit after a move to the front
+    columns.appendRows(rows(700, 900), 900);
+    columns.appendRows(rows(1600, 5000), 3000); // only the first 3,000 given rows; the arrays double twice
+    expect(columns.length).toBe(4000);
+    expect([...columns.view('small', 0, 3)]).toEqual([600, 601, 602]);
+    expect([...columns.view('big', 3998, 4000)]).toEqual([4598 * 1.5, 4599 * 1.5]);
+    expect(Array.from({ length: columns.length }, (_, k) => columns.get('small', k)).every((value, k) => value === 600 + k)).toBe(true);
+    expect(() => columns.appendRows({ small: new Uint32Array(2), big: new Float64Array(1) }, 2)).toThrow(/wrong type or length/);
+    expect(() => columns.appendRows({ small: new Float64Array(1) as unknown as Uint32Array, big: new Float64Array(1) }, 1)).toThrow(/wrong type or length/);
+    expect(() => columns.view('small', 3990, 4001)).toThrow(/out of range/);
+  });
 });

@@ -39,8 +39,28 @@ export class TypedColumns<Name extends string> {
 
   /** append adds a row and returns its position; its values are unset until set() writes them. */
   append(): number {
-    if (this.head + this.rows === this.columns[this.names[0]!].length) this.makeRoom();
+    if (this.head + this.rows === this.columns[this.names[0]!].length) this.makeRoom(1);
     return this.rows++;
+  }
+
+  /**
+   * appendRows appends `count` rows at once from one array a column, each of the column's own type
+   * (so a u32 column gets values that fit it): a bulk copy, for an index loaded whole.
+   */
+  appendRows(values: Readonly<Record<Name, Column>>, count: number): void {
+    for (const name of this.names) {
+      const from = values[name];
+      assert(from.length >= count && (from instanceof Uint32Array) === (this.types[name] === 'u32'), 'rows of the wrong type or length', { column: name, count, given: from.length });
+    }
+    if (this.head + this.rows + count > this.columns[this.names[0]!].length) this.makeRoom(count);
+    for (const name of this.names) this.columns[name].set(values[name].subarray(0, count), this.head + this.rows);
+    this.rows += count;
+  }
+
+  /** view returns a column's values of rows [from, to): a view, valid until the columns next change. */
+  view(name: Name, from: number, to: number): Column {
+    assert(from >= 0 && from <= to && to <= this.rows, 'rows out of range', { from, to, rows: this.rows });
+    return this.columns[name].subarray(this.head + from, this.head + to);
   }
 
   /** set writes the value of a column in the row at position; a u32 column refuses what does not fit. */
@@ -74,10 +94,19 @@ export class TypedColumns<Name extends string> {
     if (this.columns[this.names[0]!].length > capacityMin) for (const name of this.names) this.columns[name] = allocate(this.types[name], capacityMin);
   }
 
-  /** makeRoom frees the end of the arrays: moves the rows to the front, or doubles the arrays (O(1) amortized a row). */
-  private makeRoom(): void {
+  /**
+   * makeRoom frees room for `extra` more rows at the end of the arrays: moves the rows to the front
+   * when they fill less than half and that is enough, else doubles the arrays until the rows fit
+   * (O(1) amortized a row).
+   */
+  private makeRoom(extra: number): void {
     const capacity = this.columns[this.names[0]!].length;
-    const size = this.rows < capacity / 2 ? capacity : capacity * 2;
+    const needed = this.rows + extra;
+    let size = capacity;
+    if (this.rows >= capacity / 2 || needed > capacity) {
+      size = capacity * 2;
+      while (size < needed) size *= 2;
+    }
     for (const name of this.names) {
       const from = this.columns[name];
       if (size === capacity) {

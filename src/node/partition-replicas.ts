@@ -10,6 +10,7 @@ import type { MetadataImage, PartitionRef } from '../metadata/image.js';
 import { encodePartitionSnapshot } from '../partition/partition-state.js';
 import { topicConfigLimits } from '../controller/topic-validation.js';
 import type { NodeId, Snapshot } from '../raft/types.js';
+import { CorruptLogError } from '../storage/errors.js';
 import type { NodeStateStore } from '../storage/state-store.js';
 import { segmentHeaderBytes } from '../storage/limits.js';
 import { frameBytes } from '../storage/frame.js';
@@ -68,6 +69,9 @@ export class PartitionReplicas {
       .catch((error: unknown) => {
         this.reconciledTopics = undefined; // the next image tries again
         this.options.logger.error({ err: error }, 'could not open or remove a partition replica');
+        // A damaged frame read while opening (a membership change): stop, as any read that meets
+        // damage does; the log has removed the segment's index file, and the next start repairs it.
+        if (error instanceof CorruptLogError) this.options.host.storageFailed(error);
       });
   }
 

@@ -10,6 +10,7 @@ import { RawNode, type Status } from '../raft/rawnode.js';
 import { splitMessages } from '../raft/ready.js';
 import type { RaftLogger } from '../raft/raft.js';
 import type { ConfState, Entry, GroupId, HardState, Message, NodeId, ProposeResult, Ready, Snapshot } from '../raft/types.js';
+import { CorruptLogError } from '../storage/errors.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
 import { LatencyHistogram } from './latency-histogram.js';
@@ -260,7 +261,14 @@ export class RaftHost {
         this.options.logger.debug({ group: message.group, from: message.from }, 'message for a group this node does not host');
         continue;
       }
-      hosted.raw.step(message);
+      try {
+        hosted.raw.step(message);
+      } catch (error) {
+        // A leader reads its log to send entries; a damaged frame stops the host as in a round.
+        if (!(error instanceof CorruptLogError)) throw error;
+        this.storageFailed(error);
+        return;
+      }
       this.mayBeReady.add(hosted);
     }
     this.scheduleRound();
@@ -575,6 +583,17 @@ export class RaftHost {
     } finally {
       hosted.snapshotting = false;
     }
+  }
+
+  /**
+   * storageFailed stops the host for a storage error met outside its rounds: a read of a group's
+   * log (a consumer's fetch) that found a damaged frame. As in a round, going on could serve or
+   * send what the log no longer holds; the next start scans the damaged segment and repairs it (the
+   * log removed the segment's index file; see SegmentedLog.entries).
+   */
+  storageFailed(error: Error): void {
+    if (this.failure !== undefined || this.closed) return;
+    this.fail(error);
   }
 
   /** fail stops the host after a storage error: serving on would risk acknowledging lost data. */

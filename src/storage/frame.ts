@@ -75,6 +75,7 @@ export interface CheckedFrame {
   readonly kind: 'frame';
   readonly index: number;
   readonly term: number;
+  readonly type: EntryType;
   readonly crc: number;
   readonly bytes: number;
 }
@@ -94,7 +95,7 @@ export function parseFrame(
   const entry: Entry = {
     index: checked.index,
     term: checked.term,
-    type: typesByCode[buffer.readUInt32LE(offset + 24)]!,
+    type: checked.type,
     data: buffer.subarray(offset + frameHeaderBytes, offset + checked.bytes),
   };
   return { kind: 'frame', entry, crc: checked.crc, bytes: checked.bytes };
@@ -119,8 +120,9 @@ export function checkFrame(
   const crc = crc32c(buffer.subarray(offset + 4, end), options.prevCrc);
   if (crc !== storedCrc) return { kind: 'bad', reason: 'crc mismatch', storedCrc };
   const typeCode = buffer.readUInt32LE(offset + 24);
-  if (typesByCode[typeCode] === undefined) return { kind: 'bad', reason: `unknown entry type ${typeCode}`, storedCrc };
-  return { kind: 'frame', index: readU64(buffer, offset + 8), term: readU64(buffer, offset + 16), crc, bytes: end - offset };
+  const type = typesByCode[typeCode];
+  if (type === undefined) return { kind: 'bad', reason: `unknown entry type ${typeCode}`, storedCrc };
+  return { kind: 'frame', index: readU64(buffer, offset + 8), term: readU64(buffer, offset + 16), type, crc, bytes: end - offset };
 }
 
 /** SegmentHeader is what a segment file says about itself. */

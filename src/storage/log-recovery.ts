@@ -1,5 +1,6 @@
 // recoverLog brings a log directory back to a consistent state on open: it checks every segment
-// (read-only), then removes what a crash left unfinished and reports it. Corruption that a crash
+// (read-only; a sealed one against its index file when that still describes it, else, and the last
+// one always, by a scan of its frames), then removes what a crash left unfinished and reports it. Corruption that a crash
 // cannot explain either refuses the log (CorruptLogError, before anything is changed) or, when the
 // caller opted in, is repaired by cutting the log back to the last valid entry before it (see
 // planRepair for why that is safe in a Raft group). See SegmentedLog for the on-disk model.
@@ -7,7 +8,10 @@ import { join } from 'node:path';
 import type { Disk } from './disk.js';
 import { CorruptLogError } from './errors.js';
 import { segmentHeaderBytes } from './limits.js';
-import { encodeSyncRecord, parseSegmentHeader, syncRecordOffset } from './frame.js';
+import { EntryIndex } from './entry-index.js';
+import { checkFrame, encodeSyncRecord, parseSegmentHeader, parseSyncRecords, syncRecordOffset } from './frame.js';
+import type { SegmentIndex } from './segment-index-file.js';
+import { decodeSegmentIndex, listSegmentIndexFiles, segmentIndexPath } from './segment-index-file.js';
 import type { SyncRecord } from './frame.js';
 import type { ChainPoint, ScannedSegment, TornTail } from './segment-scan.js';
 import { allZero, lastIndexAfter, lastIndexOfSegment, scanSegment } from './segment-scan.js';
@@ -63,6 +67,8 @@ export interface RecoveryReport {
   readonly removed: readonly { readonly path: string; readonly reason: string }[];
   readonly restored: readonly string[];
   readonly repaired: LogRepair | undefined;
+  /** indexed lists the sealed segments taken from their index files, unread (the rest were scanned). */
+  readonly indexed: readonly string[];
 }
 
 /** RecoveredLog is a consistent, durable log directory: its first index and its live segments. */
@@ -97,6 +103,8 @@ interface Plan {
   discarded: { path: string; reason: string }[];
   restored: { from: string; to: string }[];
   repair: PlannedRepair | undefined;
+  /** indexed: the segments taken from their index files, unread. */
+  indexed: Set<string>;
 }
 
 interface RecoverOptions {
@@ -117,7 +125,7 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   disk.mkdirp(dir);
   const { live, stale } = listSegments(disk, dir);
   const recordedStart = readStartFileOrDrop(disk, dir, options);
-  const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [], repair: undefined };
+  const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [], repair: undefined, indexed: new Set() };
   const recordedRepair = readRepairFile(disk, dir, options);
   const bases = withoutIncompleteTail(disk, dir, live, plan);
   // A compactPrefix no sync recorded still counts once a segment created after it is on disk.
@@ -153,7 +161,8 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
   const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };
-  const report = { truncated: plan.truncated, removed: [...plan.removedAtOnce, ...plan.discarded], restored: plan.restored.map((r) => r.to), repaired };
+  const indexed = plan.segments.slice(0, -1).filter((segment) => plan.indexed.has(segment.path)).map((segment) => segment.path);
+  const report = { truncated: plan.truncated, removed: [...plan.removedAtOnce, ...plan.discarded], restored: plan.restored.map((r) => r.to), repaired, indexed };
   return { start, staleGenerationNext, syncSeqNext, segments: plan.segments, report, repairThroughIndex, repairTerm };
 }
 
@@ -270,9 +279,16 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
   const buffer = new ReadBuffer();
   for (const [i, base] of bases.entries()) {
     const path = segmentPath(dir, base);
-    const bytes = readWholeFile(disk, path, buffer);
     const after = chainPointOf(plan.segments.at(-1));
     const tailAllowed = i === bases.length - 1;
+    // A sealed segment whose index file still describes it is taken unread; the last one is always scanned.
+    const indexed = tailAllowed ? undefined : openIndexed(disk, path, { baseIndex: base, after, entryBytesMax: options.entryBytesMax, buffer, logger: options.logger });
+    if (indexed !== undefined) {
+      plan.segments.push(indexed);
+      plan.indexed.add(path);
+      continue;
+    }
+    const bytes = readWholeFile(disk, path, buffer);
     const scanned = scanSegment(bytes, { path, baseIndex: base, after, tailAllowed, entryBytesMax: options.entryBytesMax });
     if (scanned.corruption !== undefined) {
       if (options.onCorruption === 'refuse') throw scanned.corruption;
@@ -295,6 +311,65 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
     plan.removedAtOnce.push({ path: last.path, reason: 'segment holds no valid frame' });
   } else if (last !== undefined) {
     noteTail(plan, last);
+  }
+}
+
+/**
+ * openIndexed returns a sealed segment as its index file describes it, when the file is there and
+ * still describes the segment (see segment-index-file.ts for the checks and why they suffice),
+ * else undefined: the caller scans the segment. A file that fails a check is reported; the log
+ * writes a new one once it has scanned the segment.
+ */
+function openIndexed(
+  disk: Disk,
+  path: string,
+  options: { baseIndex: number; after: ChainPoint | undefined; entryBytesMax: number; buffer: ReadBuffer; logger: StorageLogger | undefined },
+): ScannedSegment | undefined {
+  const indexPath = segmentIndexPath(path);
+  if (!disk.exists(indexPath)) return undefined;
+  const index = decodeSegmentIndex(readWholeFile(disk, indexPath, options.buffer));
+  const checked = 'bad' in index ? index.bad : checkAgainstSegment(disk, path, index, options);
+  if (typeof checked === 'string') {
+    options.logger?.warn({ path: indexPath, reason: checked }, 'segment index file does not describe its segment; scanning the segment');
+    return undefined;
+  }
+  const frames = new EntryIndex(options.baseIndex);
+  frames.pushAll(checked.index.columns);
+  return { ...checked.header, path, baseIndex: options.baseIndex, frames, validBytes: checked.index.validBytes, tail: undefined, corruption: undefined };
+}
+
+/**
+ * checkAgainstSegment checks an index file against its segment: the header's base and prevCrc, the
+ * chain from the segment before, the length, and the last frame. Returns what is wrong, or the
+ * index with what a scan would have taken from the header.
+ */
+function checkAgainstSegment(
+  disk: Disk,
+  path: string,
+  index: SegmentIndex,
+  options: { baseIndex: number; after: ChainPoint | undefined; entryBytesMax: number },
+): string | { index: SegmentIndex; header: Pick<ScannedSegment, 'startIndex' | 'prevCrc' | 'synced'> } {
+  const { columns } = index;
+  const count = columns.offsets.length;
+  if (index.baseIndex !== options.baseIndex) return `index file names base ${index.baseIndex}`;
+  const after = options.after;
+  if (after !== undefined && (after.nextIndex !== index.baseIndex || after.crc !== index.prevCrc || after.term > columns.runTerms[0]!)) return `segment does not follow index ${after.nextIndex - 1}`;
+  const file = disk.open(path, { create: false });
+  try {
+    if (disk.size(file) !== index.validBytes) return `segment is ${disk.size(file)} bytes, its index file says ${index.validBytes}`;
+    const headerBytes = disk.read(file, 0, segmentHeaderBytes);
+    const header = parseSegmentHeader(headerBytes);
+    if ('bad' in header || header.baseIndex !== index.baseIndex || header.prevCrc !== index.prevCrc) return 'segment header does not match its index file';
+    const lastOffset = columns.offsets[count - 1]!;
+    const prevCrc = count > 1 ? columns.crcs[count - 2]! : index.prevCrc;
+    const last = checkFrame(disk.read(file, lastOffset, index.validBytes - lastOffset), 0, { prevCrc, entryBytesMax: options.entryBytesMax });
+    const lastIndex = index.baseIndex + count - 1;
+    if (last.kind !== 'frame' || last.index !== lastIndex || last.term !== columns.runTerms.at(-1) || last.crc !== columns.crcs[count - 1] || last.bytes !== index.validBytes - lastOffset) {
+      return `the segment's last frame is not the one its index file records (index ${lastIndex})`;
+    }
+    return { index, header: { startIndex: header.startIndex, prevCrc: header.prevCrc, synced: parseSyncRecords(headerBytes) } };
+  } finally {
+    disk.close(file);
   }
 }
 
@@ -496,6 +571,9 @@ async function applyPlan(
     const tmpPath = join(dir, name + tmpSuffix);
     if (disk.exists(tmpPath)) disk.unlink(tmpPath);
   }
+  // Index files of segments gone, set aside or last (the log appends to it) describe nothing kept.
+  const sealed = new Set(plan.segments.slice(0, -1).map((segment) => segmentIndexPath(segment.path)));
+  for (const path of listSegmentIndexFiles(disk, dir)) if (!sealed.has(path)) disk.unlink(path);
   await disk.syncDirectory(dir);
 }
 

@@ -3,6 +3,9 @@
 //   <base, 20 digits>.log.stale.<n>  a segment cut off by truncateSuffix (n counts up, so several
 //                                cut-offs of the same base never collide), unlinked at the next
 //                                sync; recovery restores it when the live log still chains into it
+//   <base, 20 digits>.log.index  the index file of a sealed segment (segment-index-file.ts): what a
+//                                scan of it would find, so that open() need not read it; a cache,
+//                                checked against the segment, rewritten when missing or stale
 //   <base, 20 digits>.log.corrupt-<n>  a segment (or a copy of one) that recovery in truncate mode
 //                                set aside because it holds corruption or follows it; n counts the
 //                                repairs of the directory; kept for forensics, never read again

@@ -108,7 +108,7 @@ function walkFrames(
       if (allZero(bytes, offset)) return { ...scanned, validBytes: offset };
       return withTail(bytes, scanned, { offset, expectedIndex, reason: problem ?? 'bad frame', ...options });
     }
-    scanned.frames.push(frame.term, offset, frame.crc);
+    scanned.frames.push(frame.term, offset, frame.crc, frame.type === 'confChange');
     prevCrc = frame.crc;
     lastTerm = frame.term;
     offset += frame.bytes;

@@ -1,9 +1,13 @@
 // SegmentedLog is the durable log of one Raft group in one directory: append-only segment files
 // named by their first index, one CRC32C-checked frame per entry (see frame.ts), and an in-memory
-// index of every entry (byte offset and crc in typed arrays, terms as runs; entry-index.ts),
-// rebuilt on open by the scan that checks the frames anyway: term() is a search over a few term
-// runs and entries() reads the frames it needs with one read per segment. (Offsets for every entry
-// rather than a sparse index: 8 bytes an entry outside the JS heap, and no frame is read twice.)
+// index of every entry (byte offset and crc in typed arrays, terms as runs, membership changes
+// listed; entry-index.ts): term() is a search over a few term runs and entries() reads the frames
+// it needs with one read per segment, checking each. (Offsets for every entry rather than a sparse
+// index: 8 bytes an entry outside the JS heap, and no frame is read twice.) On open, each sealed
+// segment's part of the index comes from the segment's index file, written when the log rolled
+// past it and checked against the segment (segment-index-file.ts); the last segment, and any
+// sealed one whose index file is missing or does not match, is scanned frame by frame. A read that
+// finds a damaged frame removes its segment's index file, so that the next open scans and repairs.
 //
 // On-disk model. Writes go to the OS at once and become durable at sync(). The active segment's
 // file is grown ahead of its data (Disk.preallocateBytes; zeros, which read as the end of the
@@ -33,6 +37,7 @@ import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog, writeRepairBound } from './log-recovery.js';
 import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, writeStartFile } from './segment-files.js';
+import { encodeSegmentIndex, segmentIndexPath } from './segment-index-file.js';
 import type { ScannedSegment } from './segment-scan.js';
 
 export type { CorruptionPolicy, LogRepair, RecoveryReport, StorageLogger } from './log-recovery.js';
@@ -48,6 +53,12 @@ export interface SegmentedLogOptions {
   readonly onCorruption?: CorruptionPolicy;
   /** currentTerm: the term of the Raft group the log belongs to, recorded with a repair bound (see repairTerm()). */
   readonly currentTerm?: number | undefined;
+}
+
+/** IndexFile is a sealed segment's index file written since the last sync: made durable by the next one. */
+interface IndexFile {
+  readonly file: DiskFile;
+  closed: boolean;
 }
 
 interface Segment {
@@ -79,6 +90,8 @@ export class SegmentedLog {
   private startDirty = false;
   private staleGenerationNext: number;
   private directoryDirty = false;
+  // Index files of sealed segments written since the last sync (segment-index-file.ts).
+  private indexFiles = new Map<Segment, IndexFile>();
   // entriesChanged: an append or truncation since the last sync record; syncSeq numbers the next one.
   private entriesChanged = false;
   private syncSeq: number;
@@ -105,8 +118,13 @@ export class SegmentedLog {
     this.repairTermValue = recovered.repairTerm;
     this.logger = options.logger;
     for (const scanned of recovered.segments) this.adopt(scanned);
-    // Zeros left past the data of a segment that is not the last: its trim at a roll never reached the disk.
-    for (const segment of this.segments.slice(0, -1)) this.trim(segment);
+    const indexed = new Set(recovered.report.indexed);
+    for (const segment of this.segments.slice(0, -1)) {
+      // Zeros left past the data of a segment that is not the last: its trim at a roll never reached the disk.
+      this.trim(segment);
+      // A sealed segment recovery had to scan gets the index file that spares the next open the scan.
+      if (!indexed.has(segment.path)) this.writeIndexFile(segment);
+    }
     if (this.last < this.start - 1) this.last = this.start - 1;
     this.checkInvariants();
   }
@@ -132,7 +150,7 @@ export class SegmentedLog {
     assert(allocated >= scanned.validBytes, 'segment shrank during recovery', { path: scanned.path, allocated, validBytes: scanned.validBytes });
     this.segments.push(segment);
     const { frames } = scanned;
-    for (let index = frames.first(); index < frames.first() + frames.length; index++) this.frames.push(frames.term(index), frames.offset(index), frames.crc(index));
+    this.frames.pushAll(frames.columns(frames.first(), frames.first() + frames.length));
     this.last = scanned.baseIndex + frames.length - 1;
   }
 
@@ -176,6 +194,11 @@ export class SegmentedLog {
     return this.frames.term(index);
   }
 
+  /** confChangeIndexes returns the indexes of the confChange entries held in [lo, hi), ascending, without reading them. */
+  confChangeIndexes(lo: number, hi: number): number[] {
+    return this.frames.confChangesBetween(Math.max(lo, this.start), Math.min(hi, this.last + 1));
+  }
+
   /**
    * append writes entries to the OS (durable at the next sync()). Entries below firstIndex() are
    * ignored; the first other one must be <= lastIndex() + 1, and any held suffix from it on is
@@ -217,7 +240,7 @@ export class SegmentedLog {
     for (let i = from; i < from + count; i++) {
       const entry = entries[i]!;
       prevCrc = encodeFrame(entry, prevCrc, buffer, offset);
-      this.frames.push(entry.term, segment.bytes + offset, prevCrc);
+      this.frames.push(entry.term, segment.bytes + offset, prevCrc, entry.type === 'confChange');
       offset += frameBytes(entry.data.length);
     }
     if (segment.bytes + bytes > segment.allocated) this.grow(segment, segment.bytes + bytes);
@@ -239,11 +262,46 @@ export class SegmentedLog {
     this.disk.truncate(segment.file, segment.allocated);
   }
 
-  /** trim cuts the zeros past a segment's data (durable with its next fdatasync; harmless if lost). */
+  /**
+   * trim cuts the zeros past a segment's data, durably at the next sync() (harmless if lost, but a
+   * sealed segment longer than its index file says is scanned on open).
+   */
   private trim(segment: Segment): void {
     if (segment.allocated === segment.bytes) return;
     this.disk.truncate(segment.file, segment.bytes);
     segment.allocated = segment.bytes;
+    this.dirty.add(segment);
+  }
+
+  /**
+   * writeIndexFile writes the index file of a sealed segment (see segment-index-file.ts), durable
+   * at the next sync(). Not durable, or torn, it fails its checks on open and the segment is scanned.
+   */
+  private writeIndexFile(segment: Segment): void {
+    const position = this.segments.indexOf(segment);
+    const end = this.segments[position + 1]!.baseIndex;
+    if (end === segment.baseIndex) return; // no frame to index
+    const bytes = encodeSegmentIndex({ baseIndex: segment.baseIndex, prevCrc: segment.prevCrc, validBytes: segment.bytes, columns: this.frames.columns(segment.baseIndex, end) });
+    this.forgetIndexFile(segment);
+    const file = this.disk.open(segmentIndexPath(segment.path), { create: true });
+    this.disk.truncate(file, 0);
+    this.disk.write(file, 0, bytes);
+    this.indexFiles.set(segment, { file, closed: false });
+    this.directoryDirty = true;
+  }
+
+  /** dropIndexFile removes a segment's index file, if any: the segment is about to change or go. */
+  private dropIndexFile(segment: Segment): void {
+    const pending = this.indexFiles.get(segment);
+    if (pending !== undefined) {
+      pending.closed = true;
+      this.disk.close(pending.file);
+      this.indexFiles.delete(segment);
+    }
+    const path = segmentIndexPath(segment.path);
+    if (!this.disk.exists(path)) return;
+    this.disk.unlink(path);
+    this.directoryDirty = true;
   }
 
   private fits(segment: Segment, pendingBytes: number, entry: Entry): boolean {
@@ -270,6 +328,7 @@ export class SegmentedLog {
     const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, allocated: limits.segmentHeaderBytes, closed: false };
     if (this.segments.length === 0) this.frames.reset(baseIndex);
     this.segments.push(segment);
+    if (sealed !== undefined) this.writeIndexFile(sealed);
     this.dirty.add(segment);
     this.directoryDirty = true;
     return segment;
@@ -289,6 +348,8 @@ export class SegmentedLog {
     }
     const keep = fromIndex - this.frames.first();
     const segment = this.segments.at(-1);
+    // A sealed segment the log appends to again: its index file would no longer describe it.
+    if (segment !== undefined) this.dropIndexFile(segment);
     if (segment !== undefined && owner === segment) {
       // Its sync records may name entries about to go: lower both first, so that the disk never
       // holds fewer entries than a record says were synced (writes reach it in order), even with
@@ -319,6 +380,7 @@ export class SegmentedLog {
       const segment = this.segments.shift()!;
       this.release(segment);
       this.compacted.push(segment);
+      this.forgetIndexFile(segment);
     }
     const nextPhysicalFirst = this.segments[0]?.baseIndex ?? throughIndex + 1;
     this.frames.dropFirst(nextPhysicalFirst - this.frames.first());
@@ -334,6 +396,7 @@ export class SegmentedLog {
    * the disk).
    */
   private retire(segment: Segment): void {
+    this.dropIndexFile(segment);
     this.release(segment);
     const stale = stalePath(segment.path, this.staleGenerationNext++);
     this.disk.rename(segment.path, stale);
@@ -352,6 +415,15 @@ export class SegmentedLog {
     this.disk.close(segment.file);
   }
 
+  /** forgetIndexFile stops syncing a segment's new index file (its segment goes; the file with it, at the next sync). */
+  private forgetIndexFile(segment: Segment): void {
+    const pending = this.indexFiles.get(segment);
+    if (pending === undefined) return;
+    pending.closed = true;
+    this.disk.close(pending.file);
+    this.indexFiles.delete(segment);
+  }
+
   /**
    * sync makes everything appended, truncated and compacted so far durable, and resolves then.
    * Calls are serialized; one call covers all earlier operations. Order: log-start, then the dirty
@@ -364,8 +436,10 @@ export class SegmentedLog {
     if (this.entriesChanged && active !== undefined) this.writeSyncRecord(active, this.last);
     this.entriesChanged = false;
     const repaired = this.repairThrough !== undefined && this.last >= this.repairThrough ? this.repairThrough : undefined;
-    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], unlink: [...this.stalePaths, ...this.compacted.map((s) => s.path)], directory: this.directoryDirty, repaired };
+    const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
+    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, directory: this.directoryDirty, repaired };
     this.dirty = new Set();
+    this.indexFiles = new Map();
     this.stalePaths = [];
     this.compacted = [];
     this.startDirty = false;
@@ -385,12 +459,20 @@ export class SegmentedLog {
     this.dirty.add(segment);
   }
 
-  private async syncOnce(work: { start: number | undefined; dirty: Segment[]; unlink: string[]; directory: boolean; repaired: number | undefined }): Promise<void> {
+  private async syncOnce(work: { start: number | undefined; dirty: Segment[]; indexFiles: IndexFile[]; unlink: string[]; directory: boolean; repaired: number | undefined }): Promise<void> {
     this.assertOpen();
     if (work.start !== undefined) await writeStartFile(this.disk, this.dir, work.start);
     work.dirty.sort((a, b) => a.baseIndex - b.baseIndex);
     for (const segment of work.dirty) {
       if (!segment.closed) await this.disk.fdatasync(segment.file);
+    }
+    for (const index of work.indexFiles) {
+      if (index.closed) continue;
+      await this.disk.fdatasync(index.file);
+      if (!index.closed) {
+        index.closed = true;
+        this.disk.close(index.file);
+      }
     }
     this.assertOpen(); // closed meanwhile: leave the unlinks to recovery
     for (const path of work.unlink) {
@@ -428,6 +510,7 @@ export class SegmentedLog {
     }
     const generation = corruptGenerationNext(this.disk, this.dir);
     const setAside = this.segments.map((segment) => {
+      this.dropIndexFile(segment);
       this.release(segment);
       const to = corruptPath(segment.path, generation);
       this.disk.rename(segment.path, to);
@@ -501,6 +584,7 @@ export class SegmentedLog {
       const prevCrc = index === owner.baseIndex ? owner.prevCrc : this.frames.crc(index - 1);
       const frame = parseFrame(bytes, offset, { prevCrc, entryBytesMax: this.entryBytesMax });
       if (frame.kind !== 'frame' || frame.entry.index !== index) {
+        this.distrustSegment(owner);
         throw new CorruptLogError({ path: owner.path, offset: position + offset, reason: frame.kind === 'bad' ? frame.reason : `frame of ${index} unreadable` });
       }
       result.push(frame.entry);
@@ -509,10 +593,29 @@ export class SegmentedLog {
     return stop;
   }
 
+  /**
+   * distrustSegment removes the index file of a segment a read found damaged, so that the next
+   * open scans it and finds the damage (and repairs it, in 'truncate' mode), rather than trust the
+   * index file and meet it again on a read.
+   */
+  private distrustSegment(segment: Segment): void {
+    const path = segmentIndexPath(segment.path);
+    if (!this.disk.exists(path)) return;
+    this.forgetIndexFile(segment);
+    this.disk.unlink(path);
+    this.logger?.error({ path: segment.path, removed: path }, 'damaged frame in a sealed segment: removed its index file, so that the next open scans and repairs it');
+    void this.disk.syncDirectory(this.dir).catch(() => undefined);
+  }
+
   /** close releases every file; nothing is synced (what sync() has not covered may be lost). */
   close(): void {
     if (this.closed) return;
     for (const segment of this.segments) this.release(segment);
+    for (const index of this.indexFiles.values()) {
+      index.closed = true;
+      this.disk.close(index.file);
+    }
+    this.indexFiles.clear();
     this.closed = true;
   }
 

@@ -5,10 +5,12 @@
 // back to the last valid entry before the damage (logged at error level, with the group, the file
 // and the indexes dropped), it abstains from voting and leading while its logs are behind, the
 // leaders send the rest back, and then every acknowledged record is read back from that node
-// alone, byte for byte.
+// alone, byte for byte. Then the same with a sealed segment, which a start takes from its index
+// file without reading it: the read that meets the damage stops the node, and the next start repairs.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Admin } from '../../src/client/admin.js';
 import { BrokerClient } from '../../src/client/broker-client.js';
 import { decodeBatches } from '../../src/client/consumer.js';
 import { Producer } from '../../src/client/producer.js';
@@ -100,14 +102,45 @@ async function readAll(address: string, highWatermark: number): Promise<Map<numb
   return read;
 }
 
+/** startCluster starts three nodes and waits for three unfenced brokers. */
+async function startCluster(): Promise<{ c: ProcessCluster; admin: Admin }> {
+  const c = await ProcessCluster.create({ nodes: 3, extraArgs: ['--session-timeout-ms', '3000'] });
+  cluster = c;
+  c.startAll();
+  await c.waitForLeader();
+  const admin = c.admin({ retryForMs: 20_000 });
+  await c.waitFor(async () => ((await admin.describeCluster().catch(() => undefined))?.brokers.filter((broker) => !broker.fenced).length === 3 ? true : undefined), 20_000, 'three unfenced brokers');
+  return { c, admin };
+}
+
+/**
+ * highWatermarkOn asks one node for partition 0's high watermark; 'earliest' because every replica
+ * answers it, with its own high watermark ('latest' only the leader). Undefined when it cannot answer.
+ */
+function highWatermarkOn(address: string, topicName: string): Promise<number | undefined> {
+  return brokerClient(address).listOffsets({ topic: topicName, partition: 0, spec: 'earliest' }).then((answer) => answer.highWatermark, () => undefined);
+}
+
+/**
+ * killFollower picks a replica of partition 0 that leads neither it nor the metadata quorum, waits
+ * until it has applied `records` records and its commit index is written, and kills it (kill -9).
+ */
+async function killFollower(c: ProcessCluster, topicName: string, records: number): Promise<{ victim: number; victimAddress: string; dataDir: string; partitionDir: string; groupId: number }> {
+  const metadataLeader = (await c.waitForLeader()).nodeId;
+  const partitionView = (await brokerClient(c.nodes.get(metadataLeader)!.clientAddress).metadata([topicName])).topics[0]!.partitions[0]!;
+  const victim = [1, 2, 3].find((id) => id !== metadataLeader && id !== partitionView.leader)!;
+  const victimAddress = c.nodes.get(victim)!.clientAddress;
+  await c.waitFor(async () => ((await highWatermarkOn(victimAddress, topicName)) === records ? true : undefined), 10_000, `node ${victim} to apply every record`);
+  await new Promise((resolve) => setTimeout(resolve, commitFlushMs));
+  await c.kill(victim);
+  const dataDir = c.nodes.get(victim)!.dataDir;
+  const partitionDir = readdirSync(join(dataDir, 'partitions')).find((name) => name.startsWith(`${topicName}-0-g`))!;
+  return { victim, victimAddress, dataDir, partitionDir, groupId: partitionView.groupId };
+}
+
 describe('corruption on real processes', () => {
   it('bits flipped in a follower\'s partition and metadata logs: it repairs from the others, abstains meanwhile, and serves every acknowledged record', async () => {
-    const c = await ProcessCluster.create({ nodes: 3, extraArgs: ['--session-timeout-ms', '3000'] });
-    cluster = c;
-    c.startAll();
-    await c.waitForLeader();
-    const admin = c.admin({ retryForMs: 20_000 });
-    await c.waitFor(async () => ((await admin.describeCluster().catch(() => undefined))?.brokers.filter((broker) => !broker.fenced).length === 3 ? true : undefined), 20_000, 'three unfenced brokers');
+    const { c, admin } = await startCluster();
     await admin.createTopic({ name: topic, partitions: 1, replicationFactor: 3 });
 
     const producer = new Producer({ bootstrap: c.clientAddresses(), acks: 'all', lingerMs: 0, requestTimeoutMs: 10_000, deliveryTimeoutMs: 20_000 });
@@ -122,29 +155,17 @@ describe('corruption on real processes', () => {
     await producer.close();
     expect(acknowledged.size).toBe(recordCount);
 
-    // The victim: a replica that leads neither the partition nor the metadata quorum.
-    const metadataLeader = (await c.waitForLeader()).nodeId;
-    const partitionView = (await brokerClient(c.nodes.get(metadataLeader)!.clientAddress).metadata([topic])).topics[0]!.partitions[0]!;
-    const victim = [1, 2, 3].find((id) => id !== metadataLeader && id !== partitionView.leader)!;
-    const victimAddress = c.nodes.get(victim)!.clientAddress;
-    // 'earliest': every replica answers it, with its own high watermark ('latest' only the leader).
-    const highWatermarkOn = (address: string): Promise<number | undefined> => brokerClient(address).listOffsets({ topic, partition: 0, spec: 'earliest' }).then((answer) => answer.highWatermark, () => undefined);
-    await c.waitFor(async () => ((await highWatermarkOn(victimAddress)) === recordCount ? true : undefined), 10_000, `node ${victim} to apply every record`);
-    await new Promise((resolve) => setTimeout(resolve, commitFlushMs));
-    await c.kill(victim);
-
-    const dataDir = c.nodes.get(victim)!.dataDir;
-    const partitionDir = readdirSync(join(dataDir, 'partitions')).find((name) => name.startsWith(`${topic}-0-g`))!;
+    const { victim, victimAddress, dataDir, partitionDir, groupId } = await killFollower(c, topic, recordCount);
     const damaged = {
       metadata: flipMiddleFrame(join(dataDir, 'raft', 'group-0', 'log')),
       partition: flipMiddleFrame(join(dataDir, 'partitions', partitionDir, 'log')),
     };
-    const groups = { metadata: 0, partition: partitionView.groupId };
+    const groups = { metadata: 0, partition: groupId };
 
     const restartedMs = Date.now();
     c.start(victim);
     const lines = collectLines(c, victim);
-    await c.waitFor(async () => ((await highWatermarkOn(victimAddress)) === recordCount ? true : undefined), 20_000, `node ${victim} to catch up after its repair`);
+    await c.waitFor(async () => ((await highWatermarkOn(victimAddress, topic)) === recordCount ? true : undefined), 20_000, `node ${victim} to catch up after its repair`);
     const caughtUpMs = Date.now() - restartedMs;
 
     // Every acknowledged record, from the repaired node alone, byte for byte.
@@ -169,4 +190,59 @@ describe('corruption on real processes', () => {
     const refused = lines.filter((line) => line.msg === 'refused a vote: log not caught up').length;
     console.log(`node ${victim} repaired ${damaged.metadata} and ${damaged.partition}, abstained (${refused} votes refused), and served all ${recordCount} records ${caughtUpMs} ms after its restart`);
   }, 60_000);
+
+  it('a bit flipped in a sealed segment of a follower\'s partition log: the start trusts its index file, the read that meets the damage stops the node, and the next start repairs it', async () => {
+    const { c, admin } = await startCluster();
+    // The smallest segments a partition allows (about 4 MiB: one batch of the largest size fits), and 6 MiB of records.
+    const sealedTopic = 'sealed';
+    await admin.createTopic({ name: sealedTopic, partitions: 1, replicationFactor: 3, configs: { 'segment.bytes': String(2 * 1024 * 1024) } });
+    const bigValue = (i: number): Buffer => Buffer.alloc(64 * 1024, i & 255);
+    const count = 100;
+    const producer = new Producer({ bootstrap: c.clientAddresses(), acks: 'all', lingerMs: 0, requestTimeoutMs: 10_000, deliveryTimeoutMs: 20_000 });
+    for (let i = 0; i < count; i += 10) await Promise.all(Array.from({ length: 10 }, (_, k) => producer.send({ topic: sealedTopic, value: bigValue(i + k) })));
+    await producer.close();
+
+    const { victim, victimAddress, dataDir, partitionDir } = await killFollower(c, sealedTopic, count);
+    const logDir = join(dataDir, 'partitions', partitionDir, 'log');
+    const sealed = readdirSync(logDir).filter((name) => name.endsWith('.log.index')).map((name) => join(logDir, name.slice(0, -'.index'.length)));
+    expect(sealed.length, 'sealed segments').toBeGreaterThanOrEqual(1);
+    const damaged = sealed[0]!;
+    const bytes = readFileSync(damaged);
+    const frames = framesOf(bytes, 0).list;
+    bytes[frames[Math.floor(frames.length / 2)]!.offset + frameHeaderBytes + 100]! ^= 0x04;
+    writeFileSync(damaged, bytes);
+
+    // First start: the damaged segment is taken from its index file, unread. A read meets the damage
+    // (replaying the log at start, or a fetch from offset 0): the node stops, loudly.
+    c.start(victim);
+    const firstLines = collectLines(c, victim);
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        await brokerClient(victimAddress).fetch({ topic: sealedTopic, partition: 0, offset: 0, maxBytes: 8 * 1024 * 1024, maxWaitMs: 0, minBytes: 0 }).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
+    const exitCode = await c.waitExit(victim, 30_000);
+    reading = false;
+    await reader;
+    expect(exitCode).toBe(1);
+    expect(firstLines.some((line) => line.msg.startsWith('corrupt log: cut back'))).toBe(false);
+    expect(firstLines.find((line) => line.msg.startsWith('damaged frame in a sealed segment'))).toMatchObject({ level: 50, path: damaged });
+    expect(firstLines.find((line) => line.msg === 'raft host stopped: storage failed')).toMatchObject({ level: 50 });
+    expect(readdirSync(logDir)).not.toContain(`${damaged.split('/').at(-1)}.index`);
+
+    // Second start: the segment is scanned, the damage found and cut, the leader sends the rest.
+    c.start(victim);
+    const lines = collectLines(c, victim);
+    await c.waitFor(async () => ((await highWatermarkOn(victimAddress, sealedTopic)) === count ? true : undefined), 30_000, `node ${victim} to catch up after its repair`);
+    expect(lines.find((line) => line.msg.startsWith('corrupt log: cut back to the last valid entry'))).toMatchObject({ level: 50, path: damaged });
+    const client = brokerClient(victimAddress);
+    for (let offset = 0; offset < count; ) {
+      const answer = await client.fetch({ topic: sealedTopic, partition: 0, offset, maxBytes: 8 * 1024 * 1024, maxWaitMs: 0, minBytes: 0 });
+      for (const record of decodeBatches(sealedTopic, 0, answer.batches, offset)) expect(Buffer.from(record.value!).equals(bigValue(record.offset)), `offset ${record.offset}`).toBe(true);
+      expect(answer.nextOffset).toBeGreaterThan(offset);
+      offset = answer.nextOffset;
+    }
+  }, 90_000);
 });

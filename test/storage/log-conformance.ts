@@ -1,13 +1,16 @@
 // runLogConformance is the one model-based suite every Disk implementation passes: random
 // command sequences (append, truncateSuffix, compactPrefix, sync, reopen, crash, and damage: a bit
-// flipped or a segment file cut short, then a reopen with onCorruption 'truncate') against a plain
+// flipped or a segment file cut short, then a reopen with onCorruption 'truncate'; or a bit flipped
+// in a segment's index file, which must only cost a scan) against a plain
 // array model. Replay a failure with RAFTBUS_SEED=<seed> or RAFTBUS_SEED=<seed>:<path>; run longer
 // with RAFTBUS_RUNS=<count>.
 import fc from 'fast-check';
 import { it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import type { Disk } from '../../src/storage/disk.js';
+import { CorruptLogError } from '../../src/storage/errors.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import { segmentIndexPath } from '../../src/storage/segment-index-file.js';
 import { frameHeaderBytes, segmentFixedHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { LogState } from './log-model.js';
 import { agreeThrough, agreesWith, entryKey, expectSameState, lastOf, readState } from './log-model.js';
@@ -32,7 +35,7 @@ export type Command =
   | { readonly kind: 'reopen' }
   | { readonly kind: 'crash'; readonly tear: boolean }
   | { readonly kind: 'crashDuringSync'; readonly completed: number; readonly tear: boolean }
-  | { readonly kind: 'damage'; readonly how: 'flipBit' | 'truncateFile'; readonly segment: number; readonly perMille: number; readonly bit: number };
+  | { readonly kind: 'damage'; readonly how: 'flipBit' | 'truncateFile' | 'flipIndexBit'; readonly segment: number; readonly perMille: number; readonly bit: number };
 
 const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), back: fc.nat(6), count: fc.integer({ min: 1, max: 8 }), newTerm: fc.boolean(), size: fc.nat(300), salt: fc.nat(255) }) },
@@ -44,7 +47,7 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crashDuringSync' as const), completed: fc.nat(4), tear: fc.boolean() }) },
   {
     weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('damage' as const), how: fc.constantFrom('flipBit' as const, 'truncateFile' as const), segment: fc.nat(20), perMille: fc.nat(999), bit: fc.nat(7) }),
+    arbitrary: fc.record({ kind: fc.constant('damage' as const), how: fc.constantFrom('flipBit' as const, 'truncateFile' as const, 'flipIndexBit' as const), segment: fc.nat(20), perMille: fc.nat(999), bit: fc.nat(7) }),
   },
 );
 
@@ -161,6 +164,10 @@ class Harness {
    */
   async damage(command: Extract<Command, { kind: 'damage' }>): Promise<void> {
     await this.sync();
+    if (command.how === 'flipIndexBit') {
+      await this.damageIndexFile(command);
+      return;
+    }
     const { disk, dir } = this.env;
     const live = disk.list(dir).filter((name) => /^\d{20}\.log$/.test(name));
     const name = live[command.segment % Math.max(1, live.length)];
@@ -189,8 +196,8 @@ class Harness {
     else this.env.damage.truncateFile(path, at);
     const before = this.model;
     this.log.close();
-    this.log = await this.drive(SegmentedLog.open({ disk, dir, ...logLimits, onCorruption: 'truncate' }));
-    const state = readState(this.log);
+    this.log = await this.drive(this.openToRepair());
+    const state = await this.readFindingDamage(path, { latent: Number.isFinite(lostFrom) });
     const keep = Math.max(0, Math.min(before.entries.length, lostFrom - before.first));
     expectSameState(state, { first: before.first, entries: before.entries.slice(0, keep) });
     const repaired = this.log.recovery.repaired;
@@ -202,6 +209,54 @@ class Harness {
     this.synced = state;
     this.seen = [];
     this.setModel(state);
+  }
+
+  openToRepair(): Promise<SegmentedLog> {
+    return SegmentedLog.open({ disk: this.env.disk, dir: this.env.dir, ...logLimits, onCorruption: 'truncate' });
+  }
+
+  /**
+   * readFindingDamage reads the log opened after damage to the segment at path. Open trusts a
+   * sealed segment's index file without reading its frames, so damage there is met by a read: it
+   * throws CorruptLogError and removes the index file, and the next open scans and repairs. Damage
+   * no read meets (in compacted frames) stays until a scan: the harness then removes the index file
+   * itself, as a scrub would. Either way the state returned is the repaired log's.
+   */
+  async readFindingDamage(path: string, options: { latent: boolean }): Promise<LogState> {
+    if (!this.log.recovery.indexed.includes(path)) return readState(this.log);
+    try {
+      const state = readState(this.log);
+      if (!options.latent) return state;
+      this.env.disk.unlink(segmentIndexPath(path));
+    } catch (error) {
+      if (!(error instanceof CorruptLogError)) throw error;
+      if (this.env.disk.exists(segmentIndexPath(path))) throw new Error(`a read met damage in ${path} and left its index file`);
+    }
+    this.log.close();
+    this.log = await this.drive(this.openToRepair());
+    if (this.log.recovery.indexed.includes(path)) throw new Error(`${path} was taken from its index file again`);
+    return readState(this.log);
+  }
+
+  /** damageIndexFile flips a bit of a segment's index file: open must scan that segment instead, and lose nothing. */
+  async damageIndexFile(command: Extract<Command, { kind: 'damage' }>): Promise<void> {
+    const { disk, dir } = this.env;
+    const indexFiles = disk.list(dir).filter((name) => /^\d{20}\.log\.index$/.test(name));
+    const name = indexFiles[command.segment % Math.max(1, indexFiles.length)];
+    if (name === undefined) return;
+    const path = `${dir}/${name}`;
+    const at = Math.floor((command.perMille * readFile(disk, path).length) / 1000);
+    this.env.damage.flipBit(path, at, command.bit);
+    this.log.close();
+    this.log = await this.drive(this.openToRepair());
+    const segment = path.slice(0, -'.index'.length);
+    if (this.log.recovery.indexed.includes(segment) || this.log.recovery.repaired !== undefined) {
+      throw new Error(`index file ${name} flipped at byte ${at}: trusted ${this.log.recovery.indexed.includes(segment)}, repaired ${JSON.stringify(this.log.recovery.repaired)}`);
+    }
+    const state = readState(this.log);
+    expectSameState(state, this.model);
+    this.synced = state;
+    this.seen = [state];
   }
 
   /** drive completes the disk's waiting syncs until work is done. */

@@ -18,7 +18,7 @@ export function entryKey(entry: Entry): string {
   return `${entry.index}/${entry.term}/${entry.type}/${Buffer.from(entry.data).toString('hex')}`;
 }
 
-/** readState reads everything the log holds, checking term() along the way. */
+/** readState reads everything the log holds, checking term() and confChangeIndexes() along the way. */
 export function readState(log: SegmentedLog): LogState {
   const first = log.firstIndex();
   const last = log.lastIndex();
@@ -30,6 +30,8 @@ export function readState(log: SegmentedLog): LogState {
   });
   expect(log.term(first - 1)).toBeUndefined();
   expect(log.term(last + 1)).toBeUndefined();
+  // The membership changes it lists without reading them are those the read finds.
+  expect(log.confChangeIndexes(0, Number.MAX_SAFE_INTEGER)).toEqual(entries.filter((entry) => entry.type === 'confChange').map((entry) => entry.index));
   return { first, entries: entries.map((e) => ({ ...e, data: Uint8Array.from(e.data) })) };
 }
 

@@ -5,6 +5,7 @@
 // random logs; these are the cases by name.
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
+import { CorruptLogError } from '../../src/storage/errors.js';
 import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
@@ -55,6 +56,17 @@ function open(disk: MemoryDisk, options: { onCorruption: 'refuse' | 'truncate'; 
   return drive(disk, SegmentedLog.open({ disk, dir, ...limits, ...options }));
 }
 
+/**
+ * meetDamage opens the log and reads all of it. Open takes sealed segments from their index files
+ * without reading them, so damage in one is met by the read: it throws CorruptLogError and removes
+ * the segment's index file, and the next open scans the segment and finds the damage.
+ */
+async function meetDamage(disk: MemoryDisk): Promise<void> {
+  const log = await open(disk, { onCorruption: 'refuse' });
+  expect(() => log.entries(log.firstIndex(), log.lastIndex() + 1, Number.POSITIVE_INFINITY)).toThrow(CorruptLogError);
+  log.close();
+}
+
 function names(disk: MemoryDisk): string[] {
   return disk.list(dir);
 }
@@ -64,6 +76,13 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     const disk = await logOf20();
     disk.flipBit(segment(7), segmentHeaderBytes + frame + frameHeaderBytes + 7, 3); // the payload of entry 8
     const damaged = disk.durableContent(segment(7));
+    // Segment 7 is sealed: open takes it from its index file unread, and the read meets the damage.
+    const trusting = await open(disk, { onCorruption: 'refuse', logger: recordingLogger() });
+    expect(trusting.recovery.indexed).toEqual([segment(1), segment(7), segment(13)]);
+    expect(trusting.entries(1, 8, Number.POSITIVE_INFINITY)).toHaveLength(7);
+    expect(() => trusting.entries(8, 9, Number.POSITIVE_INFINITY)).toThrow(expect.objectContaining({ name: 'CorruptLogError', path: segment(7), reason: 'crc mismatch' }));
+    expect(names(disk)).not.toContain('00000000000000000007.log.index');
+    trusting.close();
     await expect(open(disk, { onCorruption: 'refuse' })).rejects.toMatchObject({ name: 'CorruptLogError' });
     const logger = recordingLogger();
     const log = await open(disk, { onCorruption: 'truncate', logger });
@@ -79,6 +98,7 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     expect(log.entries(1, 8, Number.POSITIVE_INFINITY)).toEqual(entriesFrom(1, 7).map((entry) => ({ ...entry, data: expect.anything() })));
     expect(names(disk)).toEqual([
       '00000000000000000001.log',
+      '00000000000000000001.log.index',
       '00000000000000000007.log',
       '00000000000000000007.log.corrupt-1',
       '00000000000000000013.log.corrupt-1',
@@ -162,6 +182,7 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
   it('the bound survives reopens and goes with the first sync that reaches it', async () => {
     const disk = await logOf20();
     disk.flipBit(segment(13), segmentHeaderBytes + 2 * frame + 30, 0); // entry 15
+    await meetDamage(disk);
     (await open(disk, { onCorruption: 'truncate' })).close();
     const log = await open(disk, { onCorruption: 'refuse' });
     expect([log.lastIndex(), log.repairThroughIndex(), log.recovery.repaired]).toEqual([14, 20, undefined]);
@@ -180,6 +201,7 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     for (let completed = 0; completed <= 8; completed++) {
       const disk = await logOf20(new MemoryDisk({ syncMode: 'manual' }));
       disk.flipBit(segment(7), segmentHeaderBytes + 3 * frame + 40, 6); // entry 10
+      await meetDamage(disk);
       const interrupted = SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate' });
       interrupted.catch(() => undefined);
       for (let i = 0; i < completed; i++) {
@@ -221,6 +243,7 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     expect([reopened.firstIndex(), reopened.lastIndex()]).toEqual([7, 20]); // 7..9 were compacted but are still on disk, intact
     reopened.close();
     disk.flipBit(segment(13), segmentHeaderBytes + frame + 30, 0);
+    await meetDamage(disk);
     (await open(disk, { onCorruption: 'truncate' })).close();
     disk.flipBit(`${dir}/repair-through`, 1, 0);
     await expect(open(disk, { onCorruption: 'refuse' })).rejects.toMatchObject({ name: 'CorruptLogError', reason: 'bad repair-through file' });
