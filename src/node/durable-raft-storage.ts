@@ -113,6 +113,11 @@ export class DurableRaftStorage implements RaftStorage {
     return cached ?? this.log.entries(lo, hi, maxBytes);
   }
 
+  /** confChangeEntries reads the confChange entries in [lo, hi) one by one, found in the log's index without reading the rest. */
+  confChangeEntries(lo: number, hi: number): Entry[] {
+    return this.log.confChangeIndexes(lo, hi).map((index) => this.entries(index, index + 1, Number.POSITIVE_INFINITY)[0]!);
+  }
+
   term(index: number): number | undefined {
     if (index === this.snapshotValue.metadata.index) return this.snapshotValue.metadata.term;
     return this.log.term(index);

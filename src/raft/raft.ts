@@ -147,7 +147,8 @@ export class Raft {
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.membership = new MembershipLog(confState, { logger: this.logger, group: this.group });
-    this.entriesAppended(this.log.slice(this.log.firstIndex(), this.log.lastIndex() + 1, Infinity));
+    // The membership changes past the snapshot, without reading the log's other entries.
+    this.entriesAppended(config.storage.confChangeEntries(this.log.firstIndex(), this.log.lastIndex() + 1));
     this.applyConfState(this.membership.latest());
     const owed = Math.max(hardState.commit, config.abstainUntilIndex ?? 0);
     if (owed > this.log.lastIndex()) {

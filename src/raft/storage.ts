@@ -13,6 +13,11 @@ export interface RaftStorage {
   initialState(): { hardState: HardState; confState: ConfState };
   /** entries returns entries [lo, hi) up to maxBytes (always at least one). Throws if out of range. */
   entries(lo: number, hi: number, maxBytes: number): Entry[];
+  /**
+   * confChangeEntries returns the confChange entries in [lo, hi), in order: a group rebuilds its
+   * membership from them at start, which must not read (or hold in memory) a whole log of data.
+   */
+  confChangeEntries(lo: number, hi: number): Entry[];
   /** term returns the term of the entry at index, or undefined when compacted or not present. */
   term(index: number): number | undefined;
   /** firstIndex is the index of the first entry still held (snapshot index + 1). */
@@ -70,6 +75,10 @@ export class MemoryStorage implements RaftStorage {
       result.push(entry);
     }
     return result;
+  }
+
+  confChangeEntries(lo: number, hi: number): Entry[] {
+    return this.entries(lo, hi, Number.POSITIVE_INFINITY).filter((entry) => entry.type === 'confChange');
   }
 
   term(index: number): number | undefined {
