@@ -1,5 +1,6 @@
 // DurableRaftStorage serves recent entries from memory: whatever it returns must equal what the
-// segmented log returns, across appends that truncate, compaction and snapshots.
+// segmented log returns, across appends that truncate, compaction and snapshots; and the
+// membership changes it finds in the log's index must be those a read finds.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DurableRaftStorage } from '../../src/node/durable-raft-storage.js';
@@ -30,7 +31,7 @@ describe('DurableRaftStorage', () => {
           if (step.kind === 'append') {
             const from = Math.max(storage.firstIndex(), storage.lastIndex() + 1 - step.back);
             term++;
-            const entries: Entry[] = Array.from({ length: step.count }, (_, i) => ({ index: from + i, term, type: 'normal', data: new Uint8Array(step.bytes).fill(i) }));
+            const entries: Entry[] = Array.from({ length: step.count }, (_, i) => ({ index: from + i, term, type: (from + i) % 9 === 0 ? 'confChange' : 'normal', data: new Uint8Array(step.bytes).fill(i) }));
             storage.append(entries);
           } else {
             const index = storage.lastIndex() - step.back;
@@ -38,6 +39,9 @@ describe('DurableRaftStorage', () => {
           }
           const first = storage.firstIndex();
           const last = storage.lastIndex();
+          // The membership changes, found without reading the rest: those a read of everything finds.
+          const all = first <= last ? storage.entries(first, last + 1, Number.MAX_SAFE_INTEGER) : [];
+          expect(plain(storage.confChangeEntries(first, last + 1))).toEqual(plain(all.filter((entry) => entry.type === 'confChange')));
           for (let lo = first; lo <= last; lo += 7) {
             for (const maxBytes of [0, 200, Number.MAX_SAFE_INTEGER]) {
               const hi = Math.min(last + 1, lo + 50);
