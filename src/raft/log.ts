@@ -173,7 +173,7 @@ export class RaftLog {
     const result: Entry[] = [];
     if (lo < this.unstable.offset) {
       const stored = this.storage.entries(lo, Math.min(hi, this.unstable.offset), maxBytes);
-      result.push(...stored);
+      for (const entry of stored) result.push(entry); // not push(...stored): a spread of a long slice overflows the stack
       if (stored.length < Math.min(hi, this.unstable.offset) - lo) return result;
     }
     if (hi > this.unstable.offset) {

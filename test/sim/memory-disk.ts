@@ -97,6 +97,8 @@ export class MemoryDisk implements Disk {
   private readonly random: () => number;
   private readonly syncMode: 'immediate' | 'manual';
   readonly preallocateBytes: number;
+  /** bytesRead counts the bytes read() returned from each path (as it was named when read). */
+  readonly bytesRead = new Map<string, number>();
 
   constructor(options: MemoryDiskOptions = {}) {
     this.random = options.random ?? (() => 0);
@@ -137,6 +139,7 @@ export class MemoryDisk implements Disk {
     const inode = this.live(file).inode;
     if (into !== undefined && into.length < length) throw new RangeError(`read of ${length} bytes into a buffer of ${into.length}`);
     const end = Math.min(inode.length, position + length);
+    this.bytesRead.set(file.path, (this.bytesRead.get(file.path) ?? 0) + Math.max(0, end - position));
     if (into === undefined) return end <= position ? new Uint8Array(0) : inode.current.slice(position, end);
     if (end <= position) return into.subarray(0, 0);
     into.set(inode.current.subarray(position, end), 0);
@@ -254,6 +257,13 @@ export class MemoryDisk implements Disk {
     const inode = this.inodeAt(path);
     inode.truncate(Math.min(length, inode.length));
     inode.durable = inode.durable.slice(0, length);
+  }
+
+  /** totalBytesRead is the sum of bytesRead over every path. */
+  totalBytesRead(): number {
+    let total = 0;
+    for (const bytes of this.bytesRead.values()) total += bytes;
+    return total;
   }
 
   /** paths lists every file, sorted (the simulator picks files to corrupt). */

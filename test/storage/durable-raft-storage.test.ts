@@ -4,6 +4,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DurableRaftStorage } from '../../src/node/durable-raft-storage.js';
+import { encodeConfChange } from '../../src/raft/confchange.js';
+import { Raft } from '../../src/raft/raft.js';
 import type { Entry, Snapshot } from '../../src/raft/types.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
@@ -53,5 +55,30 @@ describe('DurableRaftStorage', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('a Raft group started on DurableRaftStorage', () => {
+  it('finds the membership changes among 200,000 entries past its snapshot without reading the others, and slices them all', async () => {
+    const disk = new MemoryDisk();
+    const log = await SegmentedLog.open({ disk, dir: '/log', segmentBytesMax: 256 * 1024, entryBytesMax: 1024 });
+    const count = 200_000;
+    const change = encodeConfChange({ type: 'addLearner', nodeId: 4 });
+    const entries: Entry[] = Array.from({ length: count }, (_, i) => {
+      const index = i + 2;
+      return index === 150_000 ? { index, term: 1, type: 'confChange', data: change } : { index, term: 1, type: 'normal', data: new Uint8Array(10).fill(i & 255) };
+    });
+    log.compactPrefix(1); // the bootstrap snapshot's index
+    log.append(entries);
+    await log.sync();
+    log.close();
+    const reopened = await SegmentedLog.open({ disk, dir: '/log', segmentBytesMax: 256 * 1024, entryBytesMax: 1024 });
+    const before = disk.totalBytesRead();
+    const raft = new Raft({ id: 1, group: 9, storage: new DurableRaftStorage(reopened, bootstrap, { term: 1, vote: 0, commit: 1 }), random: () => 0, electionTicks: 10, heartbeatTicks: 2 });
+    expect(raft.confState).toEqual({ voters: [1], learners: [4] });
+    expect(disk.totalBytesRead() - before, 'bytes read to start the group').toBeLessThan(1024);
+    // A slice of the whole log in one call (once a spread into push, which overflowed the stack).
+    expect(raft.log.slice(2, count + 2, Number.POSITIVE_INFINITY)).toHaveLength(count);
+    reopened.close();
   });
 });

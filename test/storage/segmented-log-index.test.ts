@@ -3,7 +3,7 @@
 // (log-conformance.ts) crashes and damages logs that have them.
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
-import type { Disk, DiskFile } from '../../src/storage/disk.js';
+import type { Disk } from '../../src/storage/disk.js';
 import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
@@ -23,25 +23,6 @@ function entriesFrom(index: number, count: number, term = 1, salt = 0): Entry[] 
     type: 'normal' as const,
     data: Uint8Array.from({ length: dataBytes }, (_, k) => (index + i + k + salt) & 255),
   }));
-}
-
-/** readCounting wraps a disk to count the bytes read from each path. */
-function readCounting(disk: MemoryDisk): { disk: Disk; bytesRead: Map<string, number> } {
-  const bytesRead = new Map<string, number>();
-  const counting = new Proxy(disk, {
-    get(target, property, receiver) {
-      if (property === 'read') {
-        return (file: DiskFile, position: number, length: number, into?: Uint8Array) => {
-          const bytes = target.read(file, position, length, into);
-          bytesRead.set(file.path, (bytesRead.get(file.path) ?? 0) + bytes.length);
-          return bytes;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { disk: counting, bytesRead };
 }
 
 function warnings(): StorageLogger & { lines: string[] } {
@@ -74,9 +55,10 @@ describe('SegmentedLog index files', () => {
   });
 
   it('a reopen takes sealed segments from them, reading only each header and last frame, and answers as a scan would', async () => {
-    const memory = await logOf20();
-    const { disk, bytesRead } = readCounting(memory);
+    const disk = await logOf20();
+    disk.bytesRead.clear();
     const log = await open(disk);
+    const { bytesRead } = disk;
     expect(log.recovery.indexed).toEqual([segment(1), segment(7), segment(13)]);
     // Its header twice (the log's start index, then the check against the index file) and its last frame.
     for (const base of [1, 7, 13]) expect(bytesRead.get(segment(base)), `bytes read of segment ${base}`).toBe(2 * segmentHeaderBytes + frame);
@@ -100,9 +82,10 @@ describe('SegmentedLog index files', () => {
     const disk = await logOf20();
     disk.unlink(indexOf(1));
     disk.truncateFile(indexOf(7), 30);
-    const { disk: counting, bytesRead } = readCounting(disk);
+    disk.bytesRead.clear();
     const logger = warnings();
-    const log = await open(counting, logger);
+    const log = await open(disk, logger);
+    const { bytesRead } = disk;
     expect(log.recovery.indexed).toEqual([segment(13)]);
     expect(bytesRead.get(segment(7))).toBeGreaterThanOrEqual(segmentHeaderBytes + 6 * frame);
     expect(logger.lines).toEqual(['segment index file does not describe its segment; scanning the segment']);
