@@ -70,20 +70,34 @@ export class BenchCluster {
 
   /** startAll spawns every node; their output goes to node-N.log in the cluster directory. */
   startAll(): void {
-    for (const node of this.nodes.values()) {
-      const nodeArgs = node.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', node.cpuProfileDir];
-      const out = openSync(node.logPath, 'a');
-      const child = spawn(process.execPath, [...nodeArgs, cliPath, 'node', '--cluster', this.clusterFile, '--id', String(node.id), '--log-level', this.options.logLevel], {
-        stdio: ['ignore', out, out],
-      });
-      closeSync(out);
-      guardChild(child);
-      node.process = child;
-      child.once('exit', (code) => {
-        node.exitCode = code;
-        if (node.process === child) node.process = undefined;
-      });
-    }
+    for (const id of this.nodes.keys()) this.start(id);
+  }
+
+  /** start spawns node id (appending to its node-N.log). */
+  start(id: number): void {
+    const node = this.nodes.get(id)!;
+    const nodeArgs = node.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', node.cpuProfileDir];
+    const out = openSync(node.logPath, 'a');
+    const child = spawn(process.execPath, [...nodeArgs, cliPath, 'node', '--cluster', this.clusterFile, '--id', String(node.id), '--log-level', this.options.logLevel], {
+      stdio: ['ignore', out, out],
+    });
+    closeSync(out);
+    guardChild(child);
+    node.process = child;
+    node.exitCode = undefined;
+    child.once('exit', (code) => {
+      node.exitCode = code;
+      if (node.process === child) node.process = undefined;
+    });
+  }
+
+  /** kill sends SIGKILL to node id and resolves once it has exited. */
+  async kill(id: number): Promise<void> {
+    const child = this.nodes.get(id)?.process;
+    if (child === undefined) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await gone;
   }
 
   pid(id: number): number | undefined {
