@@ -261,14 +261,8 @@ export class RaftHost {
         this.options.logger.debug({ group: message.group, from: message.from }, 'message for a group this node does not host');
         continue;
       }
-      try {
-        hosted.raw.step(message);
-      } catch (error) {
-        // A leader reads its log to send entries; a damaged frame stops the host as in a round.
-        if (!(error instanceof CorruptLogError)) throw error;
-        this.storageFailed(error);
-        return;
-      }
+      // A leader reads its log to send entries; a damaged frame stops the host as in a round.
+      if (this.readingLog(() => hosted.raw.step(message)) !== undefined) return;
       this.mayBeReady.add(hosted);
     }
     this.scheduleRound();
@@ -345,9 +339,12 @@ export class RaftHost {
     const lastIndex = log.lastIndex();
     const entries: Entry[] = [];
     // A read from disk may stop short of what was asked (it is bounded): read on until the end.
-    for (let next = hosted.appliedIndex + 1; next <= lastIndex; next = entries[entries.length - 1]!.index + 1) {
-      for (const entry of log.slice(next, lastIndex + 1, Number.MAX_SAFE_INTEGER)) entries.push(entry); // no spread: it overflows the stack past ~100,000
-    }
+    const damage = this.readingLog(() => {
+      for (let next = hosted.appliedIndex + 1; next <= lastIndex; next = entries[entries.length - 1]!.index + 1) {
+        for (const entry of log.slice(next, lastIndex + 1, Number.MAX_SAFE_INTEGER)) entries.push(entry); // no spread: it overflows the stack past ~100,000
+      }
+    });
+    if (damage !== undefined) throw damage;
     return entries;
   }
 
@@ -411,7 +408,9 @@ export class RaftHost {
 
   transferLeadership(group: GroupId, target: NodeId): void {
     const hosted = this.requireGroup(group);
-    hosted.raw.transferLeadership(target);
+    // A target behind the leader gets entries read from the log at once.
+    const damage = this.readingLog(() => hosted.raw.transferLeadership(target));
+    if (damage !== undefined) throw damage;
     this.mayBeReady.add(hosted);
     this.scheduleRound();
   }
@@ -582,6 +581,21 @@ export class RaftHost {
       this.options.logger.info({ group: hosted.options.group, index: snapshot.metadata.index }, 'snapshot taken; log compacted');
     } finally {
       hosted.snapshotting = false;
+    }
+  }
+
+  /**
+   * readingLog runs work that may read a group's log outside a round; a damaged frame it meets
+   * (CorruptLogError) stops the host (storageFailed) and is returned. Other errors pass through.
+   */
+  private readingLog(work: () => void): CorruptLogError | undefined {
+    try {
+      work();
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof CorruptLogError)) throw error;
+      this.storageFailed(error);
+      return error;
     }
   }
 

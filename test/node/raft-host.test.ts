@@ -124,3 +124,37 @@ describe('RaftHost rounds', () => {
     expect(host.syncWaits.totalMicros - totalBefore).toBe(5000);
   });
 });
+
+describe('RaftHost and a damaged log', () => {
+  it('a damaged frame met outside a round (the entries a new partition leader reads) stops the host; the segment loses its index file', async () => {
+    const disk = new MemoryDisk();
+    const limits = { segmentBytesMax: 1024, entryBytesMax: 200 };
+    const log = await SegmentedLog.open({ disk, dir: '/g/log', ...limits });
+    log.compactPrefix(1); // the bootstrap snapshot's index
+    log.append(Array.from({ length: 40 }, (_, i) => ({ index: i + 2, term: 1, type: 'normal' as const, data: new Uint8Array(50).fill(i) })));
+    await log.sync();
+    log.close();
+    const sealed = '/g/log/00000000000000000002.log';
+    disk.flipBit(sealed, 84 + 78 + 40, 1); // the payload of entry 3
+    const reopened = await SegmentedLog.open({ disk, dir: '/g/log', ...limits, onCorruption: 'truncate' });
+    expect(reopened.recovery.indexed).toContain(sealed);
+    const failures: Error[] = [];
+    const host = new RaftHost({
+      nodeId: 1,
+      timing: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 },
+      random: seededRandom(7),
+      clock: new ManualClock(),
+      hardStates: { saveHardStates: () => Promise.resolve() },
+      send: () => undefined,
+      logger: silent,
+      onFailure: (error) => failures.push(error),
+    });
+    host.addGroup({ group: 0, storage: new DurableRaftStorage(reopened, bootstrap, { term: 1, vote: 0, commit: 1 }), snapshots: new SnapshotStore(disk, '/g/snapshots'), machine, snapshotEveryEntries: 1_000_000, logger: silent });
+    expect(() => host.pendingEntries(0)).toThrow(expect.objectContaining({ name: 'CorruptLogError', path: sealed }));
+    expect(host.failed()).toMatchObject({ name: 'CorruptLogError' });
+    expect(disk.exists(`${sealed}.index`)).toBe(false);
+    await host.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(failures).toHaveLength(1);
+  });
+});
