@@ -76,7 +76,7 @@ export class EntryIndex {
       this.runStarts.push(start);
       this.runTerms.push(term);
     });
-    this.confChanges.push(...columns.confChanges);
+    for (const index of columns.confChanges) this.confChanges.push(index);
   }
 
   /** columns returns what pushAll takes for the held entries [lo, hi): its arrays are views, valid until the index next changes. */

@@ -90,8 +90,10 @@ export class SegmentedLog {
   private startDirty = false;
   private staleGenerationNext: number;
   private directoryDirty = false;
-  // Index files of sealed segments written since the last sync (segment-index-file.ts).
+  // Index files of sealed segments written since the last sync (segment-index-file.ts), and every
+  // index file still open (a sync in progress holds some that indexFiles no longer lists).
   private indexFiles = new Map<Segment, IndexFile>();
+  private readonly openIndexFiles = new Set<IndexFile>();
   // entriesChanged: an append or truncation since the last sync record; syncSeq numbers the next one.
   private entriesChanged = false;
   private syncSeq: number;
@@ -286,18 +288,22 @@ export class SegmentedLog {
     const file = this.disk.open(segmentIndexPath(segment.path), { create: true });
     this.disk.truncate(file, 0);
     this.disk.write(file, 0, bytes);
-    this.indexFiles.set(segment, { file, closed: false });
+    const index: IndexFile = { file, closed: false };
+    this.indexFiles.set(segment, index);
+    this.openIndexFiles.add(index);
     this.directoryDirty = true;
+  }
+
+  private closeIndexFile(index: IndexFile): void {
+    if (index.closed) return;
+    index.closed = true;
+    this.disk.close(index.file);
+    this.openIndexFiles.delete(index);
   }
 
   /** dropIndexFile removes a segment's index file, if any: the segment is about to change or go. */
   private dropIndexFile(segment: Segment): void {
-    const pending = this.indexFiles.get(segment);
-    if (pending !== undefined) {
-      pending.closed = true;
-      this.disk.close(pending.file);
-      this.indexFiles.delete(segment);
-    }
+    this.forgetIndexFile(segment);
     const path = segmentIndexPath(segment.path);
     if (!this.disk.exists(path)) return;
     this.disk.unlink(path);
@@ -419,8 +425,7 @@ export class SegmentedLog {
   private forgetIndexFile(segment: Segment): void {
     const pending = this.indexFiles.get(segment);
     if (pending === undefined) return;
-    pending.closed = true;
-    this.disk.close(pending.file);
+    this.closeIndexFile(pending);
     this.indexFiles.delete(segment);
   }
 
@@ -469,10 +474,7 @@ export class SegmentedLog {
     for (const index of work.indexFiles) {
       if (index.closed) continue;
       await this.disk.fdatasync(index.file);
-      if (!index.closed) {
-        index.closed = true;
-        this.disk.close(index.file);
-      }
+      this.closeIndexFile(index);
     }
     this.assertOpen(); // closed meanwhile: leave the unlinks to recovery
     for (const path of work.unlink) {
@@ -583,9 +585,13 @@ export class SegmentedLog {
     for (let index = from; index < stop; index++) {
       const prevCrc = index === owner.baseIndex ? owner.prevCrc : this.frames.crc(index - 1);
       const frame = parseFrame(bytes, offset, { prevCrc, entryBytesMax: this.entryBytesMax });
-      if (frame.kind !== 'frame' || frame.entry.index !== index) {
+      // The term too: a sealed segment's terms come from its index file, unread at open.
+      if (frame.kind !== 'frame' || frame.entry.index !== index || frame.entry.term !== this.frames.term(index)) {
         this.distrustSegment(owner);
-        throw new CorruptLogError({ path: owner.path, offset: position + offset, reason: frame.kind === 'bad' ? frame.reason : `frame of ${index} unreadable` });
+        let reason = `frame of ${index} unreadable`;
+        if (frame.kind === 'bad') reason = frame.reason;
+        else if (frame.kind === 'frame' && frame.entry.index === index) reason = `frame of ${index} has term ${frame.entry.term}, the index says ${this.frames.term(index)}`;
+        throw new CorruptLogError({ path: owner.path, offset: position + offset, reason });
       }
       result.push(frame.entry);
       offset += frame.bytes;
@@ -611,10 +617,7 @@ export class SegmentedLog {
   close(): void {
     if (this.closed) return;
     for (const segment of this.segments) this.release(segment);
-    for (const index of this.indexFiles.values()) {
-      index.closed = true;
-      this.disk.close(index.file);
-    }
+    for (const index of [...this.openIndexFiles]) this.closeIndexFile(index);
     this.indexFiles.clear();
     this.closed = true;
   }

@@ -7,6 +7,7 @@ import type { Disk } from '../../src/storage/disk.js';
 import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import { decodeSegmentIndex, encodeSegmentIndex } from '../../src/storage/segment-index-file.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
 
 const dir = '/data/group-9';
@@ -42,6 +43,15 @@ function open(disk: Disk, logger?: StorageLogger): Promise<SegmentedLog> {
   return SegmentedLog.open({ disk, dir, ...limits, ...(logger === undefined ? {} : { logger }) });
 }
 
+/** plant makes path hold bytes durably, behind the log's back (what a crash or a forger leaves). */
+async function plant(disk: MemoryDisk, path: string, bytes: Uint8Array): Promise<void> {
+  const file = disk.open(path, { create: true });
+  disk.truncate(file, 0);
+  disk.write(file, 0, bytes);
+  await disk.fdatasync(file);
+  disk.close(file);
+}
+
 function indexFiles(disk: MemoryDisk): string[] {
   return disk.list(dir).filter((name) => name.endsWith('.index'));
 }
@@ -50,8 +60,8 @@ describe('SegmentedLog index files', () => {
   it('writes one for every sealed segment, durable with the next sync; the last segment has none', async () => {
     const disk = await logOf20();
     expect(indexFiles(disk)).toEqual(['00000000000000000001.log.index', '00000000000000000007.log.index', '00000000000000000013.log.index']);
-    disk.crash();
-    expect(indexFiles(disk)).toHaveLength(3);
+    disk.crash(); // what no fdatasync covered is lost
+    expect((await open(disk)).recovery.indexed).toEqual([segment(1), segment(7), segment(13)]);
   });
 
   it('a reopen takes sealed segments from them, reading only each header and last frame, and answers as a scan would', async () => {
@@ -107,10 +117,7 @@ describe('SegmentedLog index files', () => {
     log.close();
     const replacement = other.durableContent(segment(7));
     expect(replacement.length).toBe(disk.durableContent(segment(7)).length);
-    const file = disk.open(segment(7), { create: false });
-    disk.write(file, 0, replacement);
-    await disk.fdatasync(file);
-    disk.close(file);
+    await plant(disk, segment(7), replacement);
     // Neither index file is trusted: 7's last frame is not the one recorded, 13's does not follow the
     // scanned 7. Scanned, segment 13 does not follow the replacement: corruption, which no index file masked.
     const logger = warnings();
@@ -130,14 +137,44 @@ describe('SegmentedLog index files', () => {
     await log.sync();
     log.close();
     // A crash can leave the old index file: its unlink, and the new one's creation, are durable only with the directory.
-    const file = disk.open(indexOf(7), { create: true });
-    disk.truncate(file, 0);
-    disk.write(file, 0, stale);
-    await disk.fdatasync(file);
-    disk.close(file);
+    await plant(disk, indexOf(7), stale);
     const reopened = await open(disk);
     expect(reopened.recovery.indexed).toEqual([segment(1)]);
     expect([reopened.lastIndex(), reopened.term(12), reopened.entries(12, 13, Number.POSITIVE_INFINITY)[0]!.data.length]).toEqual([13, 2, dataBytes]);
+  });
+
+  it('never trusts one whose segment was rewritten to the same length: the last frame ends with another crc', async () => {
+    const disk = new MemoryDisk();
+    const log = await open(disk);
+    log.append(entriesFrom(1, 8));
+    await log.sync();
+    const stale = disk.durableContent(indexOf(1));
+    log.truncateSuffix(6);
+    log.append(entriesFrom(6, 3, 1, 99)); // the same indexes, term and sizes; other payloads
+    await log.sync();
+    log.close();
+    await plant(disk, indexOf(1), stale);
+    const reopened = await open(disk);
+    expect(reopened.recovery.indexed).toEqual([]);
+    expect(reopened.entries(6, 7, Number.POSITIVE_INFINITY)[0]!.data).toEqual(Buffer.from(entriesFrom(6, 1, 1, 99)[0]!.data));
+  });
+
+  it('a read checks every frame against the index: an index file wrong in the middle is refused there, and removed', async () => {
+    const disk = new MemoryDisk();
+    const log = await open(disk);
+    log.append([...entriesFrom(1, 9, 1), ...entriesFrom(10, 11, 3)]);
+    await log.sync();
+    log.close();
+    // Segment 7 holds 7..9 of term 1 and 10..12 of term 3. A forged index file (its crc made good)
+    // moves the run boundary to 9: every open-time check still passes.
+    const decoded = decodeSegmentIndex(disk.durableContent(indexOf(7)));
+    if ('bad' in decoded) throw new Error(decoded.bad);
+    const forged = encodeSegmentIndex({ ...decoded, columns: { ...decoded.columns, runStarts: [7, 9] } });
+    await plant(disk, indexOf(7), forged);
+    const reopened = await open(disk, warnings());
+    expect([reopened.recovery.indexed, reopened.term(9)]).toEqual([[segment(1), segment(7), segment(13)], 3]);
+    expect(() => reopened.entries(9, 10, Number.POSITIVE_INFINITY)).toThrow(expect.objectContaining({ name: 'CorruptLogError', reason: 'frame of 9 has term 1, the index says 3' }));
+    expect(indexFiles(disk)).not.toContain('00000000000000000007.log.index');
   });
 
   it('truncating into a sealed segment removes its index file; rolling past it again writes a new one', async () => {
