@@ -29,7 +29,13 @@ interface ChaosOptions {
   readonly out: string;
   readonly topics: number;
   readonly partitions: number;
+  /** valueBytes pads every value to this size (0: no padding); segmentBytes is the topics' segment.bytes, when given. */
+  readonly valueBytes: number;
+  readonly segmentBytes: number | undefined;
 }
+
+/** valueBytesMax bounds --value-bytes: under the default max.message.bytes with room for the batch. */
+const valueBytesMax = 512 * 1024;
 
 /** historyEventsMax bounds the history kept in memory; a run that would exceed it stops producing. */
 const historyEventsMax = 2_000_000;
@@ -83,7 +89,7 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
   const random = seededRandom(options.seed);
   const recorder = new RunRecorder();
   const cluster = await clusterFor(options);
-  const config = { duration: options.duration, faults: options.faults, topics: options.topics, partitions: options.partitions, nodes: cluster.nodes.map((node) => node.id), cluster: options.cluster ?? '(generated, 3 nodes)' };
+  const config = { duration: options.duration, faults: options.faults, topics: options.topics, partitions: options.partitions, valueBytes: options.valueBytes, segmentBytes: options.segmentBytes, nodes: cluster.nodes.map((node) => node.id), cluster: options.cluster ?? '(generated, 3 nodes)' };
   console.log(`chaos: seed ${options.seed}, ${options.duration} s, faults ${options.faults.join(',')}, results in ${options.out}`);
   const net = await startChaosNetwork({ cluster, dir: join(options.out, 'cluster-files'), random });
   const launches = new Map(cluster.nodes.map((node) => [node.id, { clusterFile: net.clusterFileOf(node.id), advertisedClientPort: Number(net.clientAddressOf(node.id).split(':').pop()), dataDir: node.dataDir }]));
@@ -96,10 +102,11 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
     for (const id of nodes.ids) nodes.start(id);
     await pollUntil(() => brokersUnfenced(admin, cluster.nodes.length), { what: 'every broker to register', timeoutMs: 60_000, everyMs: 200 });
     const replicationFactor = Math.min(3, cluster.nodes.length);
-    for (const topic of topics) await admin.createTopic({ name: topic, partitions: options.partitions, replicationFactor });
+    const configs: Record<string, string> = options.segmentBytes === undefined ? {} : { 'segment.bytes': String(options.segmentBytes) };
+    for (const topic of topics) await admin.createTopic({ name: topic, partitions: options.partitions, replicationFactor, configs });
     recorder.record({ kind: 'note', t: recorder.now(), text: `cluster up; topics ${topics.join(', ')} with ${options.partitions} partitions, RF ${replicationFactor}` });
 
-    workload = new Workload({ bootstrap, topics, producers: 4, groups: 2, consumersPerGroup: 2, keys: 16, random, recorder, sendTimeoutMs: 20_000, pauseBetweenSendsMs: 5 });
+    workload = new Workload({ bootstrap, topics, producers: 4, groups: 2, consumersPerGroup: 2, keys: 16, random, recorder, sendTimeoutMs: 20_000, pauseBetweenSendsMs: 5, valueBytes: options.valueBytes });
     workload.start();
     const faultsUntil = recorder.now() + options.duration * 1000;
     await runSchedule({ net, nodes, random, recorder, topics, workload }, options.faults, faultsUntil);
@@ -139,7 +146,8 @@ async function finish(options: ChaosOptions, recorder: RunRecorder, config: Reco
   writeFileSync(join(options.out, 'verdict.json'), JSON.stringify(verdict, null, 2));
   console.log(`chaos: ${verdict.ok ? 'PASS' : 'FAIL'} ${JSON.stringify(verdict.counts)}`);
   console.log(`chaos: report ${resolve(options.out, 'report.html')}`);
-  console.log(`chaos: replay with: npm run chaos -- --seed ${options.seed} --duration ${options.duration} --faults ${options.faults.join(',')}${options.cluster === undefined ? '' : ` --cluster ${options.cluster}`}`);
+  const sizes = `${options.valueBytes > 0 ? ` --value-bytes ${options.valueBytes}` : ''}${options.segmentBytes === undefined ? '' : ` --segment-bytes ${options.segmentBytes}`}`;
+  console.log(`chaos: replay with: npm run chaos -- --seed ${options.seed} --duration ${options.duration} --faults ${options.faults.join(',')} --topics ${options.topics} --partitions ${options.partitions}${sizes}${options.cluster === undefined ? '' : ` --cluster ${options.cluster}`}`);
   return verdict.ok ? 0 : 1;
 }
 
@@ -152,9 +160,16 @@ async function main(): Promise<void> {
     .option('--seed <n>', 'the seed of the fault schedule and the workload (default: random)', positiveInteger)
     .option('--out <dir>', 'where history.json, report.html and the node logs go (default: chaos-results/<time>)')
     .option('--topics <n>', 'topics of the workload', positiveInteger, 2)
-    .option('--partitions <n>', 'partitions per topic', positiveInteger, 3);
+    .option('--partitions <n>', 'partitions per topic', positiveInteger, 3)
+    .option('--value-bytes <n>', `pad every value to n bytes (at most ${valueBytesMax}), so that partition logs roll segments`, positiveInteger)
+    .option('--segment-bytes <n>', "the topics' segment.bytes (the broker enforces its bounds)", positiveInteger);
   program.parse();
-  const raw = program.opts<{ cluster?: string; duration: number; faults: string; seed?: number; out?: string; topics: number; partitions: number }>();
+  const raw = program.opts<{ cluster?: string; duration: number; faults: string; seed?: number; out?: string; topics: number; partitions: number; valueBytes?: number; segmentBytes?: number }>();
+  if ((raw.valueBytes ?? 0) > valueBytesMax) {
+    console.error(`error: --value-bytes ${raw.valueBytes} is over ${valueBytesMax}`);
+    process.exitCode = 2;
+    return;
+  }
   let faults: FaultKind[];
   try {
     faults = parseFaults(raw.faults);
@@ -164,7 +179,7 @@ async function main(): Promise<void> {
     return;
   }
   const out = resolve(raw.out ?? join('chaos-results', new Date().toISOString().replace(/[:.]/g, '-')));
-  const code = await runChaos({ cluster: raw.cluster, duration: raw.duration, faults, seed: raw.seed ?? randomInt(1, 2 ** 31 - 1), out, topics: raw.topics, partitions: raw.partitions });
+  const code = await runChaos({ cluster: raw.cluster, duration: raw.duration, faults, seed: raw.seed ?? randomInt(1, 2 ** 31 - 1), out, topics: raw.topics, partitions: raw.partitions, valueBytes: raw.valueBytes ?? 0, segmentBytes: raw.segmentBytes });
   // Everything the run started is stopped; do not wait on a client's late retry timer to exit.
   process.exit(code);
 }

@@ -24,9 +24,16 @@ export interface WorkloadOptions {
   readonly sendTimeoutMs: number;
   /** pauseBetweenSendsMs: how long a producer rests between sends (keeps the load reasonable on small machines). */
   readonly pauseBetweenSendsMs: number;
+  /** valueBytes pads each value with '~' to this size (0: none); the history records values unpadded. */
+  readonly valueBytes: number;
 }
 
 const decoder = new TextDecoder();
+
+/** unpadded is a value read back without the padding a producer gave it (values never end in '~'). */
+function unpadded(bytes: Uint8Array | null | undefined): string {
+  return decoder.decode(bytes ?? new Uint8Array()).replace(/~+$/, '');
+}
 
 export class Workload {
   private producing = false;
@@ -60,7 +67,7 @@ export class Workload {
       const id = `op${this.nextId++}`;
       recorder.record({ kind: 'produce-invoke', t: recorder.now(), id, producer: name, topic, key, value });
       try {
-        const sent = await producer.send({ topic, key, value });
+        const sent = await producer.send({ topic, key, value: value.padEnd(this.options.valueBytes, '~') });
         recorder.record({ kind: 'produce-ok', t: recorder.now(), id, topic, partition: sent.partition, offset: sent.offset });
       } catch (error) {
         recorder.record({ kind: 'produce-fail', t: recorder.now(), id, error: `${(error as Error).name}: ${(error as Error).message}` });
@@ -115,7 +122,7 @@ export class Workload {
           return;
         }
         for (const record of records) {
-          recorder.record({ kind: 'consume', t: recorder.now(), consumer: name, group, topic: record.topic, partition: record.partition, offset: record.offset, value: decoder.decode(record.value ?? new Uint8Array()) });
+          recorder.record({ kind: 'consume', t: recorder.now(), consumer: name, group, topic: record.topic, partition: record.partition, offset: record.offset, value: unpadded(record.value) });
         }
         if (records.length === 0) continue;
         const positions = consumer.assignment().filter((assigned) => assigned.position !== undefined);
@@ -172,7 +179,7 @@ export async function finalRead(options: { bootstrap: readonly string[]; topics:
     while (!done()) {
       if (Date.now() > deadline) throw new Error('the final read did not reach the end of every partition in time');
       for (const record of await consumer.poll()) {
-        options.recorder.record({ kind: 'final-read', t: options.recorder.now(), topic: record.topic, partition: record.partition, offset: record.offset, value: decoder.decode(record.value ?? new Uint8Array()) });
+        options.recorder.record({ kind: 'final-read', t: options.recorder.now(), topic: record.topic, partition: record.partition, offset: record.offset, value: unpadded(record.value) });
       }
     }
   } finally {
