@@ -2,7 +2,7 @@
 // machine, and what the Broker service asks of it: produce (on the leader), fetch (on any replica,
 // never past the high watermark), list offsets (the end only from a leader that knows it), and
 // retention and compaction.
-import type { Entry, NodeId } from '../raft/types.js';
+import type { NodeId } from '../raft/types.js';
 import type { TopicConfigs } from '../controller/topic-validation.js';
 import {
   DuplicateInFlightError,
@@ -18,7 +18,6 @@ import {
 import { PartitionLeader, PartitionState, isBatchEntry, type BatchListener, type PrepareOutcome } from '../partition/partition-state.js';
 import { readBatchHeader, validateBatch, type BatchHeader } from '../partition/record-batch.js';
 import { defaultRecordBatchLimits } from '../partition/limits.js';
-import { CorruptLogError } from '../storage/errors.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
 import type { RaftHost } from './raft-host.js';
@@ -158,23 +157,14 @@ export class HostedPartition implements BrokerPartition {
       throw new OffsetOutOfRangeError(this.id.topic, this.id.partition, offset, lookup.logStartOffset, lookup.highWatermark);
     }
     if (lookup.kind === 'atEnd') return empty;
-    const entries = this.readLog(lookup.raftIndex, this.state.lastBatchIndex() + 1, maxBytes);
+    // A damaged frame stops the node (RaftHost.readingLog) and fails the read.
+    const entries = this.host.readingLog(() => this.storage.entries(lookup.raftIndex, this.state.lastBatchIndex() + 1, maxBytes));
     const batches = entries.filter(isBatchEntry).map((entry) => entry.data);
     const last = batches[batches.length - 1];
     if (last === undefined) return empty;
     const header = readBatchHeader(last);
     const nextOffset = Number(header.baseOffset) + header.lastOffsetDelta + 1;
     return { ...empty, batches: Buffer.concat(batches), nextOffset };
-  }
-
-  /** readLog reads entries [lo, hi) of the log; a damaged frame stops the node (RaftHost.storageFailed) and fails the read. */
-  private readLog(lo: number, hi: number, maxBytes: number): Entry[] {
-    try {
-      return this.storage.entries(lo, hi, maxBytes);
-    } catch (error) {
-      if (error instanceof CorruptLogError) this.host.storageFailed(error);
-      throw error;
-    }
   }
 
   /**

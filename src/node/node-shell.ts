@@ -6,7 +6,7 @@
 // a memory disk that loses unsynced writes, a simulated network) run the same code.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ConfState, Entry, GroupId, Message, NodeId, Snapshot } from '../raft/types.js';
+import type { ConfState, GroupId, Message, NodeId, Snapshot } from '../raft/types.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { NodeStateStore } from '../storage/state-store.js';
 import { encodeRecordBatch } from '../rpc/metadata-codec.js';
@@ -15,7 +15,6 @@ import type { BrokerBackend, BrokerMetadata, BrokerPartition } from '../rpc/brok
 import type { GroupsBackend } from '../rpc/groups-service.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import { CoordinatorLoadingError, NotControllerError, NotCoordinatorError, NotLeaderError } from '../errors.js';
-import { CorruptLogError } from '../storage/errors.js';
 import { describeTopic } from '../metadata/image.js';
 import { PartitionReplicas } from './partition-replicas.js';
 import { GroupCoordinators, offsetsTopic } from './group-coordinators.js';
@@ -278,13 +277,7 @@ export class NodeShell implements AdminBackend, BrokerBackend, GroupsBackend {
     const lastIndex = storage.lastIndex();
     const lo = Math.max(options.fromIndex, firstIndex);
     const hi = Math.min(lastIndex + 1, lo + options.maxEntries);
-    let entries: Entry[] = [];
-    try {
-      if (lo < hi) entries = storage.entries(lo, hi, Number.MAX_SAFE_INTEGER);
-    } catch (error) {
-      if (error instanceof CorruptLogError) this.host.storageFailed(error); // as a fetch does: the next start repairs
-      throw error;
-    }
+    const entries = lo < hi ? this.host.readingLog(() => storage.entries(lo, hi, Number.MAX_SAFE_INTEGER)) : [];
     return { firstIndex, lastIndex, entries };
   }
 

@@ -261,8 +261,13 @@ export class RaftHost {
         this.options.logger.debug({ group: message.group, from: message.from }, 'message for a group this node does not host');
         continue;
       }
-      // A leader reads its log to send entries; a damaged frame stops the host as in a round.
-      if (this.readingLog(() => hosted.raw.step(message)) !== undefined) return;
+      try {
+        // A leader reads its log to send entries; a damaged frame stops the host as in a round.
+        this.readingLog(() => hosted.raw.step(message));
+      } catch (error) {
+        if (error instanceof CorruptLogError) return;
+        throw error;
+      }
       this.mayBeReady.add(hosted);
     }
     this.scheduleRound();
@@ -339,12 +344,11 @@ export class RaftHost {
     const lastIndex = log.lastIndex();
     const entries: Entry[] = [];
     // A read from disk may stop short of what was asked (it is bounded): read on until the end.
-    const damage = this.readingLog(() => {
+    this.readingLog(() => {
       for (let next = hosted.appliedIndex + 1; next <= lastIndex; next = entries[entries.length - 1]!.index + 1) {
         for (const entry of log.slice(next, lastIndex + 1, Number.MAX_SAFE_INTEGER)) entries.push(entry); // no spread: it overflows the stack past ~100,000
       }
     });
-    if (damage !== undefined) throw damage;
     return entries;
   }
 
@@ -409,8 +413,7 @@ export class RaftHost {
   transferLeadership(group: GroupId, target: NodeId): void {
     const hosted = this.requireGroup(group);
     // A target behind the leader gets entries read from the log at once.
-    const damage = this.readingLog(() => hosted.raw.transferLeadership(target));
-    if (damage !== undefined) throw damage;
+    this.readingLog(() => hosted.raw.transferLeadership(target));
     this.mayBeReady.add(hosted);
     this.scheduleRound();
   }
@@ -585,17 +588,16 @@ export class RaftHost {
   }
 
   /**
-   * readingLog runs work that may read a group's log outside a round; a damaged frame it meets
-   * (CorruptLogError) stops the host (storageFailed) and is returned. Other errors pass through.
+   * readingLog runs work that reads a group's log outside a round (a fetch, the metadata log reader,
+   * a leader sending entries from step()): a damaged frame it meets (CorruptLogError) stops the
+   * host (storageFailed) before the error goes on to the caller.
    */
-  private readingLog(work: () => void): CorruptLogError | undefined {
+  readingLog<T>(work: () => T): T {
     try {
-      work();
-      return undefined;
+      return work();
     } catch (error) {
-      if (!(error instanceof CorruptLogError)) throw error;
-      this.storageFailed(error);
-      return error;
+      if (error instanceof CorruptLogError) this.storageFailed(error);
+      throw error;
     }
   }
 

@@ -1,9 +1,10 @@
 // recoverLog brings a log directory back to a consistent state on open: it checks every segment
 // (read-only; a sealed one against its index file when that still describes it, else, and the last
-// one always, by a scan of its frames), then removes what a crash left unfinished and reports it. Corruption that a crash
-// cannot explain either refuses the log (CorruptLogError, before anything is changed) or, when the
-// caller opted in, is repaired by cutting the log back to the last valid entry before it (see
-// planRepair for why that is safe in a Raft group). See SegmentedLog for the on-disk model.
+// one always, by a scan of its frames), then removes what a crash left unfinished and reports it.
+// Corruption that a crash cannot explain either refuses the log (CorruptLogError, before anything
+// is changed) or, when the caller opted in, is repaired by cutting the log back to the last valid
+// entry before it (see planRepair for why that is safe in a Raft group). See SegmentedLog for the
+// on-disk model.
 import { join } from 'node:path';
 import type { Disk } from './disk.js';
 import { CorruptLogError } from './errors.js';
