@@ -43,7 +43,7 @@ interface RaftView {
 
 /** replica is a HostedPartition over a stand-in Raft host (its view is set by the test) and log, whose entries it has applied. */
 function replica(view: RaftView, log: readonly Entry[]): HostedPartition {
-  const host = { status: () => ({ ...view, group: groupId }), appliedTerm: () => view.appliedTerm } as unknown as RaftHost;
+  const host = { status: () => ({ ...view, group: groupId }), appliedTerm: () => view.appliedTerm, readingLog: <T>(work: () => T): T => work() } as unknown as RaftHost;
   const storage = {
     entries: (lo: number, hi: number) => log.filter((entry) => entry.index >= lo && entry.index < hi),
   } as unknown as DurableRaftStorage;
