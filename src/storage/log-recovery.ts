@@ -129,10 +129,12 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [], repair: undefined, indexed: new Set() };
   const recordedRepair = readRepairFile(disk, dir, options);
   const bases = withoutIncompleteTail(disk, dir, live, plan);
+  // Each header read once: for the start index here, and to check a sealed segment's index file.
+  const headers = new Map(bases.map((base) => [base, readHeaderBytes(disk, segmentPath(dir, base))]));
   // A compactPrefix no sync recorded still counts once a segment created after it is on disk.
   // Headers that do not parse are ignored here: below the start they are dropped, else scanned.
-  const recorded = Math.max(recordedStart ?? 1, ...bases.map((base) => readStartIndex(disk, segmentPath(dir, base))));
-  scanLive(disk, dir, dropLeading(dir, bases, recorded, plan), plan, options);
+  const recorded = Math.max(recordedStart ?? 1, ...bases.map((base) => startIndexOf(headers.get(base)!)));
+  scanLive(disk, dir, dropLeading(dir, bases, recorded, plan), plan, { ...options, headers });
   if (plan.repair === undefined) {
     restoreStale(disk, dir, stale, plan, { entryBytesMax: options.entryBytesMax, recordedStart: recorded });
   } else {
@@ -259,9 +261,9 @@ function readHeaderBytes(disk: Disk, path: string): Uint8Array {
   }
 }
 
-/** readStartIndex returns the start index a segment's header records, 0 when it does not parse. */
-function readStartIndex(disk: Disk, path: string): number {
-  const header = parseSegmentHeader(readHeaderBytes(disk, path));
+/** startIndexOf returns the start index a segment's header records, 0 when it does not parse. */
+function startIndexOf(headerBytes: Uint8Array): number {
+  const header = parseSegmentHeader(headerBytes);
   return 'bad' in header ? 0 : header.startIndex;
 }
 
@@ -275,7 +277,7 @@ function dropLeading(dir: string, bases: readonly number[], start: number, plan:
   return bases.slice(first);
 }
 
-function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, options: RecoverOptions): void {
+function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, options: RecoverOptions & { headers: ReadonlyMap<number, Uint8Array> }): void {
   // One segment in memory at a time, all in one buffer: nothing of a scan keeps a view of its bytes.
   const buffer = new ReadBuffer();
   for (const [i, base] of bases.entries()) {
@@ -283,7 +285,7 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
     const after = chainPointOf(plan.segments.at(-1));
     const tailAllowed = i === bases.length - 1;
     // A sealed segment whose index file still describes it is taken unread; the last one is always scanned.
-    const indexed = tailAllowed ? undefined : openIndexed(disk, path, { baseIndex: base, after, entryBytesMax: options.entryBytesMax, buffer, logger: options.logger });
+    const indexed = tailAllowed ? undefined : openIndexed(disk, path, { baseIndex: base, headerBytes: options.headers.get(base)!, after, entryBytesMax: options.entryBytesMax, buffer, logger: options.logger });
     if (indexed !== undefined) {
       plan.segments.push(indexed);
       plan.indexed.add(path);
@@ -324,7 +326,7 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
 function openIndexed(
   disk: Disk,
   path: string,
-  options: { baseIndex: number; after: ChainPoint | undefined; entryBytesMax: number; buffer: ReadBuffer; logger: StorageLogger | undefined },
+  options: { baseIndex: number; headerBytes: Uint8Array; after: ChainPoint | undefined; entryBytesMax: number; buffer: ReadBuffer; logger: StorageLogger | undefined },
 ): ScannedSegment | undefined {
   const indexPath = segmentIndexPath(path);
   if (!disk.exists(indexPath)) return undefined;
@@ -340,15 +342,15 @@ function openIndexed(
 }
 
 /**
- * checkAgainstSegment checks an index file against its segment: the header's base and prevCrc, the
- * chain from the segment before, the length, and the last frame. Returns what is wrong, or the
- * index with what a scan would have taken from the header.
+ * checkAgainstSegment checks an index file against its segment: the header's base and prevCrc
+ * (headerBytes, read already), the chain from the segment before, the length, and the last frame.
+ * Returns what is wrong, or the index with what a scan would have taken from the header.
  */
 function checkAgainstSegment(
   disk: Disk,
   path: string,
   index: SegmentIndex,
-  options: { baseIndex: number; after: ChainPoint | undefined; entryBytesMax: number },
+  options: { baseIndex: number; headerBytes: Uint8Array; after: ChainPoint | undefined; entryBytesMax: number },
 ): string | { index: SegmentIndex; header: Pick<ScannedSegment, 'startIndex' | 'prevCrc' | 'synced'> } {
   const { columns } = index;
   const count = columns.offsets.length;
@@ -358,7 +360,7 @@ function checkAgainstSegment(
   const file = disk.open(path, { create: false });
   try {
     if (disk.size(file) !== index.validBytes) return `segment is ${disk.size(file)} bytes, its index file says ${index.validBytes}`;
-    const headerBytes = disk.read(file, 0, segmentHeaderBytes);
+    const { headerBytes } = options;
     const header = parseSegmentHeader(headerBytes);
     if ('bad' in header || header.baseIndex !== index.baseIndex || header.prevCrc !== index.prevCrc) return 'segment header does not match its index file';
     const lastOffset = columns.offsets[count - 1]!;

@@ -607,8 +607,7 @@ export class SegmentedLog {
   private distrustSegment(segment: Segment): void {
     const path = segmentIndexPath(segment.path);
     if (!this.disk.exists(path)) return;
-    this.forgetIndexFile(segment);
-    this.disk.unlink(path);
+    this.dropIndexFile(segment);
     this.logger?.error({ path: segment.path, removed: path }, 'damaged frame in a sealed segment: removed its index file, so that the next open scans and repairs it');
     void this.disk.syncDirectory(this.dir).catch(() => undefined);
   }

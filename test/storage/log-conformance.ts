@@ -2,16 +2,16 @@
 // command sequences (append, truncateSuffix, compactPrefix, sync, reopen, crash, and damage: a bit
 // flipped or a segment file cut short, then a reopen with onCorruption 'truncate'; a bit flipped in
 // a segment's index file, which must only cost a scan; an index file the log once wrote put back,
-// which must not be trusted unless it still holds) against a plain
-// array model. Replay a failure with RAFTBUS_SEED=<seed> or RAFTBUS_SEED=<seed>:<path>; run longer
-// with RAFTBUS_RUNS=<count>.
+// which must not be trusted unless it still holds) against a plain array model. Replay a failure
+// with RAFTBUS_SEED=<seed> or RAFTBUS_SEED=<seed>:<path>; run longer with RAFTBUS_RUNS=<count>.
 import fc from 'fast-check';
+import { basename } from 'node:path';
 import { it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import type { Disk } from '../../src/storage/disk.js';
 import { CorruptLogError } from '../../src/storage/errors.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
-import { segmentIndexPath } from '../../src/storage/segment-index-file.js';
+import { listSegmentIndexFiles, segmentIndexPath } from '../../src/storage/segment-index-file.js';
 import { frameHeaderBytes, segmentFixedHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { LogState } from './log-model.js';
 import { agreeThrough, agreesWith, entryKey, expectSameState, lastOf, readState } from './log-model.js';
@@ -258,8 +258,9 @@ class Harness {
   /** rememberIndexFiles keeps every version of every index file the log has made durable. */
   rememberIndexFiles(): void {
     const { disk, dir } = this.env;
-    for (const name of disk.list(dir).filter((file) => /^\d{20}\.log\.index$/.test(file))) {
-      const bytes = readFile(disk, `${dir}/${name}`);
+    for (const path of listSegmentIndexFiles(disk, dir)) {
+      const name = basename(path);
+      const bytes = readFile(disk, path);
       const versions = this.indexFileHistory.get(name) ?? [];
       if (!versions.some((version) => version.equals(bytes))) versions.push(bytes);
       this.indexFileHistory.set(name, versions);
@@ -297,10 +298,10 @@ class Harness {
   /** damageIndexFile flips a bit of a segment's index file: open must scan that segment instead, and lose nothing. */
   async damageIndexFile(command: Extract<Command, { kind: 'damage' }>): Promise<void> {
     const { disk, dir } = this.env;
-    const indexFiles = disk.list(dir).filter((name) => /^\d{20}\.log\.index$/.test(name));
-    const name = indexFiles[command.segment % Math.max(1, indexFiles.length)];
-    if (name === undefined) return;
-    const path = `${dir}/${name}`;
+    const indexFiles = listSegmentIndexFiles(disk, dir);
+    const path = indexFiles[command.segment % Math.max(1, indexFiles.length)];
+    if (path === undefined) return;
+    const name = basename(path);
     const at = Math.floor((command.perMille * readFile(disk, path).length) / 1000);
     this.env.damage.flipBit(path, at, command.bit);
     this.log.close();
