@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { Disk } from './disk.js';
 import { CorruptLogError } from './errors.js';
-import { segmentHeaderBytes } from './limits.js';
+import { indexMax, segmentHeaderBytes } from './limits.js';
 import { EntryIndex } from './entry-index.js';
 import { checkFrame, encodeSyncRecord, parseSegmentHeader, parseSyncRecords, syncRecordOffset } from './frame.js';
 import type { SegmentIndex } from './segment-index-file.js';
@@ -29,6 +29,7 @@ import {
   repairTermFileName,
   segmentPath,
   startFileName,
+  syncedSegmentFileName,
   tmpSuffix,
   writeIndexFile,
   writeStartFile,
@@ -128,13 +129,18 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const recordedStart = readStartFileOrDrop(disk, dir, options);
   const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [], repair: undefined, indexed: new Set() };
   const recordedRepair = readRepairFile(disk, dir, options);
-  const bases = withoutIncompleteTail(disk, dir, live, plan);
+  const syncedSegment = readSyncedSegmentOrDrop(disk, dir, options);
+  const { bases, incomplete } = withoutIncompleteTail(disk, dir, live);
+  const lostSegment = lostSyncedSegment(dir, { syncedSegment, bases, incomplete, stale });
+  if (lostSegment !== undefined && options.onCorruption === 'refuse') throw lostSegment;
+  if (lostSegment === undefined) plan.removedAtOnce.push(...incomplete);
   // Each header read once: for the start index here, and to check a sealed segment's index file.
   const headers = new Map(bases.map((base) => [base, readHeaderBytes(disk, segmentPath(dir, base))]));
   // A compactPrefix no sync recorded still counts once a segment created after it is on disk.
   // Headers that do not parse are ignored here: below the start they are dropped, else scanned.
   const recorded = Math.max(recordedStart ?? 1, ...bases.map((base) => startIndexOf(headers.get(base)!)));
   scanLive(disk, dir, dropLeading(dir, bases, recorded, plan), plan, { ...options, headers });
+  if (lostSegment !== undefined) planLostSegment(disk, dir, plan, { lostSegment, incomplete, start: recorded });
   if (plan.repair === undefined) {
     restoreStale(disk, dir, stale, plan, { entryBytesMax: options.entryBytesMax, recordedStart: recorded });
   } else {
@@ -161,7 +167,7 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const lastIndex = lastSegment === undefined ? 0 : lastIndexOf(lastSegment);
   const syncedIndex = newestSyncRecord(plan.segments)?.syncedIndex ?? 0;
   const syncRecord = lastSegment === undefined || syncedIndex === lastIndex ? undefined : { path: lastSegment.path, records: [0, 1].map(() => ({ seq: syncSeqNext++, syncedIndex: lastIndex })) };
-  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, logger: options.logger });
+  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, syncedSegment, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
   const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };
   const indexed = plan.segments.slice(0, -1).filter((segment) => plan.indexed.has(segment.path)).map((segment) => segment.path);
@@ -214,6 +220,21 @@ function readRepairTerm(disk: Disk, dir: string, options: RecoverOptions): numbe
   }
 }
 
+/**
+ * readSyncedSegmentOrDrop returns the base synced-segment names, if any. One that fails its check
+ * is refused, or (truncate mode) reported and ignored: the log then cannot tell a lost last
+ * segment from a torn roll this once, as before the file existed. Open writes a new one.
+ */
+function readSyncedSegmentOrDrop(disk: Disk, dir: string, options: RecoverOptions): number | undefined {
+  try {
+    return readIndexFile(disk, dir, syncedSegmentFileName);
+  } catch (error) {
+    if (!(error instanceof CorruptLogError) || options.onCorruption === 'refuse') throw error;
+    options.logger?.error({ dir, err: error }, 'the synced-segment file of the log is corrupt; ignoring it');
+    return undefined;
+  }
+}
+
 function lastIndexOf(segment: ScannedSegment): number {
   return segment.baseIndex + segment.frames.length - 1;
 }
@@ -230,25 +251,65 @@ function noteTail(plan: Plan, scanned: ScannedSegment): void {
 }
 
 /**
- * withoutIncompleteTail drops trailing segments whose header never reached the disk (a roll the
- * crash interrupted): shorter than a header, or nothing but zeros. The second is a roll whose file
- * was grown ahead (Disk.preallocateBytes) but whose header write was lost: a file system may make
- * a new length durable before the data written under it. Every completed sync of a segment makes
- * its header durable, so such a file never held a synced entry. A zeroed header with frames after
- * it is not this: it scans as corruption.
+ * withoutIncompleteTail splits off the trailing segments whose header is not on disk: shorter than
+ * a header, or nothing but zeros. Such a file is a roll the crash interrupted (the second kind was
+ * grown ahead, Disk.preallocateBytes, and a file system may make a new length durable before the
+ * data written under it), unless a sync covered it: see lostSyncedSegment. A zeroed header with
+ * frames after it is not this: it scans as corruption.
  */
-function withoutIncompleteTail(disk: Disk, dir: string, live: readonly number[], plan: Plan): number[] {
+function withoutIncompleteTail(disk: Disk, dir: string, live: readonly number[]): { bases: number[]; incomplete: { path: string; reason: string }[] } {
   const bases = [...live];
+  const incomplete: { path: string; reason: string }[] = [];
   for (;;) {
     const path = bases.length === 0 ? undefined : segmentPath(dir, bases.at(-1)!);
-    if (path === undefined) return bases;
+    if (path === undefined) return { bases, incomplete };
     const header = readHeaderBytes(disk, path);
     // The header is read first: the whole file only when it is all zeros.
-    if (header.length < segmentHeaderBytes) plan.removedAtOnce.push({ path, reason: 'segment header incomplete' });
-    else if (allZero(header, 0) && allZero(readWholeFile(disk, path), 0)) plan.removedAtOnce.push({ path, reason: 'segment holds only zeros: its header never reached the disk' });
-    else return bases;
+    if (header.length < segmentHeaderBytes) incomplete.push({ path, reason: 'segment header incomplete' });
+    else if (allZero(header, 0) && allZero(readWholeFile(disk, path), 0)) incomplete.push({ path, reason: 'segment holds only zeros: its header never reached the disk' });
+    else return { bases, incomplete };
     bases.pop();
   }
+}
+
+/**
+ * lostSyncedSegment returns the damage when the log lost the segment synced-segment names: it is
+ * cut inside its header, all zeros or gone, while a sync covered it (so its header was durable,
+ * and its entries may have been acknowledged). Its own sync records went with its header, so only
+ * this file tells that from a roll a crash interrupted. The log removes the file, durably, before
+ * it renames or unlinks the segment it names (SegmentedLog.sync); a stale segment at that base
+ * means a truncation retired it and the crash came first: no damage.
+ */
+function lostSyncedSegment(
+  dir: string,
+  options: { syncedSegment: number | undefined; bases: readonly number[]; incomplete: readonly { path: string; reason: string }[]; stale: readonly StaleSegment[] },
+): CorruptLogError | undefined {
+  const { syncedSegment } = options;
+  if (syncedSegment === undefined || (options.bases.at(-1) ?? 0) >= syncedSegment) return undefined;
+  if (options.stale.some((segment) => segment.baseIndex === syncedSegment)) return undefined;
+  const path = segmentPath(dir, syncedSegment);
+  const how = options.incomplete.find((file) => file.path === path)?.reason ?? 'segment file missing';
+  return new CorruptLogError({ path, offset: 0, reason: `a sync covered the segment starting at ${syncedSegment}, but it is lost (${how}): its entries may have been acknowledged` });
+}
+
+/**
+ * planLostSegment plans the repair of a log that lost a segment a sync covered (lostSyncedSegment):
+ * the incomplete files are set aside, and since nothing left on disk tells how far the lost
+ * entries reached, the bound is unknown (indexMax). The Raft group then abstains until its log
+ * holds an entry of a later term than the repair's, and the log drops the bound then (see
+ * SegmentedLog.sync). Added to a repair scanLive planned, the bound becomes unknown too.
+ */
+function planLostSegment(disk: Disk, dir: string, plan: Plan, options: { lostSegment: CorruptLogError; incomplete: readonly { path: string }[]; start: number }): void {
+  const last = plan.segments.at(-1);
+  const generation = corruptGenerationNext(disk, dir); // the same as a repair scanLive planned: nothing is written yet
+  const moves = options.incomplete.map(({ path }) => ({ from: path, to: corruptPath(path, generation) }));
+  if (plan.repair !== undefined) {
+    plan.repair = { ...plan.repair, moves: [...plan.repair.moves, ...moves], report: { ...plan.repair.report, throughIndex: indexMax } };
+    return;
+  }
+  const { path, offset, reason } = options.lostSegment;
+  const fromIndex = last === undefined ? options.start : lastIndexOf(last) + 1;
+  plan.repair = { report: { path, offset, reason, fromIndex, throughIndex: indexMax }, copies: [], moves, cut: undefined };
 }
 
 /** readHeaderBytes returns the bytes of a segment's header, fewer when the file is shorter. */
@@ -441,14 +502,14 @@ function planLostSyncedEntries(disk: Disk, dir: string, options: { last: Scanned
  * - Damage at the end of the log is told from a torn write by the segment header's sync records
  *   (frame.ts): a log that ends below what a completed sync recorded lost synced entries, which is
  *   damage, and gets the same repair with the recorded index as its bound.
- * Not covered: a last segment cut inside its header (its sync records with it) reads as a roll a
- * crash interrupted and is dropped with no bound but the persisted commit index (written lazily,
- * so up to a second behind) and the records of the segment before; a power loss that makes a
- * sync record durable but not the frames it covers (a disk that reorders writes within one
- * fdatasync) is taken for damage: safe, but the node abstains until refilled; damage
- * below the log's first index (compacted frames still in its first segment) cuts the whole log
- * (safe, but the leader must resend it all); and damage to a majority of a group's voters can lose
- * entries (no intact replica may hold them; the group then waits, abstaining, rather than elect).
+ * - A last segment cut inside its header takes its sync records along: synced-segment tells that
+ *   it was synced (lostSyncedSegment), and the repair's bound is unknown (planLostSegment).
+ * Not covered: a power loss that makes a sync record durable but not the frames it covers (a disk
+ * that reorders writes within one fdatasync) is taken for damage: safe, but the node abstains
+ * until refilled; damage below the log's first index (compacted frames still in its first
+ * segment) cuts the whole log (safe, but the leader must resend it all); and damage to a majority
+ * of a group's voters can lose entries (no intact replica may hold them; the group then waits,
+ * abstaining, rather than elect).
  */
 function planRepair(
   disk: Disk,
@@ -537,11 +598,17 @@ async function applyPlan(
     repairThroughIndex: number | undefined;
     repairTerm: number | undefined;
     syncRecord: { path: string; records: readonly SyncRecord[] } | undefined;
+    syncedSegment: number | undefined;
     logger: StorageLogger | undefined;
   },
 ): Promise<void> {
   const { logger } = options;
-  if (plan.repair !== undefined) await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, term: options.repairTerm, logger });
+  const top = plan.segments.at(-1)?.baseIndex;
+  if (plan.repair !== undefined) {
+    // The segment synced-segment names may be set aside: a crash midway must not read that as lost.
+    if (options.syncedSegment !== undefined && (top ?? 0) < options.syncedSegment) await nameSyncedSegment(disk, dir, { top, recorded: options.syncedSegment });
+    await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, term: options.repairTerm, logger });
+  }
   for (const { path, reason } of plan.removedAtOnce) {
     disk.unlink(path);
     logger?.warn({ path, reason }, 'removed log segment');
@@ -566,17 +633,34 @@ async function applyPlan(
     disk.close(file);
   }
   if (options.start !== options.recordedStart) await writeStartFile(disk, dir, options.start);
+  await nameSyncedSegment(disk, dir, { top, recorded: options.syncedSegment });
   for (const { path, reason } of plan.discarded) {
     disk.unlink(path);
     logger?.warn({ path, reason }, 'removed log segment');
   }
-  for (const name of [startFileName, repairFileName, repairTermFileName]) {
+  for (const name of [startFileName, repairFileName, repairTermFileName, syncedSegmentFileName]) {
     const tmpPath = join(dir, name + tmpSuffix);
     if (disk.exists(tmpPath)) disk.unlink(tmpPath);
   }
   // Index files of segments gone, set aside or last (the log appends to it) describe nothing kept.
   const sealed = new Set(plan.segments.slice(0, -1).map((segment) => segmentIndexPath(segment.path)));
   for (const path of listSegmentIndexFiles(disk, dir)) if (!sealed.has(path)) disk.unlink(path);
+  await disk.syncDirectory(dir);
+}
+
+/**
+ * nameSyncedSegment makes synced-segment name the last segment kept, or removes it when none is
+ * kept: lowered before a repair sets segments aside (every segment below the one it named is
+ * durable), and set once every kept segment is durable, before any stale segment is unlinked, so
+ * that the file never names a base a later roll reuses while no stale segment there excuses it
+ * (lostSyncedSegment).
+ */
+async function nameSyncedSegment(disk: Disk, dir: string, options: { top: number | undefined; recorded: number | undefined }): Promise<void> {
+  const path = join(dir, syncedSegmentFileName);
+  if (options.top !== undefined && options.top === options.recorded) return;
+  if (options.top !== undefined) await writeIndexFile(disk, dir, syncedSegmentFileName, options.top);
+  else if (disk.exists(path)) disk.unlink(path);
+  else return;
   await disk.syncDirectory(dir);
 }
 

@@ -14,6 +14,10 @@
 //                                (see SegmentedLog.repairThroughIndex), written tmp + rename
 //   repair-term                  the Raft term the group was in at that repair (see
 //                                SegmentedLog.repairTerm), written before repair-through, gone with it
+//   synced-segment               the base of the newest segment a completed sync covered, so its
+//                                header is durable: a last segment there cut inside its header
+//                                (or gone) is damage, not a roll a crash interrupted; written
+//                                tmp + rename, removed before that segment can leave the log
 import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
 import type { Disk } from './disk.js';
@@ -26,6 +30,7 @@ const corruptPattern = /^\d{20}\.log\.corrupt-(\d+)$/;
 export const startFileName = 'log-start';
 export const repairFileName = 'repair-through';
 export const repairTermFileName = 'repair-term';
+export const syncedSegmentFileName = 'synced-segment';
 /** tmpSuffix names the temporary file an index file is written to before its rename. */
 export const tmpSuffix = '.tmp';
 const indexFileBytes = 12;

@@ -21,6 +21,9 @@
 // predecessor fails its check. Each sync() with new appends or truncations also records, in the
 // last segment's header, the index it syncs through (frame.ts), so that open() can tell a torn
 // write (entries past the last completed sync) from damage (entries it covered that are gone).
+// Those records live in the segment's header, so a last segment cut inside its header takes them
+// along; the file synced-segment names the newest segment a completed sync covered, and such a
+// loss there is damage too (see lostSyncedSegment in log-recovery.ts).
 // open() (log-recovery.ts) cuts a torn tail of the last segment,
 // restores stale segments the live log still chains into, and makes what it keeps durable before
 // it resolves. Anything else is corruption: open() throws CorruptLogError, or, with onCorruption
@@ -36,7 +39,7 @@ import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFr
 import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog, writeRepairBound } from './log-recovery.js';
-import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, writeStartFile } from './segment-files.js';
+import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, syncedSegmentFileName, writeIndexFile, writeStartFile } from './segment-files.js';
 import { encodeSegmentIndex, segmentIndexPath } from './segment-index-file.js';
 import type { ScannedSegment } from './segment-scan.js';
 
@@ -99,6 +102,10 @@ export class SegmentedLog {
   private syncSeq: number;
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
+  // named: the segment synced-segment names, or will once the sync in flight ends. namedLeft: it
+  // left the log (truncated, compacted): the next sync removes the file before it unlinks anything.
+  private named: Segment | undefined;
+  private namedLeft = false;
   private repairThrough: number | undefined;
   private repairTermValue: number | undefined;
   private readonly logger: StorageLogger | undefined;
@@ -128,6 +135,7 @@ export class SegmentedLog {
       if (!indexed.has(segment.path)) this.writeIndexFile(segment);
     }
     if (this.last < this.start - 1) this.last = this.start - 1;
+    this.named = this.segments.at(-1); // recovery named it
     this.checkInvariants();
   }
 
@@ -386,6 +394,7 @@ export class SegmentedLog {
       const segment = this.segments.shift()!;
       this.release(segment);
       this.compacted.push(segment);
+      this.unname(segment);
       this.forgetIndexFile(segment);
     }
     const nextPhysicalFirst = this.segments[0]?.baseIndex ?? throughIndex + 1;
@@ -402,12 +411,23 @@ export class SegmentedLog {
    * the disk).
    */
   private retire(segment: Segment): void {
+    this.unname(segment);
     this.dropIndexFile(segment);
     this.release(segment);
     const stale = stalePath(segment.path, this.staleGenerationNext++);
     this.disk.rename(segment.path, stale);
     this.stalePaths.push(stale);
     this.directoryDirty = true;
+  }
+
+  /**
+   * unname notes that a segment leaves the log: when synced-segment names it, the next sync removes
+   * the file first (a later roll may reuse the base, and a torn header there is then no damage).
+   */
+  private unname(segment: Segment): void {
+    if (segment !== this.named) return;
+    this.named = undefined;
+    this.namedLeft = true;
   }
 
   private segmentLastIndex(position: number): number {
@@ -440,9 +460,12 @@ export class SegmentedLog {
     const active = this.segments.at(-1);
     if (this.entriesChanged && active !== undefined) this.writeSyncRecord(active, this.last);
     this.entriesChanged = false;
-    const repaired = this.repairThrough !== undefined && this.last >= this.repairThrough ? this.repairThrough : undefined;
+    const repaired = this.repairThrough !== undefined && this.holdsWhatRepairOwes(this.repairThrough) ? this.repairThrough : undefined;
     const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
-    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, directory: this.directoryDirty, repaired };
+    const name = active !== this.named ? active : undefined;
+    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, directory: this.directoryDirty, repaired, unname: this.namedLeft, name };
+    if (active !== undefined) this.named = active;
+    this.namedLeft = false;
     this.dirty = new Set();
     this.indexFiles = new Map();
     this.stalePaths = [];
@@ -464,8 +487,31 @@ export class SegmentedLog {
     this.dirty.add(segment);
   }
 
-  private async syncOnce(work: { start: number | undefined; dirty: Segment[]; indexFiles: IndexFile[]; unlink: string[]; directory: boolean; repaired: number | undefined }): Promise<void> {
+  /**
+   * holdsWhatRepairOwes says whether the log, once synced, holds every entry the repair bound
+   * through may stand for: it reaches the bound, or (a bound the repair could not know, indexMax)
+   * holds an entry of a later term than the repair's, which came from a leader of that term and
+   * follows every entry committed before it (the Raft core's endAbstainingWhenCaughtUp). Entries
+   * this node acknowledged before the repair were committed, if at all, in its term or earlier.
+   */
+  private holdsWhatRepairOwes(through: number): boolean {
+    if (this.last >= through) return true;
+    if (through !== limits.indexMax || this.repairTermValue === undefined || this.last < this.frames.first()) return false;
+    return this.frames.term(this.last) > this.repairTermValue;
+  }
+
+  private async syncOnce(work: {
+    start: number | undefined;
+    dirty: Segment[];
+    indexFiles: IndexFile[];
+    unlink: string[];
+    directory: boolean;
+    repaired: number | undefined;
+    unname: boolean;
+    name: Segment | undefined;
+  }): Promise<void> {
     this.assertOpen();
+    if (work.unname) await this.removeSyncedSegmentFile();
     if (work.start !== undefined) await writeStartFile(this.disk, this.dir, work.start);
     work.dirty.sort((a, b) => a.baseIndex - b.baseIndex);
     for (const segment of work.dirty) {
@@ -490,6 +536,19 @@ export class SegmentedLog {
       this.repairThrough = undefined;
       this.logger?.warn({ dir: this.dir, repairThroughIndex: work.repaired }, 'repaired log holds every entry it had lost again');
     }
+    // The segment is durable (header and sync records with it), and no stale one is left at its base.
+    if (work.name !== undefined && !work.name.closed) {
+      await writeIndexFile(this.disk, this.dir, syncedSegmentFileName, work.name.baseIndex);
+      await this.disk.syncDirectory(this.dir);
+    }
+  }
+
+  /** removeSyncedSegmentFile removes synced-segment durably: the segment it names is leaving the log. */
+  private async removeSyncedSegmentFile(): Promise<void> {
+    const path = `${this.dir}/${syncedSegmentFileName}`;
+    if (!this.disk.exists(path)) return;
+    this.disk.unlink(path);
+    await this.disk.syncDirectory(this.dir);
   }
 
   /**
@@ -510,6 +569,10 @@ export class SegmentedLog {
       this.repairThrough = owed;
       this.repairTermValue = options.term;
     }
+    // Before the segments go: the log restarts below them, and a later roll may reuse a base.
+    this.named = undefined;
+    this.namedLeft = false;
+    await this.removeSyncedSegmentFile();
     const generation = corruptGenerationNext(this.disk, this.dir);
     const setAside = this.segments.map((segment) => {
       this.dropIndexFile(segment);

@@ -12,7 +12,7 @@ import type { Disk } from '../../src/storage/disk.js';
 import { CorruptLogError } from '../../src/storage/errors.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { listSegmentIndexFiles, segmentIndexPath } from '../../src/storage/segment-index-file.js';
-import { frameHeaderBytes, segmentFixedHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
+import { frameHeaderBytes, indexMax, segmentFixedHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
 import type { LogState } from './log-model.js';
 import { agreeThrough, agreesWith, entryKey, expectSameState, lastOf, readState } from './log-model.js';
 
@@ -194,11 +194,10 @@ class Harness {
     const nextBase = live[live.indexOf(name) + 1];
     const removedUnread = nextBase !== undefined && Number(nextBase.slice(0, 20)) <= this.model.first;
     const lostFrom = inSyncRecords || pastData || removedUnread ? Number.POSITIVE_INFINITY : at < segmentHeaderBytes || hit === undefined ? frames.base : hit.index;
-    // Everything was synced, so every loss is damage and repaired with a bound; except a last
-    // segment cut inside its header: it reads as a roll a crash interrupted and goes unreported
-    // (the known gap, see planRepair in log-recovery.ts).
+    // Everything was synced, so every loss is damage and repaired with a bound. A last segment cut
+    // inside its header takes its sync records along: synced-segment tells, and the bound is unknown.
     const headerCut = name === live.at(-1) && command.how === 'truncateFile' && at < segmentHeaderBytes;
-    const tornTail = headerCut || lostFrom > lastOf(this.model);
+    const tornTail = lostFrom > lastOf(this.model);
     if (command.how === 'flipBit') this.env.damage.flipBit(path, at, command.bit);
     else this.env.damage.truncateFile(path, at);
     const before = this.model;
@@ -222,7 +221,8 @@ class Harness {
     const repaired = this.log.recovery.repaired;
     if (tornTail !== (repaired === undefined)) throw new Error(`${command.how} at byte ${at} of ${name}: repaired ${JSON.stringify(repaired)}, a torn tail expected: ${tornTail}`);
     const bound = this.log.repairThroughIndex();
-    if (repaired !== undefined && (bound === undefined || bound < lastOf(before) || bound > this.indexMax)) {
+    if (headerCut && bound !== indexMax) throw new Error(`last segment ${name} cut at byte ${at} of its header: repair bound ${bound}, unknown (indexMax) expected`);
+    if (repaired !== undefined && !headerCut && (bound === undefined || bound < lastOf(before) || bound > this.indexMax)) {
       throw new Error(`repair bound ${bound}: the log held [${before.first}..${lastOf(before)}], indexes ever appended reach ${this.indexMax}`);
     }
     this.synced = state;

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { CorruptLogError } from '../../src/storage/errors.js';
-import { frameHeaderBytes, segmentHeaderBytes } from '../../src/storage/limits.js';
+import { frameHeaderBytes, indexMax, segmentHeaderBytes } from '../../src/storage/limits.js';
+import { readIndexFile, syncedSegmentFileName } from '../../src/storage/segment-files.js';
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
@@ -44,6 +45,18 @@ async function drive<T>(disk: MemoryDisk, work: Promise<T>): Promise<T> {
   return result;
 }
 
+/** crashAfter lets `completed` of a manual disk's fdatasyncs finish while work runs, then (after close) loses power. */
+async function crashAfter(disk: MemoryDisk, work: Promise<unknown>, completed: number, close?: () => void): Promise<void> {
+  work.catch(() => undefined); // cut short by the crash
+  for (let i = 0; i < completed; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    disk.completeNextSync();
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  close?.();
+  disk.crash();
+}
+
 async function logOf20(disk = new MemoryDisk()): Promise<MemoryDisk> {
   const log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits }));
   log.append(entriesFrom(1, 20));
@@ -65,6 +78,11 @@ async function meetDamage(disk: MemoryDisk): Promise<void> {
   const log = await open(disk, { onCorruption: 'refuse' });
   expect(() => log.entries(log.firstIndex(), log.lastIndex() + 1, Number.POSITIVE_INFINITY)).toThrow(CorruptLogError);
   log.close();
+}
+
+/** readSyncedSegment returns the base synced-segment names (the newest segment a sync covered). */
+function readSyncedSegment(disk: MemoryDisk): number | undefined {
+  return readIndexFile(disk, dir, syncedSegmentFileName);
 }
 
 function names(disk: MemoryDisk): string[] {
@@ -105,6 +123,7 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
       '00000000000000000019.log.corrupt-1',
       'log-start',
       'repair-through',
+      'synced-segment',
     ]);
     expect(disk.durableContent(`${segment(7)}.corrupt-1`)).toEqual(damaged);
     expect(disk.durableContent(segment(7)).length).toBe(segmentHeaderBytes + frame);
@@ -157,6 +176,79 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     expect(log.repairThroughIndex()).toBeUndefined();
   });
 
+  it('the synced last segment cut inside its header: refused, or set aside owing an unknown bound until an entry of a later term is synced', async () => {
+    const disk = await logOf20();
+    expect(readSyncedSegment(disk)).toBe(19);
+    disk.truncateFile(segment(19), 40); // its sync records go with the header
+    await expect(open(disk, { onCorruption: 'refuse' })).rejects.toMatchObject({ name: 'CorruptLogError', path: segment(19) });
+    expect(names(disk)).toContain('00000000000000000019.log'); // refused: nothing changed
+    const logger = recordingLogger();
+    const log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 3, logger }));
+    expect([log.lastIndex(), log.repairThroughIndex(), log.repairTerm()]).toEqual([18, indexMax, 3]);
+    expect(log.recovery.repaired).toMatchObject({ path: segment(19), fromIndex: 19, throughIndex: indexMax, setAside: [`${segment(19)}.corrupt-1`] });
+    expect(log.recovery.repaired?.reason).toContain('segment header incomplete');
+    expect(log.recovery.removed).toEqual([]);
+    expect(logger.errors).toHaveLength(1);
+    expect(readSyncedSegment(disk)).toBe(13);
+    // Entries of the repair's term or earlier may be what was lost: the bound stays.
+    log.append(entriesFrom(19, 4, 3));
+    await drive(disk, log.sync());
+    expect(log.repairThroughIndex()).toBe(indexMax);
+    log.close();
+    const reopened = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 5 }));
+    expect([reopened.repairThroughIndex(), reopened.repairTerm(), reopened.recovery.repaired]).toEqual([indexMax, 3, undefined]);
+    // An entry of a later term came from a leader that holds everything committed before it.
+    reopened.append(entriesFrom(23, 1, 4));
+    await drive(disk, reopened.sync());
+    expect(reopened.repairThroughIndex()).toBeUndefined();
+    expect(names(disk).filter((name) => name.startsWith('repair'))).toEqual([]);
+  });
+
+  it('the synced last segment gone, or all zeros: damage too', async () => {
+    for (const damage of ['unlink', 'zeros'] as const) {
+      const disk = await logOf20();
+      if (damage === 'unlink') disk.unlink(segment(19));
+      else {
+        const file = disk.open(segment(19), { create: false });
+        disk.write(file, 0, new Uint8Array(dataEnd(disk, segment(19))));
+        disk.close(file);
+      }
+      const log = await open(disk, { onCorruption: 'truncate' });
+      expect([damage, log.lastIndex(), log.repairThroughIndex()]).toEqual([damage, 18, indexMax]);
+      expect(log.recovery.repaired?.reason).toContain(damage === 'unlink' ? 'segment file missing' : 'holds only zeros');
+    }
+  });
+
+  it('a roll no sync covered, cut inside its header, is a torn write: also at the base of a segment a truncation retired', async () => {
+    for (const syncTruncation of [false, true]) {
+      const disk = await logOf20();
+      const log = await open(disk, { onCorruption: 'refuse' });
+      log.truncateSuffix(19); // retires segment 19, which synced-segment names
+      if (syncTruncation) await drive(disk, log.sync());
+      log.append(entriesFrom(19, 3, 2)); // rolls at 19 again
+      log.close();
+      disk.truncateFile(segment(19), 40);
+      const reopened = await open(disk, { onCorruption: 'refuse' });
+      // Unsynced, the truncation may be undone: the retired segment is restored.
+      const expected = syncTruncation ? { lastIndex: 18, term: 1 } : { lastIndex: 20, term: 1 };
+      expect([syncTruncation, reopened.lastIndex(), reopened.term(reopened.lastIndex()), reopened.recovery.repaired]).toEqual([syncTruncation, expected.lastIndex, expected.term, undefined]);
+      expect(readSyncedSegment(disk)).toBe(reopened.segmentBaseIndexes().at(-1));
+    }
+  });
+
+  it('a crash at any point of the sync after a truncation retired the segment synced-segment names: no damage', async () => {
+    for (let completed = 0; completed <= 6; completed++) {
+      const disk = await logOf20(new MemoryDisk({ syncMode: 'manual' }));
+      const log = await open(disk, { onCorruption: 'refuse' });
+      log.truncateSuffix(17); // retires segment 19, cuts segment 13
+      await crashAfter(disk, log.sync(), completed, () => log.close());
+      // Between the unlink of the retired segment and the renaming, synced-segment must not name it.
+      const reopened = await open(disk, { onCorruption: 'refuse' });
+      expect([completed, reopened.recovery.repaired]).toEqual([completed, undefined]);
+      expect([16, 20]).toContain(reopened.lastIndex());
+    }
+  });
+
   it('an unsynced last frame cut short is a torn write, not damage: no bound', async () => {
     const disk = await logOf20();
     const log = await open(disk, { onCorruption: 'truncate' });
@@ -202,14 +294,7 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
       const disk = await logOf20(new MemoryDisk({ syncMode: 'manual' }));
       disk.flipBit(segment(7), segmentHeaderBytes + 3 * frame + 40, 6); // entry 10
       await meetDamage(disk);
-      const interrupted = SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate' });
-      interrupted.catch(() => undefined);
-      for (let i = 0; i < completed; i++) {
-        await new Promise((resolve) => setImmediate(resolve));
-        disk.completeNextSync();
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-      disk.crash();
+      await crashAfter(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate' }), completed);
       const log = await open(disk, { onCorruption: 'truncate' });
       expect([completed, log.lastIndex(), log.repairThroughIndex()]).toEqual([completed, 9, 20]);
     }

@@ -186,7 +186,8 @@ describe('SegmentedLog growing files ahead of the data', () => {
 
   it('drops a last segment of nothing but zeros: a roll whose header write was lost after its file grew', async () => {
     const disk = new MemoryDisk({ preallocateBytes });
-    const { log } = await logWith(7, disk);
+    const { log } = await logWith(6, disk);
+    log.append(entriesFrom(7, 1)); // rolls; no sync covers the new segment
     log.close();
     const rolled = disk.open(`${dir}/00000000000000000007.log`, { create: false });
     disk.truncate(rolled, 0);
