@@ -20,7 +20,6 @@ import { randomInt, seededRandom, type Random } from '../../src/raft/prng.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { decodeMessage, encodeMessage } from '../../src/rpc/peer-codec.js';
 import type { Disk, DiskFile } from '../../src/storage/disk.js';
-import { segmentHeaderBytes } from '../../src/storage/limits.js';
 import { EventHeap, firstOnly, type Scheduled } from './heap.js';
 import { MemoryDisk } from './memory-disk.js';
 import { MemoryStateStore } from './memory-state-store.js';
@@ -273,27 +272,11 @@ export class ClusterSimulation {
     if (files.length === 0) return;
     const path = files[Math.floor(pick * files.length) % files.length]!;
     const size = slot.disk.contentBytes(path);
-    let at = randomInt(this.random, 0, size - 1);
-    // A log's last segment cut inside its header reads as a roll a crash interrupted, and what it
-    // held goes unreported: the one damage the log does not cover (README, planRepair in
-    // log-recovery.ts). That segment is cut at the end of its header instead: all its frames lost,
-    // which its sync records report.
-    if (how === 'truncate' && at < segmentHeaderBytes && this.isLastSegment(slot.disk, path)) {
-      if (size <= segmentHeaderBytes) return;
-      at = segmentHeaderBytes;
-    }
+    const at = randomInt(this.random, 0, size - 1);
     this.counts.corruptions++;
     if (how === 'flip') slot.disk.flipBit(path, at, randomInt(this.random, 0, 7));
     else slot.disk.truncateFile(path, at);
     this.note(() => `corrupt node ${id}: ${how} ${path} at byte ${at} of ${size}`);
-  }
-
-  /** isLastSegment says whether path is the live segment with the highest base in its log directory. */
-  private isLastSegment(disk: MemoryDisk, path: string): boolean {
-    const match = /^(.*)\/(\d{20})\.log$/.exec(path);
-    if (match === null) return false;
-    const live = disk.list(match[1]!).filter((name) => /^\d{20}\.log$/.test(name)).sort();
-    return live.at(-1) === `${match[2]!}.log`;
   }
 
   pause(id: NodeId): void {

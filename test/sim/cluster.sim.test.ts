@@ -191,8 +191,10 @@ describe('whole-cluster simulation', () => {
 
   it('a replica behind the offset a consumer reached does not send it back to the start', { timeout: 60_000 }, async () => {
     const { sim, workload } = await runScenario(laggingReplicaOutOfRange, { trace: true });
-    // Still the schedule that found the bug: the consumer asks node 2, behind it, for offset 163.
-    expect(sim.trace.some((line) => line.includes('fetch of consumer 0 from node 2: 1/163 -> NotLeaderError'))).toBe(true);
+    // Still a schedule that meets the bug: after the power losses the consumer asks node 1, which
+    // cannot tell the end yet, for offset 174. (The log's synced-segment writes moved it from node 2
+    // and 163; put back, the bug makes this schedule commit offsets backwards.)
+    expect(sim.trace.some((line) => line.includes('fetch of consumer 0 from node 1: 1/174 -> NotLeaderError'))).toBe(true);
     expect(sim.trace.some((line) => line.includes('OffsetOutOfRangeError'))).toBe(false);
     expect(workload.counts.commits).toBeGreaterThan(0);
   });
