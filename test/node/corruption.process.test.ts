@@ -5,9 +5,11 @@
 // back to the last valid entry before the damage (logged at error level, with the group, the file
 // and the indexes dropped), it abstains from voting and leading while its logs are behind, the
 // leaders send the rest back, and then every acknowledged record is read back from that node
-// alone, byte for byte. Then the same with a sealed segment, which a start takes from its index
-// file without reading it: the read that meets the damage stops the node, and the next start repairs.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// alone, byte for byte. Then a last segment cut inside its header, which takes its sync records
+// along: synced-segment tells that a sync covered it. Then the same with a sealed segment, which a
+// start takes from its index file without reading it: the read that meets the damage stops the
+// node, and the next start repairs.
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Admin } from '../../src/client/admin.js';
@@ -189,6 +191,37 @@ describe('corruption on real processes', () => {
     }
     const refused = lines.filter((line) => line.msg === 'refused a vote: log not caught up').length;
     console.log(`node ${victim} repaired ${damaged.metadata} and ${damaged.partition}, abstained (${refused} votes refused), and served all ${recordCount} records ${caughtUpMs} ms after its restart`);
+  }, 60_000);
+
+  it('a follower\'s partition log whose last segment is cut inside its header: damage, not a torn roll; it abstains with no known bound, refills, and serves every acknowledged record', async () => {
+    const { c, admin } = await startCluster();
+    await admin.createTopic({ name: topic, partitions: 1, replicationFactor: 3 });
+    const producer = new Producer({ bootstrap: c.clientAddresses(), acks: 'all', lingerMs: 0, requestTimeoutMs: 10_000, deliveryTimeoutMs: 20_000 });
+    const acknowledged = new Map<number, Buffer>();
+    for (let i = 0; i < recordCount; i += sendsPerRound) {
+      await Promise.all(Array.from({ length: sendsPerRound }, (_, k) => producer.send({ topic, value: valueOf(i + k) }).then((metadata) => acknowledged.set(metadata.offset, valueOf(i + k)))));
+    }
+    await producer.close();
+
+    const { victim, victimAddress, dataDir, partitionDir, groupId } = await killFollower(c, topic, recordCount);
+    const logDir = join(dataDir, 'partitions', partitionDir, 'log');
+    const last = readdirSync(logDir).filter((name) => /^\d{20}\.log$/.test(name)).sort().at(-1)!;
+    const cut = join(logDir, last);
+    truncateSync(cut, 40); // its sync records go with the header
+    c.start(victim);
+    const lines = collectLines(c, victim);
+    await c.waitFor(async () => ((await highWatermarkOn(victimAddress, topic)) === recordCount ? true : undefined), 20_000, `node ${victim} to catch up after its repair`);
+    const read = await readAll(victimAddress, recordCount);
+    expect(read.size).toBe(recordCount);
+    for (const [offset, value] of acknowledged) expect(read.get(offset)?.equals(value), `offset ${offset} on node ${victim}`).toBe(true);
+
+    const ofGroup = lines.filter((line) => line.group === groupId);
+    const repair = lines.find((line) => line.msg.startsWith('corrupt log: cut back to the last valid entry'));
+    expect(repair).toMatchObject({ level: 50, path: cut, droppedThroughIndex: Number.MAX_SAFE_INTEGER });
+    expect(repair!['reason']).toContain('a sync covered the segment');
+    expect(ofGroup.some((line) => line.msg.startsWith('log ends before entries this node acknowledged'))).toBe(true);
+    // Its leader kept its term: nothing tells how far the lost entries reached, so it still abstains.
+    expect(ofGroup.filter((line) => line.msg === 'granted a vote' || line.msg === 'became leader' || line.msg === 'log caught up; voting and campaigning again')).toEqual([]);
   }, 60_000);
 
   it('a bit flipped in a sealed segment of a follower\'s partition log: the start trusts its index file, the read that meets the damage stops the node, and the next start repairs it', async () => {
