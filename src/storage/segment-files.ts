@@ -128,6 +128,14 @@ export function readIndexFile(disk: Disk, dir: string, name: string): number | u
  * it. The rename is durable at the next syncDirectory(dir).
  */
 export async function writeIndexFile(disk: Disk, dir: string, name: string, index: number): Promise<void> {
+  (await stageIndexFile(disk, dir, name, index))();
+}
+
+/**
+ * stageIndexFile writes and fdatasyncs the temporary file of writeIndexFile and resolves to the
+ * rename that puts it in place, for a caller that orders the rename among other directory operations.
+ */
+export async function stageIndexFile(disk: Disk, dir: string, name: string, index: number): Promise<() => void> {
   const bytes = Buffer.alloc(indexFileBytes);
   bytes.writeUInt32LE(index % 0x1_0000_0000, 0);
   bytes.writeUInt32LE(Math.floor(index / 0x1_0000_0000), 4);
@@ -141,7 +149,7 @@ export async function writeIndexFile(disk: Disk, dir: string, name: string, inde
   } finally {
     disk.close(file);
   }
-  disk.rename(tmpPath, join(dir, name));
+  return () => disk.rename(tmpPath, join(dir, name));
 }
 
 /** readStartFile returns the recorded first index, undefined when none. Throws CorruptLogError. */

@@ -39,7 +39,7 @@ import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFr
 import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog, writeRepairBound } from './log-recovery.js';
-import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, syncedSegmentFileName, writeIndexFile, writeStartFile } from './segment-files.js';
+import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, stageIndexFile, syncedSegmentFileName, writeStartFile } from './segment-files.js';
 import { encodeSegmentIndex, segmentIndexPath } from './segment-index-file.js';
 import type { ScannedSegment } from './segment-scan.js';
 
@@ -522,24 +522,24 @@ export class SegmentedLog {
       await this.disk.fdatasync(index.file);
       this.closeIndexFile(index);
     }
+    // The segment to name is durable now, header and sync records with it. Its name goes in place
+    // after the unlinks, so that no stale segment at its base outlives it (the directory keeps the
+    // order of its operations), and is durable with them.
+    const name = work.name !== undefined && !work.name.closed ? await stageIndexFile(this.disk, this.dir, syncedSegmentFileName, work.name.baseIndex) : undefined;
     this.assertOpen(); // closed meanwhile: leave the unlinks to recovery
     for (const path of work.unlink) {
       if (this.disk.exists(path)) this.disk.unlink(path);
     }
+    name?.();
     // Every entry through the repair bound is durable now: the bound can go.
     for (const name of work.repaired === undefined ? [] : [repairFileName, repairTermFileName]) {
       const path = `${this.dir}/${name}`;
       if (this.disk.exists(path)) this.disk.unlink(path);
     }
-    if (work.directory || work.unlink.length > 0 || work.start !== undefined || work.repaired !== undefined) await this.disk.syncDirectory(this.dir);
+    if (work.directory || work.unlink.length > 0 || work.start !== undefined || work.repaired !== undefined || name !== undefined) await this.disk.syncDirectory(this.dir);
     if (work.repaired !== undefined && this.repairThrough === work.repaired) {
       this.repairThrough = undefined;
       this.logger?.warn({ dir: this.dir, repairThroughIndex: work.repaired }, 'repaired log holds every entry it had lost again');
-    }
-    // The segment is durable (header and sync records with it), and no stale one is left at its base.
-    if (work.name !== undefined && !work.name.closed) {
-      await writeIndexFile(this.disk, this.dir, syncedSegmentFileName, work.name.baseIndex);
-      await this.disk.syncDirectory(this.dir);
     }
   }
 
