@@ -28,8 +28,10 @@ import {
   repairFileName,
   repairTermFileName,
   segmentPath,
+  stageSyncedSegment,
   startFileName,
   syncedSegmentFileName,
+  unlinksAroundNaming,
   tmpSuffix,
   writeIndexFile,
   writeStartFile,
@@ -156,7 +158,11 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   if (recordedRepair.corruptPath !== undefined && plan.repair === undefined) plan.removedAtOnce.push({ path: recordedRepair.corruptPath, reason: 'corrupt repair bound' });
   const repairThroughIndex = plan.repair === undefined ? recordedRepair.index : Math.max(recordedRepair.index ?? 0, plan.repair.report.throughIndex);
   // A new repair records the current term; an earlier one's term stands while its bound does.
-  const repairTerm = plan.repair !== undefined ? options.currentTerm : recordedRepair.index === undefined ? undefined : readRepairTerm(disk, dir, options);
+  let repairTerm = plan.repair !== undefined ? options.currentTerm : recordedRepair.index === undefined ? undefined : readRepairTerm(disk, dir, options);
+  // A bound whose term is lost takes the term the group is in now: never lower than the lost one,
+  // so that no entry of it ends an unknown bound early (SegmentedLog.sync); written back.
+  const termLost = plan.repair === undefined && repairThroughIndex !== undefined && repairTerm === undefined && options.currentTerm !== undefined;
+  if (termLost) repairTerm = options.currentTerm;
   if (repairThroughIndex === undefined && disk.exists(join(dir, repairTermFileName))) plan.removedAtOnce.push({ path: join(dir, repairTermFileName), reason: 'repair term without a repair bound' });
   // Recovery makes every entry it keeps durable, and the node may acknowledge them from then on:
   // the sync records must say so, or damage to them later would pass for a torn write. After a
@@ -167,6 +173,7 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const lastIndex = lastSegment === undefined ? 0 : lastIndexOf(lastSegment);
   const syncedIndex = newestSyncRecord(plan.segments)?.syncedIndex ?? 0;
   const syncRecord = lastSegment === undefined || syncedIndex === lastIndex ? undefined : { path: lastSegment.path, records: [0, 1].map(() => ({ seq: syncSeqNext++, syncedIndex: lastIndex })) };
+  if (termLost) await writeIndexFile(disk, dir, repairTermFileName, repairTerm!); // durable with the directory, in applyPlan
   await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, syncedSegment, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
   const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };
@@ -208,7 +215,8 @@ function readRepairFile(disk: Disk, dir: string, options: RecoverOptions): { ind
 
 /**
  * readRepairTerm returns the term recorded with the repair bound; undefined when missing or
- * corrupt (reported): the Raft core then takes its current term, which is never lower.
+ * corrupt (reported): recovery then takes the current term, which is never lower, when it has
+ * one, and so does the Raft core.
  */
 function readRepairTerm(disk: Disk, dir: string, options: RecoverOptions): number | undefined {
   try {
@@ -276,9 +284,10 @@ function withoutIncompleteTail(disk: Disk, dir: string, live: readonly number[])
  * lostSyncedSegment returns the damage when the log lost the segment synced-segment names: it is
  * cut inside its header, all zeros or gone, while a sync covered it (so its header was durable,
  * and its entries may have been acknowledged). Its own sync records went with its header, so only
- * this file tells that from a roll a crash interrupted. The log removes the file, durably, before
- * it renames or unlinks the segment it names (SegmentedLog.sync); a stale segment at that base
- * means a truncation retired it and the crash came first: no damage.
+ * this file tells that from a roll a crash interrupted. A sync moves the name off a segment the
+ * log let go of before it unlinks that segment's file (SegmentedLog.sync); a stale segment at the
+ * named base means a truncation retired it and the crash came first: no damage. (In that window a
+ * lower segment's loss is excused too: a power loss there plus damage while the node is down.)
  */
 function lostSyncedSegment(
   dir: string,
@@ -603,15 +612,27 @@ async function applyPlan(
   },
 ): Promise<void> {
   const { logger } = options;
+  // The directory as found first: the last process's renames and creates may not be durable yet,
+  // and data made durable below would otherwise stand beside the files they replaced.
+  await disk.syncDirectory(dir);
   const top = plan.segments.at(-1)?.baseIndex;
+  let named = options.syncedSegment;
   if (plan.repair !== undefined) {
-    // The segment synced-segment names may be set aside: a crash midway must not read that as lost.
-    if (options.syncedSegment !== undefined && (top ?? 0) < options.syncedSegment) await nameSyncedSegment(disk, dir, { top, recorded: options.syncedSegment });
-    await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, term: options.repairTerm, logger });
+    // The segment synced-segment names may be set aside: once the bound is durable, the name comes
+    // down to the last segment kept (its header is durable: it is below the one named).
+    const lowerName = named !== undefined && (top ?? 0) < named ? { to: top } : undefined;
+    await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, term: options.repairTerm, logger, lowerName });
+    if (lowerName !== undefined) named = lowerName.to;
   }
   for (const { path, reason } of plan.removedAtOnce) {
     disk.unlink(path);
     logger?.warn({ path, reason }, 'removed log segment');
+  }
+  // The first index before the data past it (it only rises, and what it leaves out is committed):
+  // else a crash could leave segments below it, never synced, beside durable ones.
+  if (options.start !== options.recordedStart) {
+    await writeStartFile(disk, dir, options.start);
+    await disk.syncDirectory(dir);
   }
   // In log order, so that a later segment is never durable before an earlier one is.
   for (const segment of plan.segments) {
@@ -632,12 +653,18 @@ async function applyPlan(
     await disk.fdatasync(file);
     disk.close(file);
   }
-  if (options.start !== options.recordedStart) await writeStartFile(disk, dir, options.start);
-  await nameSyncedSegment(disk, dir, { top, recorded: options.syncedSegment });
-  for (const { path, reason } of plan.discarded) {
-    disk.unlink(path);
-    logger?.warn({ path, reason }, 'removed log segment');
-  }
+  // Everything kept is durable now: synced-segment names the last segment kept (none when none is).
+  const naming = top === named ? undefined : await stageSyncedSegment(disk, dir, top);
+  const discarded = unlinksAroundNaming(plan.discarded.map((file) => file.path), top);
+  const unlinkDiscarded = (paths: readonly string[]): void => {
+    for (const { path, reason } of plan.discarded.filter((file) => paths.includes(file.path))) {
+      disk.unlink(path);
+      logger?.warn({ path, reason }, 'removed log segment');
+    }
+  };
+  unlinkDiscarded(discarded.before);
+  naming?.();
+  unlinkDiscarded(discarded.after);
   for (const name of [startFileName, repairFileName, repairTermFileName, syncedSegmentFileName]) {
     const tmpPath = join(dir, name + tmpSuffix);
     if (disk.exists(tmpPath)) disk.unlink(tmpPath);
@@ -649,30 +676,21 @@ async function applyPlan(
 }
 
 /**
- * nameSyncedSegment makes synced-segment name the last segment kept, or removes it when none is
- * kept: lowered before a repair sets segments aside (every segment below the one it named is
- * durable), and set once every kept segment is durable, before any stale segment is unlinked, so
- * that the file never names a base a later roll reuses while no stale segment there excuses it
- * (lostSyncedSegment).
- */
-async function nameSyncedSegment(disk: Disk, dir: string, options: { top: number | undefined; recorded: number | undefined }): Promise<void> {
-  const path = join(dir, syncedSegmentFileName);
-  if (options.top !== undefined && options.top === options.recorded) return;
-  if (options.top !== undefined) await writeIndexFile(disk, dir, syncedSegmentFileName, options.top);
-  else if (disk.exists(path)) disk.unlink(path);
-  else return;
-  await disk.syncDirectory(dir);
-}
-
-/**
  * setAside does the first half of a repair, before anything of the log is cut: it durably records
  * the repair bound (the log must never be shorter than what it owes without the bound on disk),
  * copies the segment to be cut, and renames the segments set aside whole. A crash anywhere in it
  * leaves a log that the next open repairs again, the bound already recorded.
  */
-async function setAside(disk: Disk, dir: string, repair: PlannedRepair, options: { throughIndex: number; term: number | undefined; logger: StorageLogger | undefined }): Promise<void> {
+async function setAside(
+  disk: Disk,
+  dir: string,
+  repair: PlannedRepair,
+  options: { throughIndex: number; term: number | undefined; logger: StorageLogger | undefined; lowerName: { to: number | undefined } | undefined },
+): Promise<void> {
   await writeRepairBound(disk, dir, { throughIndex: options.throughIndex, term: options.term });
   await disk.syncDirectory(dir);
+  // Before anything is set aside, after the bound: a crash between must not make the lost segment read as a torn roll.
+  if (options.lowerName !== undefined) (await stageSyncedSegment(disk, dir, options.lowerName.to))();
   for (const { from, to } of repair.copies) {
     const copy = disk.open(to, { create: true });
     try {

@@ -39,7 +39,7 @@ import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFr
 import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog, writeRepairBound } from './log-recovery.js';
-import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, stageIndexFile, syncedSegmentFileName, writeStartFile } from './segment-files.js';
+import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, stageSyncedSegment, syncedSegmentFileName, unlinksAroundNaming, writeStartFile } from './segment-files.js';
 import { encodeSegmentIndex, segmentIndexPath } from './segment-index-file.js';
 import type { ScannedSegment } from './segment-scan.js';
 
@@ -73,6 +73,8 @@ interface Segment {
   bytes: number;
   allocated: number;
   closed: boolean;
+  /** headerDurable: a completed fdatasync covered the segment (its header and sync records are on disk). */
+  headerDurable: boolean;
 }
 
 /** SegmentedLog: see the file comment. Invariant: entries are exactly [firstIndex(), lastIndex()]. */
@@ -102,10 +104,9 @@ export class SegmentedLog {
   private syncSeq: number;
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
-  // named: the segment synced-segment names, or will once the sync in flight ends. namedLeft: it
-  // left the log (truncated, compacted): the next sync removes the file before it unlinks anything.
-  private named: Segment | undefined;
-  private namedLeft = false;
+  // namedBase: the base synced-segment names on disk (undefined: no file). Each sync names the
+  // newest segment whose header is durable (see nameSyncedSegment).
+  private namedBase: number | undefined;
   private repairThrough: number | undefined;
   private repairTermValue: number | undefined;
   private readonly logger: StorageLogger | undefined;
@@ -135,7 +136,7 @@ export class SegmentedLog {
       if (!indexed.has(segment.path)) this.writeIndexFile(segment);
     }
     if (this.last < this.start - 1) this.last = this.start - 1;
-    this.named = this.segments.at(-1); // recovery named it
+    this.namedBase = this.segments.at(-1)?.baseIndex; // recovery named it
     this.checkInvariants();
   }
 
@@ -156,7 +157,7 @@ export class SegmentedLog {
   private adopt(scanned: ScannedSegment): void {
     const file = this.disk.open(scanned.path, { create: false });
     const allocated = this.disk.size(file);
-    const segment: Segment = { baseIndex: scanned.baseIndex, path: scanned.path, prevCrc: scanned.prevCrc, file, bytes: scanned.validBytes, allocated, closed: false };
+    const segment: Segment = { baseIndex: scanned.baseIndex, path: scanned.path, prevCrc: scanned.prevCrc, file, bytes: scanned.validBytes, allocated, closed: false, headerDurable: true };
     assert(allocated >= scanned.validBytes, 'segment shrank during recovery', { path: scanned.path, allocated, validBytes: scanned.validBytes });
     this.segments.push(segment);
     const { frames } = scanned;
@@ -339,7 +340,7 @@ export class SegmentedLog {
     const file = this.disk.open(path, { create: true });
     this.disk.truncate(file, 0);
     this.disk.write(file, 0, encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc }));
-    const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, allocated: limits.segmentHeaderBytes, closed: false };
+    const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, allocated: limits.segmentHeaderBytes, closed: false, headerDurable: false };
     if (this.segments.length === 0) this.frames.reset(baseIndex);
     this.segments.push(segment);
     if (sealed !== undefined) this.writeIndexFile(sealed);
@@ -394,7 +395,6 @@ export class SegmentedLog {
       const segment = this.segments.shift()!;
       this.release(segment);
       this.compacted.push(segment);
-      this.unname(segment);
       this.forgetIndexFile(segment);
     }
     const nextPhysicalFirst = this.segments[0]?.baseIndex ?? throughIndex + 1;
@@ -411,23 +411,12 @@ export class SegmentedLog {
    * the disk).
    */
   private retire(segment: Segment): void {
-    this.unname(segment);
     this.dropIndexFile(segment);
     this.release(segment);
     const stale = stalePath(segment.path, this.staleGenerationNext++);
     this.disk.rename(segment.path, stale);
     this.stalePaths.push(stale);
     this.directoryDirty = true;
-  }
-
-  /**
-   * unname notes that a segment leaves the log: when synced-segment names it, the next sync removes
-   * the file first (a later roll may reuse the base, and a torn header there is then no damage).
-   */
-  private unname(segment: Segment): void {
-    if (segment !== this.named) return;
-    this.named = undefined;
-    this.namedLeft = true;
   }
 
   private segmentLastIndex(position: number): number {
@@ -462,10 +451,7 @@ export class SegmentedLog {
     this.entriesChanged = false;
     const repaired = this.repairThrough !== undefined && this.holdsWhatRepairOwes(this.repairThrough) ? this.repairThrough : undefined;
     const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
-    const name = active !== this.named ? active : undefined;
-    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, directory: this.directoryDirty, repaired, unname: this.namedLeft, name };
-    if (active !== undefined) this.named = active;
-    this.namedLeft = false;
+    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired };
     this.dirty = new Set();
     this.indexFiles = new Map();
     this.stalePaths = [];
@@ -505,50 +491,68 @@ export class SegmentedLog {
     dirty: Segment[];
     indexFiles: IndexFile[];
     unlink: string[];
+    retired: boolean;
     directory: boolean;
     repaired: number | undefined;
-    unname: boolean;
-    name: Segment | undefined;
   }): Promise<void> {
     this.assertOpen();
-    if (work.unname) await this.removeSyncedSegmentFile();
     if (work.start !== undefined) await writeStartFile(this.disk, this.dir, work.start);
+    // The directory before the data: segments retired to .stale names are out of the live log
+    // before the one cut before them is rewritten on disk, and a new first index is in place before
+    // segments past it are durable. Else a crash could bring back an old segment beside new data
+    // that no longer chains into it, or segments below the first index never synced, and recovery
+    // would read damage.
+    if (work.retired || work.start !== undefined) await this.disk.syncDirectory(this.dir);
     work.dirty.sort((a, b) => a.baseIndex - b.baseIndex);
     for (const segment of work.dirty) {
-      if (!segment.closed) await this.disk.fdatasync(segment.file);
+      if (segment.closed) continue;
+      await this.disk.fdatasync(segment.file);
+      segment.headerDurable = true;
     }
     for (const index of work.indexFiles) {
       if (index.closed) continue;
       await this.disk.fdatasync(index.file);
       this.closeIndexFile(index);
     }
-    // The segment to name is durable now, header and sync records with it. Its name goes in place
-    // after the unlinks, so that no stale segment at its base outlives it (the directory keeps the
-    // order of its operations), and is durable with them.
-    const name = work.name !== undefined && !work.name.closed ? await stageIndexFile(this.disk, this.dir, syncedSegmentFileName, work.name.baseIndex) : undefined;
+    const naming = await this.stageSyncedSegmentName();
     this.assertOpen(); // closed meanwhile: leave the unlinks to recovery
-    for (const path of work.unlink) {
-      if (this.disk.exists(path)) this.disk.unlink(path);
-    }
-    name?.();
+    const unlinks = naming === undefined ? { before: work.unlink, after: [] } : unlinksAroundNaming(work.unlink, naming.base);
+    for (const path of unlinks.before) if (this.disk.exists(path)) this.disk.unlink(path);
+    naming?.put();
+    for (const path of unlinks.after) if (this.disk.exists(path)) this.disk.unlink(path);
     // Every entry through the repair bound is durable now: the bound can go.
     for (const name of work.repaired === undefined ? [] : [repairFileName, repairTermFileName]) {
       const path = `${this.dir}/${name}`;
       if (this.disk.exists(path)) this.disk.unlink(path);
     }
-    if (work.directory || work.unlink.length > 0 || work.start !== undefined || work.repaired !== undefined || name !== undefined) await this.disk.syncDirectory(this.dir);
+    if (work.directory || work.unlink.length > 0 || work.start !== undefined || work.repaired !== undefined || naming !== undefined) await this.disk.syncDirectory(this.dir);
     if (work.repaired !== undefined && this.repairThrough === work.repaired) {
       this.repairThrough = undefined;
       this.logger?.warn({ dir: this.dir, repairThroughIndex: work.repaired }, 'repaired log holds every entry it had lost again');
     }
   }
 
-  /** removeSyncedSegmentFile removes synced-segment durably: the segment it names is leaving the log. */
-  private async removeSyncedSegmentFile(): Promise<void> {
-    const path = `${this.dir}/${syncedSegmentFileName}`;
-    if (!this.disk.exists(path)) return;
-    this.disk.unlink(path);
-    await this.disk.syncDirectory(this.dir);
+  /**
+   * stageSyncedSegmentName prepares synced-segment to name the newest segment whose header is
+   * durable (or none), when it names another: the new file written and fdatasynced, its rename
+   * (put) left to the caller, which orders it among the sync's unlinks (unlinksAroundNaming) and
+   * makes it durable with them. Every entry the sync covers then lies in a named segment or below
+   * it; a segment the log let go of (truncated, compacted) stops being named at the sync that
+   * unlinks its file, no later.
+   */
+  private async stageSyncedSegmentName(): Promise<{ base: number | undefined; put: () => void } | undefined> {
+    let target: Segment | undefined;
+    for (const segment of this.segments) if (segment.headerDurable && !segment.closed) target = segment;
+    const base = target?.baseIndex;
+    if (base === this.namedBase) return undefined;
+    const rename = await stageSyncedSegment(this.disk, this.dir, base);
+    return {
+      base,
+      put: () => {
+        rename();
+        this.namedBase = base;
+      },
+    };
   }
 
   /**
@@ -569,10 +573,10 @@ export class SegmentedLog {
       this.repairThrough = owed;
       this.repairTermValue = options.term;
     }
-    // Before the segments go: the log restarts below them, and a later roll may reuse a base.
-    this.named = undefined;
-    this.namedLeft = false;
-    await this.removeSyncedSegmentFile();
+    // Before the segments go (the bound is durable): the log restarts below them, and a later roll may reuse a base.
+    const named = `${this.dir}/${syncedSegmentFileName}`;
+    if (this.disk.exists(named)) this.disk.unlink(named);
+    this.namedBase = undefined;
     const generation = corruptGenerationNext(this.disk, this.dir);
     const setAside = this.segments.map((segment) => {
       this.dropIndexFile(segment);
@@ -697,3 +701,4 @@ export class SegmentedLog {
     });
   }
 }
+

@@ -219,6 +219,50 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     }
   });
 
+  it('a crash at any point of the repair of a lost synced segment: the next open still owes the unknown bound', async () => {
+    for (let completed = 0; completed <= 6; completed++) {
+      const disk = await logOf20(new MemoryDisk({ syncMode: 'manual' }));
+      disk.truncateFile(segment(19), 40);
+      await crashAfter(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 3 }), completed);
+      // synced-segment comes down only once the bound is durable: never a torn roll in between.
+      const log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 3 }));
+      expect([completed, log.lastIndex(), log.repairThroughIndex()]).toEqual([completed, 18, indexMax]);
+      log.close();
+    }
+  });
+
+  it('an unknown bound whose term file is lost takes the current term, writes it back, and still goes with an entry of a later term', async () => {
+    const disk = await logOf20();
+    disk.truncateFile(segment(19), 40);
+    (await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 3 }))).close();
+    disk.flipBit(`${dir}/repair-term`, 0, 0);
+    const log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: 'truncate', currentTerm: 5, logger: recordingLogger() }));
+    expect([log.repairThroughIndex(), log.repairTerm()]).toEqual([indexMax, 5]);
+    expect(readIndexFile(disk, dir, 'repair-term')).toBe(5);
+    log.append(entriesFrom(19, 2, 5));
+    await drive(disk, log.sync());
+    expect(log.repairThroughIndex()).toBe(indexMax);
+    log.append(entriesFrom(21, 1, 6));
+    await drive(disk, log.sync());
+    expect(log.repairThroughIndex()).toBeUndefined();
+  });
+
+  it('a sync in flight while a truncation retires the segment it covers names the segment kept, before it resolves', async () => {
+    const disk = new MemoryDisk({ syncMode: 'manual' });
+    const log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits }));
+    log.append(entriesFrom(1, 12));
+    await drive(disk, log.sync());
+    expect(readSyncedSegment(disk)).toBe(7);
+    log.append(entriesFrom(13, 8)); // rolls at 13 and 19
+    const syncing = log.sync();
+    log.truncateSuffix(19); // retires 19 while the sync runs; it acknowledges 13..18, in segment 13
+    await drive(disk, syncing);
+    expect(readSyncedSegment(disk)).toBe(13);
+    log.append(entriesFrom(19, 2, 2)); // rolls at 19 again
+    await drive(disk, log.sync());
+    expect(readSyncedSegment(disk)).toBe(19);
+  });
+
   it('a roll no sync covered, cut inside its header, is a torn write: also at the base of a segment a truncation retired', async () => {
     for (const syncTruncation of [false, true]) {
       const disk = await logOf20();
