@@ -5,7 +5,10 @@
 // - write and truncate change what reads see at once (the page cache) but are durable only after
 //   a later fdatasync(file) of that file has resolved;
 // - create, rename and unlink change the directory; they are durable after syncDirectory(dir)
-//   has resolved (the memory disk treats them as durable at once, which is a stronger disk).
+//   has resolved, and they reach the disk in the order they were made: a crash leaves a prefix of
+//   them (a journaling file system such as ext4 commits them in order; the log relies on it). The
+//   memory disk treats them as durable at once, which is a stronger disk; the crash-point tests
+//   (test/storage/ordered-crash-disk.ts) model the order alone.
 // Reads, writes and directory operations are synchronous: page-cache I/O is fast, and the Raft core
 // reads its log synchronously. Only making data durable is asynchronous.
 

@@ -31,7 +31,6 @@ import {
   stageSyncedSegment,
   startFileName,
   syncedSegmentFileName,
-  unlinksAroundNaming,
   tmpSuffix,
   writeIndexFile,
   writeStartFile,
@@ -654,17 +653,12 @@ async function applyPlan(
     disk.close(file);
   }
   // Everything kept is durable now: synced-segment names the last segment kept (none when none is).
-  const naming = top === named ? undefined : await stageSyncedSegment(disk, dir, top);
-  const discarded = unlinksAroundNaming(plan.discarded.map((file) => file.path), top);
-  const unlinkDiscarded = (paths: readonly string[]): void => {
-    for (const { path, reason } of plan.discarded.filter((file) => paths.includes(file.path))) {
-      disk.unlink(path);
-      logger?.warn({ path, reason }, 'removed log segment');
-    }
-  };
-  unlinkDiscarded(discarded.before);
-  naming?.();
-  unlinkDiscarded(discarded.after);
+  // Before any file goes, so that it never names a base whose file is gone.
+  if (top !== named) (await stageSyncedSegment(disk, dir, top))();
+  for (const { path, reason } of plan.discarded) {
+    disk.unlink(path);
+    logger?.warn({ path, reason }, 'removed log segment');
+  }
   for (const name of [startFileName, repairFileName, repairTermFileName, syncedSegmentFileName]) {
     const tmpPath = join(dir, name + tmpSuffix);
     if (disk.exists(tmpPath)) disk.unlink(tmpPath);

@@ -20,7 +20,7 @@
 //                                tmp + rename by each sync that covers a newer segment, lowered
 //                                before the file of the segment it names is unlinked
 import { crc32c } from '@node-rs/crc32';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Disk } from './disk.js';
 import { CorruptLogError } from './errors.js';
 
@@ -155,8 +155,8 @@ export async function stageIndexFile(disk: Disk, dir: string, name: string, inde
 
 /**
  * stageSyncedSegment prepares synced-segment to name base (to go, when undefined) and resolves to
- * the operation that puts it in place, which the caller orders among its unlinks with
- * unlinksAroundNaming and makes durable with its next syncDirectory.
+ * the operation that puts it in place, which the caller makes before its unlinks and durable with
+ * its next syncDirectory.
  */
 export async function stageSyncedSegment(disk: Disk, dir: string, base: number | undefined): Promise<() => void> {
   if (base !== undefined) return stageIndexFile(disk, dir, syncedSegmentFileName, base);
@@ -164,19 +164,6 @@ export async function stageSyncedSegment(disk: Disk, dir: string, base: number |
   return () => {
     if (disk.exists(path)) disk.unlink(path);
   };
-}
-
-/**
- * unlinksAroundNaming splits unlinks around the operation that makes synced-segment name base:
- * the stale segments at that base go before it, so that the name never stands beside a stale
- * segment at its base (recovery reads that as a truncation the crash interrupted, and excuses a
- * lost segment there); every other file after it, so that the file never names a base whose file
- * is gone. (A directory keeps the order of its operations.)
- */
-export function unlinksAroundNaming(paths: readonly string[], base: number | undefined): { before: string[]; after: string[] } {
-  const stale = base === undefined ? undefined : `${String(base).padStart(baseDigits, '0')}.log.stale.`;
-  const before = paths.filter((path) => stale !== undefined && basename(path).startsWith(stale));
-  return { before, after: paths.filter((path) => !before.includes(path)) };
 }
 
 /** readStartFile returns the recorded first index, undefined when none. Throws CorruptLogError. */

@@ -39,7 +39,7 @@ import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFr
 import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog, writeRepairBound } from './log-recovery.js';
-import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, stageSyncedSegment, syncedSegmentFileName, unlinksAroundNaming, writeStartFile } from './segment-files.js';
+import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, stageSyncedSegment, syncedSegmentFileName, writeStartFile } from './segment-files.js';
 import { encodeSegmentIndex, segmentIndexPath } from './segment-index-file.js';
 import type { ScannedSegment } from './segment-scan.js';
 
@@ -92,6 +92,8 @@ export class SegmentedLog {
   private dirty = new Set<Segment>();
   private stalePaths: string[] = [];
   private compacted: Segment[] = [];
+  // compactedOpen: compacted segments whose files are still open (until the sync that unlinks them).
+  private readonly compactedOpen = new Set<Segment>();
   private startDirty = false;
   private staleGenerationNext: number;
   private directoryDirty = false;
@@ -393,8 +395,11 @@ export class SegmentedLog {
     if (throughIndex < this.start) return;
     while (this.segments.length > 0 && this.segmentLastIndex(0) <= throughIndex) {
       const segment = this.segments.shift()!;
-      this.release(segment);
+      // Open until the sync that unlinks it: a sync in flight may still have to make it durable
+      // (segments become durable in log order), else a crash could leave it torn before durable ones.
+      this.dirty.delete(segment);
       this.compacted.push(segment);
+      this.compactedOpen.add(segment);
       this.forgetIndexFile(segment);
     }
     const nextPhysicalFirst = this.segments[0]?.baseIndex ?? throughIndex + 1;
@@ -426,6 +431,8 @@ export class SegmentedLog {
 
   private release(segment: Segment): void {
     this.dirty.delete(segment);
+    this.compactedOpen.delete(segment);
+    if (segment.closed) return;
     segment.closed = true;
     this.disk.close(segment.file);
   }
@@ -451,7 +458,7 @@ export class SegmentedLog {
     this.entriesChanged = false;
     const repaired = this.repairThrough !== undefined && this.holdsWhatRepairOwes(this.repairThrough) ? this.repairThrough : undefined;
     const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
-    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired };
+    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired };
     this.dirty = new Set();
     this.indexFiles = new Map();
     this.stalePaths = [];
@@ -491,6 +498,7 @@ export class SegmentedLog {
     dirty: Segment[];
     indexFiles: IndexFile[];
     unlink: string[];
+    compacted: Segment[];
     retired: boolean;
     directory: boolean;
     repaired: number | undefined;
@@ -516,10 +524,10 @@ export class SegmentedLog {
     }
     const naming = await this.stageSyncedSegmentName();
     this.assertOpen(); // closed meanwhile: leave the unlinks to recovery
-    const unlinks = naming === undefined ? { before: work.unlink, after: [] } : unlinksAroundNaming(work.unlink, naming.base);
-    for (const path of unlinks.before) if (this.disk.exists(path)) this.disk.unlink(path);
+    // The name moves before any file goes, so that it never names a base whose file is gone.
     naming?.put();
-    for (const path of unlinks.after) if (this.disk.exists(path)) this.disk.unlink(path);
+    for (const path of work.unlink) if (this.disk.exists(path)) this.disk.unlink(path);
+    for (const segment of work.compacted) this.release(segment);
     // Every entry through the repair bound is durable now: the bound can go.
     for (const name of work.repaired === undefined ? [] : [repairFileName, repairTermFileName]) {
       const path = `${this.dir}/${name}`;
@@ -535,8 +543,7 @@ export class SegmentedLog {
   /**
    * stageSyncedSegmentName prepares synced-segment to name the newest segment whose header is
    * durable (or none), when it names another: the new file written and fdatasynced, its rename
-   * (put) left to the caller, which orders it among the sync's unlinks (unlinksAroundNaming) and
-   * makes it durable with them. Every entry the sync covers then lies in a named segment or below
+   * (put) left to the caller, which makes it before the sync's unlinks and durable with them. Every entry the sync covers then lies in a named segment or below
    * it; a segment the log let go of (truncated, compacted) stops being named at the sync that
    * unlinks its file, no later.
    */
@@ -682,7 +689,7 @@ export class SegmentedLog {
   /** close releases every file; nothing is synced (what sync() has not covered may be lost). */
   close(): void {
     if (this.closed) return;
-    for (const segment of this.segments) this.release(segment);
+    for (const segment of [...this.segments, ...this.compactedOpen]) this.release(segment);
     for (const index of [...this.openIndexFiles]) this.closeIndexFile(index);
     this.indexFiles.clear();
     this.closed = true;

@@ -201,6 +201,8 @@ class Harness {
     if (command.how === 'flipBit') this.env.damage.flipBit(path, at, command.bit);
     else this.env.damage.truncateFile(path, at);
     const before = this.model;
+    // An unknown bound from an earlier header cut stays until an entry of a later term (this suite opens without terms).
+    const owedUnknown = this.log.repairThroughIndex() === indexMax;
     this.log.close();
     this.log = await this.drive(this.openToRepair());
     const found = await this.readFindingDamage(path);
@@ -221,8 +223,8 @@ class Harness {
     const repaired = this.log.recovery.repaired;
     if (tornTail !== (repaired === undefined)) throw new Error(`${command.how} at byte ${at} of ${name}: repaired ${JSON.stringify(repaired)}, a torn tail expected: ${tornTail}`);
     const bound = this.log.repairThroughIndex();
-    if (headerCut && bound !== indexMax) throw new Error(`last segment ${name} cut at byte ${at} of its header: repair bound ${bound}, unknown (indexMax) expected`);
-    if (repaired !== undefined && !headerCut && (bound === undefined || bound < lastOf(before) || bound > this.indexMax)) {
+    if ((headerCut || owedUnknown) && bound !== indexMax) throw new Error(`last segment ${name} cut at byte ${at} of its header: repair bound ${bound}, unknown (indexMax) expected`);
+    if (repaired !== undefined && !headerCut && !owedUnknown && (bound === undefined || bound < lastOf(before) || bound > this.indexMax)) {
       throw new Error(`repair bound ${bound}: the log held [${before.first}..${lastOf(before)}], indexes ever appended reach ${this.indexMax}`);
     }
     this.synced = state;
