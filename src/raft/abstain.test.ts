@@ -85,6 +85,33 @@ describe('a node that lost acknowledged entries abstains', () => {
     expect(infos).toContain('log caught up; voting and campaigning again');
   });
 
+  it('a leader handing leadership to it ends abstaining, when its log holds the leader\'s last entry; an unknown bound cannot end otherwise in that term', () => {
+    const unknown = Number.MAX_SAFE_INTEGER; // a repair that could not bound what it lost
+    const infos: string[] = [];
+    const raft = new Raft(config({ hardState: { term: 3, vote: 0, commit: 1 }, abstainUntilIndex: unknown, infos }));
+    // The leader of term 3 fills the log, then hands leadership over: this node holds its last entry (4, term 3).
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: [...entries(2, 3, 2), ...entries(4, 4, 3)], commit: 4 });
+    raft.messages = [];
+    raft.step({ type: 'timeoutNow', group, from: 1, to: 2, term: 3, lastIndex: 4, lastTerm: 3 });
+    expect(infos).toContain('log holds the log of the leader handing over leadership; voting and campaigning again');
+    expect(raft.role).toBe('candidate');
+    expect(raft.messages.filter((message) => message.type === 'requestVote').map((message) => message.to).sort()).toEqual([1, 3]);
+  });
+
+  it('a handover whose last entry this log does not hold (sent before a crash cut it, say) ends nothing', () => {
+    const infos: string[] = [];
+    const raft = new Raft(config({ hardState: { term: 3, vote: 0, commit: 1 }, abstainUntilIndex: Number.MAX_SAFE_INTEGER, infos }));
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: entries(2, 3, 2), commit: 3 });
+    raft.messages = [];
+    for (const handover of [{ lastIndex: 6, lastTerm: 3 }, { lastIndex: 3, lastTerm: 3 }, { lastIndex: 0, lastTerm: 0 }]) {
+      raft.step({ type: 'timeoutNow', group, from: 1, to: 2, term: 3, ...handover });
+      expect([handover, raft.role]).toEqual([handover, 'follower']);
+    }
+    expect(raft.messages.filter((message) => message.type === 'requestVote')).toEqual([]);
+    raft.step(voteRequest(4, 3, 2));
+    expect(votesGranted(raft)).toEqual([false]);
+  });
+
   it('the term recorded with the repair, not the term the node has reached since, is the one a committed entry must pass', () => {
     const raft = new Raft({ ...config({ hardState: { term: 3, vote: 0, commit: 1 }, abstainUntilIndex: 6 }), abstainTerm: 2 });
     // The node restarted again while following the leader of term 3: that leader's committed entry ends abstaining.

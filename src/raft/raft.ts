@@ -272,6 +272,22 @@ export class Raft {
     this.abstainUntilIndex = 0;
   }
 
+  /**
+   * endAbstainingOnTransfer stops abstaining when the leader hands leadership to this node and this
+   * log holds the leader's last entry as the leader sent it. Only the leader of this term sends
+   * timeoutNow, so by Log Matching this log then holds the leader's log through that entry: every
+   * entry committed before this term (Leader Completeness) and every entry the leader committed
+   * with this node's acknowledgements so far. (Without it, a node whose repair could not bound
+   * what it lost would abstain until another leader's term, and a leader that hands leadership to
+   * it, its partition's preferred replica say, would wait for good.) A timeoutNow delayed past a
+   * crash that cut this log does not match it, and ends nothing.
+   */
+  private endAbstainingOnTransfer(message: Extract<Message, { type: 'timeoutNow' }>): void {
+    if (this.abstainUntilIndex === 0 || message.lastIndex === 0 || this.log.term(message.lastIndex) !== message.lastTerm) return;
+    this.logger.info({ group: this.group, from: message.from, abstainUntilIndex: this.abstainUntilIndex, leaderLastIndex: message.lastIndex }, 'log holds the log of the leader handing over leadership; voting and campaigning again');
+    this.abstainUntilIndex = 0;
+  }
+
   private tickElection(): void {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
@@ -426,7 +442,7 @@ export class Raft {
   }
 
   private sendTimeoutNow(to: NodeId): void {
-    this.messages.push({ type: 'timeoutNow', group: this.group, from: this.id, to, term: this.term });
+    this.messages.push({ type: 'timeoutNow', group: this.group, from: this.id, to, term: this.term, lastIndex: this.log.lastIndex(), lastTerm: this.log.lastTerm() });
   }
 
   /**
@@ -644,6 +660,7 @@ export class Raft {
         this.handleSnapshot(message);
         return;
       case 'timeoutNow':
+        this.endAbstainingOnTransfer(message);
         this.logger.info({ group: this.group, from: message.from }, 'campaigning at once for a leadership transfer');
         this.campaign({ transfer: true });
         return;
