@@ -3,7 +3,7 @@
 // candidate that lacks committed entries. The bound is the persisted commit index past the end of
 // the log, or the caller's abstainUntilIndex (the storage's repair bound), whichever is higher.
 import { describe, expect, it } from 'vitest';
-import { Raft, type RaftConfig } from './raft.js';
+import { Raft, type RaftConfig, unboundedAbstain } from './raft.js';
 import { RawNode } from './rawnode.js';
 import { MemoryStorage } from './storage.js';
 import type { Entry, HardState, Message } from './types.js';
@@ -85,31 +85,30 @@ describe('a node that lost acknowledged entries abstains', () => {
     expect(infos).toContain('log caught up; voting and campaigning again');
   });
 
-  it('a leader handing leadership to it ends abstaining, when its log holds the leader\'s last entry; an unknown bound cannot end otherwise in that term', () => {
-    const unknown = Number.MAX_SAFE_INTEGER; // a repair that could not bound what it lost
+  it('a loss nothing bounds moves the node to the next term as it starts: a late message of its old term vouches for nothing, and a leader of a later term ends it', () => {
     const infos: string[] = [];
-    const raft = new Raft(config({ hardState: { term: 3, vote: 0, commit: 1 }, abstainUntilIndex: unknown, infos }));
-    // The leader of term 3 fills the log, then hands leadership over: this node holds its last entry (4, term 3).
-    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: [...entries(2, 3, 2), ...entries(4, 4, 3)], commit: 4 });
+    const unbounded = { hardState: { term: 3, vote: 1, commit: 1 }, abstainUntilIndex: unboundedAbstain, infos };
+    // The new term, with no vote, is persisted before any message.
+    expect(new RawNode(config(unbounded)).ready().hardState).toEqual({ term: 4, vote: 0, commit: 1 });
+    expect(infos).toContain('nothing bounds the entries this log lost: moving to the next term, so that the group elects a leader of a later term');
+    const raft = new Raft({ ...config(unbounded), preVote: true });
+    // The leader of term 3 (a message sent before the loss, say) is answered with term 4, so that it steps down; nothing is appended.
+    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: entries(2, 3, 3), commit: 3 });
+    raft.step({ type: 'timeoutNow', group, from: 1, to: 2, term: 3 });
+    expect([raft.term, raft.role, raft.log.lastIndex()]).toEqual([4, 'follower', 1]);
+    expect(raft.messages.map((message) => [message.type, message.term])).toEqual([['appendEntriesResponse', 4]]);
     raft.messages = [];
-    raft.step({ type: 'timeoutNow', group, from: 1, to: 2, term: 3, lastIndex: 4, lastTerm: 3 });
-    expect(infos).toContain('log holds the log of the leader handing over leadership; voting and campaigning again');
-    expect(raft.role).toBe('candidate');
-    expect(raft.messages.filter((message) => message.type === 'requestVote').map((message) => message.to).sort()).toEqual([1, 3]);
+    // A leader of term 5 fills the log and commits an entry of its own term: the node votes again.
+    raft.step({ type: 'appendEntries', group, from: 3, to: 2, term: 5, prevIndex: 1, prevTerm: 1, entries: [...entries(2, 3, 3), ...entries(4, 4, 5)], commit: 4 });
+    raft.messages = [];
+    raft.step(voteRequest(6, 4, 5));
+    expect(votesGranted(raft)).toEqual([true]);
+    expect(infos).toContain('log caught up; voting and campaigning again');
   });
 
-  it('a handover whose last entry this log does not hold (sent before a crash cut it, say) ends nothing', () => {
-    const infos: string[] = [];
-    const raft = new Raft(config({ hardState: { term: 3, vote: 0, commit: 1 }, abstainUntilIndex: Number.MAX_SAFE_INTEGER, infos }));
-    raft.step({ type: 'appendEntries', group, from: 1, to: 2, term: 3, prevIndex: 1, prevTerm: 1, entries: entries(2, 3, 2), commit: 3 });
-    raft.messages = [];
-    for (const handover of [{ lastIndex: 6, lastTerm: 3 }, { lastIndex: 3, lastTerm: 3 }, { lastIndex: 0, lastTerm: 0 }]) {
-      raft.step({ type: 'timeoutNow', group, from: 1, to: 2, term: 3, ...handover });
-      expect([handover, raft.role]).toEqual([handover, 'follower']);
-    }
-    expect(raft.messages.filter((message) => message.type === 'requestVote')).toEqual([]);
-    raft.step(voteRequest(4, 3, 2));
-    expect(votesGranted(raft)).toEqual([false]);
+  it('a bounded loss keeps the node in its term', () => {
+    const node = new RawNode(config({ hardState: { term: 3, vote: 1, commit: 1 }, abstainUntilIndex: 6 }));
+    expect(node.ready().hardState).toBeUndefined();
   });
 
   it('the term recorded with the repair, not the term the node has reached since, is the one a committed entry must pass', () => {

@@ -38,6 +38,9 @@ import type {
 import { noNode } from './types.js';
 import { messageProblem } from './validate.js';
 
+/** unboundedAbstain is the abstainUntilIndex of a loss nothing bounds (see RaftConfig). */
+export const unboundedAbstain = Number.MAX_SAFE_INTEGER;
+
 /** RaftLogger is the subset of pino's interface the core uses. */
 export interface RaftLogger {
   debug(details: object, message: string): void;
@@ -67,6 +70,9 @@ export interface RaftConfig {
    * abstainUntilIndex: the caller knows the log lost entries up to this index that this node may
    * have acknowledged (a repaired corruption). Like a persisted commit index past the end of the
    * log, it keeps the node from voting and campaigning until its log reaches it again.
+   * unboundedAbstain (Number.MAX_SAFE_INTEGER) says the caller cannot tell how far the loss
+   * reached: only a committed entry of a later term ends it, and the node moves to the next term
+   * as it starts (see the constructor).
    */
   readonly abstainUntilIndex?: number;
   /**
@@ -160,6 +166,17 @@ export class Raft {
       );
       this.abstainUntilIndex = owed;
       this.abstainTerm = Math.min(config.abstainTerm ?? hardState.term, hardState.term);
+      if (owed === unboundedAbstain) {
+        // Only a committed entry of a later term can end this. The leader of this term may never
+        // step down (and may keep handing leadership to this node, its preferred replica, which
+        // will not campaign); and a message of this term sent before the loss, arriving late,
+        // could vouch for a log that no longer holds what this node acknowledged. So move to the
+        // next term, without a vote: this term's messages are dropped from now on, a leader of
+        // this term steps down when it hears of it, and the group elects one of a later term.
+        this.term = hardState.term + 1;
+        this.vote = noNode;
+        this.logger.warn({ group: this.group, term: this.term }, 'nothing bounds the entries this log lost: moving to the next term, so that the group elects a leader of a later term');
+      }
     }
     this.log.commitTo(Math.min(hardState.commit, this.log.lastIndex()));
     this.foldCommittedConfChanges();
@@ -269,22 +286,6 @@ export class Raft {
       { group: this.group, abstainUntilIndex: this.abstainUntilIndex, lastIndex: this.log.lastIndex(), abstainTerm: this.abstainTerm, committedTerm },
       'log caught up; voting and campaigning again',
     );
-    this.abstainUntilIndex = 0;
-  }
-
-  /**
-   * endAbstainingOnTransfer stops abstaining when the leader hands leadership to this node and this
-   * log holds the leader's last entry as the leader sent it. Only the leader of this term sends
-   * timeoutNow, so by Log Matching this log then holds the leader's log through that entry: every
-   * entry committed before this term (Leader Completeness) and every entry the leader committed
-   * with this node's acknowledgements so far. (Without it, a node whose repair could not bound
-   * what it lost would abstain until another leader's term, and a leader that hands leadership to
-   * it, its partition's preferred replica say, would wait for good.) A timeoutNow delayed past a
-   * crash that cut this log does not match it, and ends nothing.
-   */
-  private endAbstainingOnTransfer(message: Extract<Message, { type: 'timeoutNow' }>): void {
-    if (this.abstainUntilIndex === 0 || message.lastIndex === 0 || this.log.term(message.lastIndex) !== message.lastTerm) return;
-    this.logger.info({ group: this.group, from: message.from, abstainUntilIndex: this.abstainUntilIndex, leaderLastIndex: message.lastIndex }, 'log holds the log of the leader handing over leadership; voting and campaigning again');
     this.abstainUntilIndex = 0;
   }
 
@@ -442,7 +443,7 @@ export class Raft {
   }
 
   private sendTimeoutNow(to: NodeId): void {
-    this.messages.push({ type: 'timeoutNow', group: this.group, from: this.id, to, term: this.term, lastIndex: this.log.lastIndex(), lastTerm: this.log.lastTerm() });
+    this.messages.push({ type: 'timeoutNow', group: this.group, from: this.id, to, term: this.term });
   }
 
   /**
@@ -660,7 +661,6 @@ export class Raft {
         this.handleSnapshot(message);
         return;
       case 'timeoutNow':
-        this.endAbstainingOnTransfer(message);
         this.logger.info({ group: this.group, from: message.from }, 'campaigning at once for a leadership transfer');
         this.campaign({ transfer: true });
         return;

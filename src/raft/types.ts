@@ -139,15 +139,9 @@ export interface InstallSnapshotMessage extends MessageBase {
   readonly snapshot: Snapshot;
 }
 
-/**
- * TimeoutNow tells the transfer target to campaign at once. (lastIndex, lastTerm) is the leader's
- * last entry, which the target had acknowledged: a target that holds it holds the leader's log, so
- * every entry committed so far, and may campaign even while it abstains (see Raft's step).
- */
+/** TimeoutNow tells the transfer target to campaign at once. */
 export interface TimeoutNowMessage extends MessageBase {
   readonly type: 'timeoutNow';
-  readonly lastIndex: number;
-  readonly lastTerm: number;
 }
 
 /** ReadIndexRequest is a follower asking the leader for a linearizable read index. */

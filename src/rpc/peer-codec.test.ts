@@ -68,7 +68,7 @@ const messageArbitraries: { [T in MessageType]: fc.Arbitrary<Extract<Message, { 
   heartbeat: fc.record({ ...base, type: fc.constant('heartbeat'), commit: uint, context: uint }),
   heartbeatResponse: fc.record({ ...base, type: fc.constant('heartbeatResponse'), context: uint }),
   installSnapshot: fc.record({ ...base, type: fc.constant('installSnapshot'), snapshot }),
-  timeoutNow: fc.record({ ...base, type: fc.constant('timeoutNow'), lastIndex: uint, lastTerm: uint }),
+  timeoutNow: fc.record({ ...base, type: fc.constant('timeoutNow') }),
   readIndexRequest: fc.record({ ...base, type: fc.constant('readIndexRequest'), requestId: uint }),
   readIndexResponse: fc.record({
     ...base,
@@ -134,7 +134,7 @@ describe('peer codec', () => {
     const frames: PeerFrame[] = [
       { kind: 'hello', clusterId: 'c1', from: 1, to: 2, protocolVersion: 1, directoryId: '0123456789abcdef0123456789abcdef' },
       { kind: 'helloAck', nodeId: 2 },
-      { kind: 'batch', messages: [{ type: 'timeoutNow', group: 1, from: 1, to: 2, term: 5, lastIndex: 9, lastTerm: 5 }] },
+      { kind: 'batch', messages: [{ type: 'timeoutNow', group: 1, from: 1, to: 2, term: 5 }] },
       { kind: 'snapshotChunk', snapshotId: 1, offset: 0, totalBytes: 3, data: new Uint8Array([1, 2, 3]), header },
       { kind: 'snapshotChunk', snapshotId: 1, offset: 3, totalBytes: 6, data: new Uint8Array([4]), header: undefined },
       { kind: 'snapshotAck', snapshotId: 1 },

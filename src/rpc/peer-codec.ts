@@ -261,7 +261,7 @@ const bodyCodecs: { readonly [T in MessageType]: BodyCodec<T> } = {
   heartbeat: flatBody('heartbeat', 'heartbeat', ['commit', 'context'], []),
   heartbeatResponse: flatBody('heartbeatResponse', 'heartbeatResponse', ['context'], []),
   installSnapshot: installSnapshotCodec,
-  timeoutNow: flatBody('timeoutNow', 'timeoutNow', ['lastIndex', 'lastTerm'], []),
+  timeoutNow: flatBody('timeoutNow', 'timeoutNow', [], []),
   readIndexRequest: flatBody('readIndexRequest', 'readIndexRequest', ['requestId'], []),
   readIndexResponse: flatBody('readIndexResponse', 'readIndexResponse', ['requestId', 'index'], ['rejected']),
   transferLeaderRequest: flatBody('transferLeaderRequest', 'transferLeaderRequest', ['target'], []),

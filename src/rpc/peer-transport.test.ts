@@ -232,7 +232,7 @@ describe('PeerTransport', () => {
     const data = new Uint8Array(3 * 1024 * 1024);
     a.transport.send([
       { type: 'appendEntries', group: 1, from: 1, to: 2, term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, type: 'normal', data }] },
-      { type: 'timeoutNow', group: 1, from: 1, to: 9, term: 1, lastIndex: 3, lastTerm: 1 },
+      { type: 'timeoutNow', group: 1, from: 1, to: 9, term: 1 },
     ]);
     expect(a.transport.stats().peers.get(2)!.droppedTooLarge).toBe(1);
     expect(a.transport.stats().droppedUnknownPeer).toBe(1);

@@ -220,11 +220,12 @@ describe('corruption on real processes', () => {
     expect(repair).toMatchObject({ level: 50, path: cut, droppedThroughIndex: Number.MAX_SAFE_INTEGER });
     expect(repair!['reason']).toContain('a sync covered the segment');
     expect(ofGroup.some((line) => line.msg.startsWith('log ends before entries this node acknowledged'))).toBe(true);
-    // Nothing tells how far the lost entries reached: it abstains until an entry of a later term, or
-    // until its leader hands it leadership while it holds the leader's last entry.
-    const handover = ofGroup.findIndex((line) => line.msg === 'log holds the log of the leader handing over leadership; voting and campaigning again');
-    const abstaining = handover === -1 ? ofGroup : ofGroup.slice(0, handover);
-    expect(abstaining.filter((line) => line.msg === 'granted a vote' || line.msg === 'became leader' || line.msg === 'log caught up; voting and campaigning again')).toEqual([]);
+    // Nothing tells how far the lost entries reached: it moves to the next term, and abstains until
+    // its log holds a committed entry of a later term than the one it was in.
+    expect(ofGroup.some((line) => line.msg.startsWith('nothing bounds the entries this log lost: moving to the next term'))).toBe(true);
+    const caughtUp = ofGroup.findIndex((line) => line.msg === 'log caught up; voting and campaigning again');
+    const abstaining = caughtUp === -1 ? ofGroup : ofGroup.slice(0, caughtUp);
+    expect(abstaining.filter((line) => line.msg === 'granted a vote' || line.msg === 'became leader')).toEqual([]);
   }, 60_000);
 
   it('a bit flipped in a sealed segment of a follower\'s partition log: the start trusts its index file, the read that meets the damage stops the node, and the next start repairs it', async () => {
