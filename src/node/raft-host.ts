@@ -8,14 +8,18 @@ import { applyConfChange, decodeConfChange } from '../raft/confchange.js';
 import type { Random } from '../raft/prng.js';
 import { RawNode, type Status } from '../raft/rawnode.js';
 import { splitMessages } from '../raft/ready.js';
-import type { RaftLogger } from '../raft/raft.js';
+import { type RaftLogger, unboundedAbstain } from '../raft/raft.js';
 import type { ConfState, Entry, GroupId, HardState, Message, NodeId, ProposeResult, Ready, Snapshot } from '../raft/types.js';
 import { CorruptLogError } from '../storage/errors.js';
+import { indexMax } from '../storage/limits.js';
 import type { SnapshotStore } from '../storage/snapshot-store.js';
 import type { DurableRaftStorage } from './durable-raft-storage.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import type { Clock, Timer } from './runtime.js';
 import { NotLeaderError, ProposalDroppedError, ProposalRejectedError } from '../errors.js';
+
+// The log's repair bound for a loss it could not bound is the one the Raft core reads as such.
+assert(indexMax === unboundedAbstain, 'the unknown repair bound is the Raft core\'s unboundedAbstain');
 
 /** StateMachine is what a group applies its committed entries to. */
 export interface StateMachine {
@@ -98,7 +102,8 @@ class HostedGroup {
       heartbeatTicks: config.timing.heartbeatTicks,
       applied: this.appliedIndex,
       logger: options.logger,
-      // A repaired log owes the entries it lost: no votes or campaigns until they are back.
+      // A repaired log owes the entries it lost: no votes or campaigns until they are back. A bound
+      // the repair could not know (indexMax) is the Raft core's unboundedAbstain.
       abstainUntilIndex: options.storage.log.repairThroughIndex(),
       abstainTerm: options.storage.log.repairTerm(),
     });
