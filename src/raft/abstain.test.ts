@@ -106,6 +106,12 @@ describe('a node that lost acknowledged entries abstains', () => {
     expect(infos).toContain('log caught up; voting and campaigning again');
   });
 
+  it('with neither pre-vote nor check-quorum, a node that moved on still answers its old leader with its term (so that the leader steps down)', () => {
+    const raft = new Raft(config({ hardState: { term: 3, vote: 0, commit: 1 }, abstainUntilIndex: unboundedAbstain }));
+    raft.step({ type: 'heartbeat', group, from: 1, to: 2, term: 3, commit: 1, context: 0 });
+    expect(raft.messages.map((message) => [message.type, message.to, message.term])).toEqual([['appendEntriesResponse', 1, 4]]);
+  });
+
   it('a bounded loss keeps the node in its term', () => {
     const node = new RawNode(config({ hardState: { term: 3, vote: 1, commit: 1 }, abstainUntilIndex: 6 }));
     expect(node.ready().hardState).toBeUndefined();

@@ -565,7 +565,9 @@ export class Raft {
   }
 
   private stepLowerTerm(message: Message): void {
-    if ((this.checkQuorum || this.preVote) && (message.type === 'appendEntries' || message.type === 'heartbeat')) {
+    // An abstaining node answers too: it cannot campaign, so a leader of a lower term that never
+    // heard of its term would lead on and never commit the entry of a later term it waits for.
+    if ((this.checkQuorum || this.preVote || this.abstainUntilIndex !== 0) && (message.type === 'appendEntries' || message.type === 'heartbeat')) {
       // A stale leader learns the new term from the answer and steps down.
       this.messages.push({ type: 'appendEntriesResponse', group: this.group, from: this.id, to: message.from, term: this.term, reject: false, index: 0, hintIndex: 0, hintTerm: 0 });
     } else if (message.type === 'requestVote' && message.preVote) {
