@@ -107,7 +107,7 @@ export class SegmentedLog {
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
   // namedBase: the base synced-segment names on disk (undefined: no file). Each sync names the
-  // newest segment whose header is durable (see nameSyncedSegment).
+  // newest segment whose header is durable (see stageSyncedSegmentName).
   private namedBase: number | undefined;
   private repairThrough: number | undefined;
   private repairTermValue: number | undefined;
@@ -543,18 +543,17 @@ export class SegmentedLog {
   /**
    * stageSyncedSegmentName prepares synced-segment to name the newest segment whose header is
    * durable (or none), when it names another: the new file written and fdatasynced, its rename
-   * (put) left to the caller, which makes it before the sync's unlinks and durable with them. Every entry the sync covers then lies in a named segment or below
-   * it; a segment the log let go of (truncated, compacted) stops being named at the sync that
-   * unlinks its file, no later.
+   * (put) left to the caller, which makes it before the sync's unlinks and durable with them.
+   * Every entry the sync covers then lies in the named segment or below it; a segment the log let
+   * go of (truncated, compacted) stops being named at the sync that unlinks its file, no later.
    */
-  private async stageSyncedSegmentName(): Promise<{ base: number | undefined; put: () => void } | undefined> {
+  private async stageSyncedSegmentName(): Promise<{ put: () => void } | undefined> {
     let target: Segment | undefined;
     for (const segment of this.segments) if (segment.headerDurable && !segment.closed) target = segment;
     const base = target?.baseIndex;
     if (base === this.namedBase) return undefined;
     const rename = await stageSyncedSegment(this.disk, this.dir, base);
     return {
-      base,
       put: () => {
         rename();
         this.namedBase = base;
