@@ -548,9 +548,10 @@ export class SegmentedLog {
    * go of (truncated, compacted) stops being named at the sync that unlinks its file, no later.
    */
   private async stageSyncedSegmentName(): Promise<{ put: () => void } | undefined> {
-    let target: Segment | undefined;
-    for (const segment of this.segments) if (segment.headerDurable && !segment.closed) target = segment;
-    const base = target?.baseIndex;
+    // From the end: a sync runs this, and the newest durable segment is the last or close to it.
+    let position = this.segments.length - 1;
+    while (position >= 0 && !this.segments[position]!.headerDurable) position--;
+    const base = this.segments[position]?.baseIndex;
     if (base === this.namedBase) return undefined;
     const rename = await stageSyncedSegment(this.disk, this.dir, base);
     return {
