@@ -26,6 +26,12 @@ export function entryKey(entry: Entry): string {
 export interface DurableView {
   term(index: number): number | undefined;
   snapshotIndex(): number;
+  /**
+   * owes: the node's disk lost the entry at index after it may have acknowledged it, and the node
+   * still owes it (abstaining until a leader sends it back): it counts as holding it, since its
+   * acknowledgement stands and its vote is withheld until it holds it again.
+   */
+  owes(index: number): boolean;
 }
 
 export class RaftChecker {
@@ -164,6 +170,14 @@ export class RaftChecker {
     }
   }
 
+  /**
+   * lostCommit: a node's disk lost entries, and the commit index it had persisted went with them
+   * (it persists it lazily, so it never held a higher one durably): what it holds now is the floor.
+   */
+  lostCommit(node: NodeId, commit: number): void {
+    this.persistedCommit.set(node, Math.min(this.persistedCommit.get(node) ?? 0, commit));
+  }
+
   /** restarted: a node lost its volatile state; its memory of term and commit starts from disk. */
   restarted(node: NodeId): void {
     this.memoryTerm.set(node, this.persistedTerm.get(node) ?? 0);
@@ -187,7 +201,7 @@ export class RaftChecker {
     for (const voter of voters) {
       const view = options.durable(voter);
       if (view === undefined) continue;
-      if (view.snapshotIndex() >= entry.index || view.term(entry.index) === entry.term) holders++;
+      if (view.snapshotIndex() >= entry.index || view.term(entry.index) === entry.term || view.owes(entry.index)) holders++;
     }
     if (holders < majority(voters.length)) {
       violation(

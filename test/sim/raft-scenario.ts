@@ -24,7 +24,8 @@ export type Op =
   | { readonly kind: 'isolateLeader' }
   | { readonly kind: 'crashLeader' }
   | { readonly kind: 'hold'; readonly node: number; readonly ticks: number }
-  | { readonly kind: 'holdLeader'; readonly ticks: number };
+  | { readonly kind: 'holdLeader'; readonly ticks: number }
+  | { readonly kind: 'loseTail'; readonly node: number; readonly count: number; readonly bounded: boolean };
 
 export interface Step {
   readonly atTick: number;
@@ -82,6 +83,10 @@ const opArbitrary = (options: { membership: boolean }): fc.Arbitrary<Op> => {
   if (options.membership) {
     const change = fc.record({ kind: fc.constant('confChange' as const), type: fc.constantFrom(...confChangeTypes), node });
     ops.push(change, change);
+  } else {
+    // A disk that loses its last entries (one voter at a time; a membership change could make it
+    // half the voters, which no repair can elect around).
+    ops.push(fc.record({ kind: fc.constant('loseTail' as const), node, count: fc.integer({ min: 1, max: 6 }), bounded: fc.boolean() }));
   }
   return fc.oneof(...ops);
 };
@@ -249,6 +254,8 @@ function perform(simulation: RaftSimulation, op: Op, context: { ids: NodeId[]; p
     }
     case 'read':
       return simulation.readIndex(pick(op.node));
+    case 'loseTail':
+      return simulation.loseTail(pick(op.node), op.count, { bounded: op.bounded });
     case 'crashLeader': {
       const leader = simulation.leader();
       if (leader !== undefined) simulation.crash(leader);

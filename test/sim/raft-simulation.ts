@@ -4,6 +4,7 @@
 // and everything volatile, and a restart rebuilds the node from what its disk holds.
 import { applyConfChange, decodeConfChange } from '../../src/raft/confchange.js';
 import { seededRandom, type Random } from '../../src/raft/prng.js';
+import { unboundedAbstain } from '../../src/raft/raft.js';
 import { RawNode } from '../../src/raft/rawnode.js';
 import { splitMessages } from '../../src/raft/ready.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
@@ -103,9 +104,21 @@ class SimStateMachine {
   }
 }
 
+/**
+ * Owed: what a node whose disk lost its last entries still owes, as its log's repair bound would
+ * say: it lost entries from `from` on, up to `bound` (unboundedAbstain when it cannot tell), in
+ * term `term` or earlier.
+ */
+interface Owed {
+  readonly from: number;
+  readonly bound: number;
+  readonly term: number;
+}
+
 interface SimNode {
   readonly id: NodeId;
-  readonly disk: MemoryStorage;
+  disk: MemoryStorage;
+  owes: Owed | undefined;
   raw: RawNode | undefined;
   machine: SimStateMachine | undefined;
   /** extra: the extension's machine, when the simulation has an extension. */
@@ -164,7 +177,7 @@ export class RaftSimulation {
   }
 
   private addNode(id: NodeId, disk: MemoryStorage): void {
-    const node: SimNode = { id, disk, raw: undefined, machine: undefined, extra: undefined, incarnation: 0, readyInFlight: false };
+    const node: SimNode = { id, disk, owes: undefined, raw: undefined, machine: undefined, extra: undefined, incarnation: 0, readyInFlight: false };
     this.nodes.set(id, node);
     this.start(node);
   }
@@ -190,6 +203,7 @@ export class RaftSimulation {
       preVote: this.options.preVote,
       checkQuorum: this.options.checkQuorum,
       limits: { appendBytesMax: this.options.appendBytesMax, inflightMessagesMax: this.options.inflightMessagesMax },
+      ...(node.owes === undefined ? {} : { abstainUntilIndex: node.owes.bound, abstainTerm: node.owes.term }),
     });
     node.readyInFlight = false;
     this.checker.restarted(node.id);
@@ -270,6 +284,7 @@ export class RaftSimulation {
     if (ready.snapshot !== undefined) node.disk.applySnapshot(ready.snapshot);
     node.disk.append(ready.entries);
     if (ready.hardState !== undefined) node.disk.setHardState(ready.hardState);
+    this.settleDebt(node);
     this.checker.persist(node.id, { entries: ready.entries, ...(ready.hardState ?? {}) });
     for (const message of this.lateMessages.get(node.id) ?? ready.messages) this.send(message, node);
     this.lateMessages.delete(node.id);
@@ -356,8 +371,10 @@ export class RaftSimulation {
       confState: raft.confState,
       entryAt: (index) => (index >= raft.log.firstIndex() && index <= raft.log.lastIndex() ? raft.log.slice(index, index + 1, Infinity)[0] : undefined),
       durable: (id) => {
-        const disk = this.nodes.get(id)?.disk;
-        return disk === undefined ? undefined : { term: (index) => disk.term(index), snapshotIndex: () => disk.snapshot().metadata.index };
+        const other = this.nodes.get(id);
+        if (other === undefined) return undefined;
+        const { disk, owes } = other;
+        return { term: (index) => disk.term(index), snapshotIndex: () => disk.snapshot().metadata.index, owes: (index) => owes !== undefined && index >= owes.from };
       },
     });
     if (raft.role === 'leader' && this.electedTerm.get(node.id) !== raft.term) {
@@ -389,6 +406,44 @@ export class RaftSimulation {
     node.extra = undefined;
     node.readyInFlight = false;
     this.lateMessages.delete(id); // what waited for the disk is lost with the Ready
+  }
+
+  /** tailsLost counts the losses loseTail inflicted, by whether the repair could bound them. */
+  readonly tailsLost = { bounded: 0, unbounded: 0 };
+
+  /**
+   * loseTail crashes node id, and its disk loses its last `count` entries (damage its log repairs
+   * on open: the segmented log's cut and repair bound, bounded or not). It restarts owing them. At
+   * most one node owes at a time: a minority of the voters, which is what the repair covers.
+   */
+  loseTail(id: NodeId, count: number, options: { bounded: boolean }): void {
+    const node = this.nodes.get(id)!;
+    if ([...this.nodes.values()].some((other) => other.owes !== undefined && other !== node)) return;
+    const disk = node.disk;
+    const held = disk.allEntries();
+    const cut = Math.min(count, held.length);
+    if (cut === 0 || node.raw === undefined) return;
+    this.crash(id);
+    this.tailsLost[options.bounded ? 'bounded' : 'unbounded']++;
+    if (this.options.trace) this.log(`loseTail ${id}: entries ${disk.lastIndex() - cut + 1}..${disk.lastIndex()} lost, bound ${options.bounded ? 'known' : 'unknown'}`);
+    // A node persists its commit index lazily (raft-host: up to a second behind), so it may say
+    // nothing of the lost entries: only the repair bound covers them then.
+    const kept = held.slice(0, held.length - cut);
+    const hardState = { ...disk.hardState(), commit: Math.min(disk.hardState().commit, disk.snapshot().metadata.index + kept.length) };
+    node.disk = new MemoryStorage({ snapshot: disk.snapshot(), hardState, entries: kept });
+    this.checker.lostCommit(id, hardState.commit);
+    const bound = options.bounded ? Math.max(disk.lastIndex(), node.owes?.bound ?? 0) : unboundedAbstain;
+    node.owes = { from: Math.min(node.disk.lastIndex() + 1, node.owes?.from ?? Infinity), bound, term: Math.min(disk.hardState().term, node.owes?.term ?? Infinity) };
+    this.start(node);
+  }
+
+  /** settleDebt: a node owes nothing once its disk holds the bound again, or (bound unknown) an entry of a later term, as SegmentedLog.sync drops the bound. */
+  private settleDebt(node: SimNode): void {
+    const { owes, disk } = node;
+    if (owes === undefined) return;
+    const last = disk.lastIndex();
+    const laterTerm = owes.bound === unboundedAbstain && last >= disk.firstIndex() && (disk.term(last) ?? 0) > owes.term;
+    if (last >= owes.bound || laterTerm) node.owes = undefined;
   }
 
   restart(id: NodeId): void {
