@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { integerArg, printHeaderHelp } from './lib/args.js';
 import { guardDir, releaseDir } from './lib/guards.js';
-import { formatSpread, percentile, spreadOf } from './lib/stats.js';
+import { formatSpread, spreadOf, summarizeLatencies } from './lib/stats.js';
 import { NodeDisk } from '../src/storage/node-disk.js';
 import { segmentHeaderBytes } from '../src/storage/limits.js';
 import { SegmentedLog } from '../src/storage/segmented-log.js';
@@ -44,10 +44,9 @@ async function runOnce(dir: string, options: { entries: number; entryBytes: numb
   }
   const seconds = (performance.now() - started) / 1000;
   log.close();
-  const sorted = (values: number[]): Float64Array => Float64Array.from(values).sort();
-  const rolls = sorted(afterRoll);
-  const rest = sorted(other);
-  return { rolls: afterRoll.length, rollP50Ms: percentile(rolls, 50), rollP99Ms: percentile(rolls, 99), otherP50Ms: percentile(rest, 50), otherP99Ms: percentile(rest, 99), syncsPerSecond: options.entries / seconds };
+  const rolls = summarizeLatencies(Float64Array.from(afterRoll), afterRoll.length);
+  const rest = summarizeLatencies(Float64Array.from(other), other.length);
+  return { rolls: afterRoll.length, rollP50Ms: rolls.p50Ms, rollP99Ms: rolls.p99Ms, otherP50Ms: rest.p50Ms, otherP99Ms: rest.p99Ms, syncsPerSecond: options.entries / seconds };
 }
 
 async function main(): Promise<void> {

@@ -222,7 +222,7 @@ function readRepairTerm(disk: Disk, dir: string, options: RecoverOptions): numbe
     return readIndexFile(disk, dir, repairTermFileName);
   } catch (error) {
     if (!(error instanceof CorruptLogError)) throw error;
-    options.logger?.error({ dir, err: error }, 'the repair term of the log is corrupt; ignoring it');
+    options.logger?.error({ dir, err: error }, 'the repair term of the log is corrupt; taking the current term, when known');
     return undefined;
   }
 }

@@ -39,7 +39,7 @@ import { encodeFrame, encodeSegmentHeader, encodeSyncRecord, frameBytes, parseFr
 import * as limits from './limits.js';
 import type { CorruptionPolicy, RecoveredLog, RecoveryReport, StorageLogger } from './log-recovery.js';
 import { recoverLog, writeRepairBound } from './log-recovery.js';
-import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, stageSyncedSegment, syncedSegmentFileName, writeStartFile } from './segment-files.js';
+import { corruptGenerationNext, corruptPath, repairFileName, repairTermFileName, segmentPath, stalePath, stageSyncedSegment, writeStartFile } from './segment-files.js';
 import { encodeSegmentIndex, segmentIndexPath } from './segment-index-file.js';
 import type { ScannedSegment } from './segment-scan.js';
 
@@ -581,8 +581,7 @@ export class SegmentedLog {
       this.repairTermValue = options.term;
     }
     // Before the segments go (the bound is durable): the log restarts below them, and a later roll may reuse a base.
-    const named = `${this.dir}/${syncedSegmentFileName}`;
-    if (this.disk.exists(named)) this.disk.unlink(named);
+    (await stageSyncedSegment(this.disk, this.dir, undefined))();
     this.namedBase = undefined;
     const generation = corruptGenerationNext(this.disk, this.dir);
     const setAside = this.segments.map((segment) => {
@@ -708,4 +707,3 @@ export class SegmentedLog {
     });
   }
 }
-

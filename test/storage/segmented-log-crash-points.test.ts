@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
+import { readIndexFile, syncedSegmentFileName } from '../../src/storage/segment-files.js';
 import { seedFromEnv } from './log-conformance.js';
 import { OrderedCrashDisk, type CrashState } from './ordered-crash-disk.js';
 
@@ -76,9 +77,8 @@ function shortfall(log: SegmentedLog, expected: Expected): string | undefined {
     const bound = log.repairThroughIndex() ?? 0;
     return bound >= expected.acknowledged ? undefined : `the log ends at ${log.lastIndex()} and owes ${bound}, but ${expected.acknowledged} was acknowledged`;
   }
-  const from = Math.max(log.firstIndex(), ...[...expected.entries.keys()].slice(0, 1));
-  if (from > expected.acknowledged) return undefined;
-  for (const entry of log.entries(from, expected.acknowledged + 1, Number.POSITIVE_INFINITY)) {
+  if (log.firstIndex() > expected.acknowledged) return undefined;
+  for (const entry of log.entries(log.firstIndex(), expected.acknowledged + 1, Number.POSITIVE_INFINITY)) {
     const key = expected.entries.get(entry.index);
     if (key !== undefined && key !== entryKey(entry)) return `entry ${entry.index} differs from the one acknowledged`;
   }
@@ -121,8 +121,7 @@ function distinct(states: readonly Expected[]): Expected[] {
  */
 function withLastSegmentCut(expected: Expected): Expected | undefined {
   const { files } = expected.state;
-  const named = files.get(`${dir}/synced-segment`);
-  const namedBase = named?.length === 12 ? named.readUInt32LE(0) + named.readUInt32LE(4) * 2 ** 32 : undefined;
+  const namedBase = readIndexFile(new OrderedCrashDisk(expected.state), dir, syncedSegmentFileName);
   if (namedBase !== undefined && [...files.keys()].some((path) => path.startsWith(`${dir}/${String(namedBase).padStart(20, '0')}.log.stale.`))) return undefined;
   const last = [...files.keys()].filter((path) => /\/\d{20}\.log$/.test(path)).sort().at(-1);
   if (last === undefined) return undefined;
