@@ -130,17 +130,23 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const recordedStart = readStartFileOrDrop(disk, dir, options);
   const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [], repair: undefined, indexed: new Set() };
   const recordedRepair = readRepairFile(disk, dir, options);
-  const syncedSegment = readSyncedSegmentOrDrop(disk, dir, options);
+  const name = readSyncedSegmentOrDrop(disk, dir, options);
+  const syncedSegment = name?.base;
   const { bases, incomplete } = withoutIncompleteTail(disk, dir, live);
   const lostSegment = lostSyncedSegment(dir, { syncedSegment, bases, incomplete, stale });
   if (lostSegment !== undefined && options.onCorruption === 'refuse') throw lostSegment;
   if (lostSegment === undefined) plan.removedAtOnce.push(...incomplete);
   // Each header read once: for the start index here, and to check a sealed segment's index file.
   const headers = new Map(bases.map((base) => [base, readHeaderBytes(disk, segmentPath(dir, base))]));
-  // A compactPrefix no sync recorded still counts once a segment created after it is on disk.
+  const frontier = syncFrontier(name, { headers, stale });
+  // A compactPrefix no sync recorded still counts once a segment created after it is durable (at
+  // or below the sync frontier's base, when known: above it, a header may be on disk by chance).
   // Headers that do not parse are ignored here: below the start they are dropped, else scanned.
-  const recorded = Math.max(recordedStart ?? 1, ...bases.map((base) => startIndexOf(headers.get(base)!)));
-  scanLive(disk, dir, dropLeading(dir, bases, recorded, plan), plan, { ...options, headers });
+  const durableHeaders = bases.filter((base) => base <= (frontier?.base ?? Number.POSITIVE_INFINITY));
+  const recorded = Math.max(recordedStart ?? 1, ...durableHeaders.map((base) => startIndexOf(headers.get(base)!)));
+  const indexedBelow = indexFilesTrustedBelow(name, stale);
+  const leading = dropLeading(dir, bases, { start: recorded, durableBase: frontier?.base ?? Number.POSITIVE_INFINITY }, plan);
+  scanLive(disk, dir, leading, plan, { ...options, headers, frontier, indexedBelow });
   if (lostSegment !== undefined) planLostSegment(disk, dir, plan, { lostSegment, incomplete, start: recorded });
   if (plan.repair === undefined) {
     restoreStale(disk, dir, stale, plan, { entryBytesMax: options.entryBytesMax, recordedStart: recorded });
@@ -149,6 +155,8 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
     // with entries this node did not acknowledge (see planRepair).
     for (const { path } of stale) plan.discarded.push({ path, reason: 'stale segment of a repaired log' });
   }
+  // A torn segment a stale one is restored over goes with the rename, which replaces it.
+  plan.discarded = plan.discarded.filter(({ path }) => !plan.restored.some((restore) => restore.to === path));
   const startAfterRestore = Math.max(recorded, ...plan.segments.map((segment) => segment.startIndex));
   dropBelowStart(plan, startAfterRestore);
   const start = Math.max(startAfterRestore, plan.segments[0]?.baseIndex ?? startAfterRestore);
@@ -173,7 +181,7 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const syncedIndex = newestSyncRecord(plan.segments)?.syncedIndex ?? 0;
   const syncRecord = lastSegment === undefined || syncedIndex === lastIndex ? undefined : { path: lastSegment.path, records: [0, 1].map(() => ({ seq: syncSeqNext++, syncedIndex: lastIndex })) };
   if (termLost) await writeIndexFile(disk, dir, repairTermFileName, repairTerm!); // durable with the directory, in applyPlan
-  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, syncedSegment, logger: options.logger });
+  await applyPlan(disk, dir, plan, { start, recordedStart, repairThroughIndex, repairTerm, syncRecord, syncedSegment, stale, logger: options.logger });
   const staleGenerationNext = Math.max(0, ...stale.map((segment) => segment.generation + 1));
   const repaired = plan.repair === undefined ? undefined : { ...plan.repair.report, setAside: [...plan.repair.copies, ...plan.repair.moves].map((file) => file.to) };
   const indexed = plan.segments.slice(0, -1).filter((segment) => plan.indexed.has(segment.path)).map((segment) => segment.path);
@@ -228,18 +236,52 @@ function readRepairTerm(disk: Disk, dir: string, options: RecoverOptions): numbe
 }
 
 /**
- * readSyncedSegmentOrDrop returns the base synced-segment names, if any. One that fails its check
- * is refused, or (truncate mode) reported and ignored: the log then cannot tell a lost last
- * segment from a torn roll this once, as before the file existed. Open writes a new one.
+ * readSyncedSegmentOrDrop returns the base synced-segment names (undefined: no file). One that
+ * fails its check is refused, or (truncate mode) reported and ignored (undefined is returned): the
+ * log then cannot tell a lost last segment from a torn roll this once, nor damage from a write
+ * the crash tore (syncFrontier), as before the file existed. Open writes a new one.
  */
-function readSyncedSegmentOrDrop(disk: Disk, dir: string, options: RecoverOptions): number | undefined {
+function readSyncedSegmentOrDrop(disk: Disk, dir: string, options: RecoverOptions): { base: number | undefined } | undefined {
   try {
-    return readIndexFile(disk, dir, syncedSegmentFileName);
+    return { base: readIndexFile(disk, dir, syncedSegmentFileName) };
   } catch (error) {
     if (!(error instanceof CorruptLogError) || options.onCorruption === 'refuse') throw error;
     options.logger?.error({ dir, err: error }, 'the synced-segment file of the log is corrupt; ignoring it');
     return undefined;
   }
+}
+
+/**
+ * SyncFrontier is how far the log's last completed sync can have reached: the segment
+ * synced-segment names (0: none) and the index the newest sync record at or below it gives.
+ */
+interface SyncFrontier {
+  readonly base: number;
+  readonly index: number;
+}
+
+/**
+ * syncFrontier returns how far the last completed sync can have reached, or undefined when the
+ * log cannot tell (synced-segment unreadable, or a truncation retired the segment it names).
+ * The completed sync named the segment it wrote its record in (the last one then), so that
+ * record, or a newer one, is in a header at or below the named base: every entry a completed
+ * sync covered is at or below the index it gives, unless a later truncation cut it (a Raft
+ * conflict: it was never committed). A segment above the named base, its header and its sync
+ * records, no completed sync covered: what is there reached the disk before the crash only by
+ * chance (the kernel writes dirty pages back on its own, in any order), and so may be torn
+ * anywhere. See scanLive.
+ */
+function syncFrontier(name: { base: number | undefined } | undefined, options: { headers: ReadonlyMap<number, Uint8Array>; stale: readonly StaleSegment[] }): SyncFrontier | undefined {
+  if (name === undefined) return undefined;
+  const base = name.base ?? 0;
+  // A truncation retired the named segment, and with it the records of the syncs that covered it.
+  if (options.stale.some((segment) => segment.baseIndex === base)) return undefined;
+  let newest: SyncRecord | undefined;
+  for (const [headerBase, bytes] of options.headers) {
+    const record = headerBase <= base ? parseSyncRecords(bytes) : undefined;
+    if (record !== undefined && (newest === undefined || record.seq > newest.seq)) newest = record;
+  }
+  return { base, index: newest?.syncedIndex ?? 0 };
 }
 
 function lastIndexOf(segment: ScannedSegment): number {
@@ -336,25 +378,51 @@ function startIndexOf(headerBytes: Uint8Array): number {
   return 'bad' in header ? 0 : header.startIndex;
 }
 
-/** dropLeading drops segments wholly below start: those followed by a segment starting at or before it. */
-function dropLeading(dir: string, bases: readonly number[], start: number, plan: Plan): number[] {
+/**
+ * dropLeading drops segments wholly below start: those followed by a segment starting at or before
+ * it whose header is durable (at or below durableBase: above it, the segment may be one a
+ * truncation's rewrite left torn).
+ */
+function dropLeading(dir: string, bases: readonly number[], options: { start: number; durableBase: number }, plan: Plan): number[] {
+  const { start } = options;
   let first = 0;
-  while (first + 1 < bases.length && bases[first + 1]! <= start) {
+  while (first + 1 < bases.length && bases[first + 1]! <= start && bases[first + 1]! <= options.durableBase) {
     plan.discarded.push({ path: segmentPath(dir, bases[first]!), reason: `below log start ${start}` });
     first++;
   }
   return bases.slice(first);
 }
 
-function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, options: RecoverOptions & { headers: ReadonlyMap<number, Uint8Array> }): void {
+/**
+ * indexFilesTrustedBelow returns the base below which a sealed segment's index file may stand in
+ * for a scan of the segment: a completed sync made both durable, the segment before its index
+ * file. That holds for a segment before the one synced-segment names (the sync that covered that
+ * one's header covered the index file written at the roll to it, or an earlier sync did), unless
+ * a truncation since retired segments (stale ones) at or below it. Elsewhere the kernel may have
+ * written the index file back whole and the segment in part, which the checks of an index file
+ * (length, header, last frame) cannot see.
+ */
+function indexFilesTrustedBelow(name: { base: number | undefined } | undefined, stale: readonly StaleSegment[]): number {
+  if (name?.base === undefined) return 0;
+  return Math.min(name.base, ...stale.map((segment) => segment.baseIndex));
+}
+
+/**
+ * scanLive scans the live segments in log order into plan. Damage a crash can explain ends the log
+ * there: a torn tail of the last segment, as always, and, when the sync frontier is known, any bad
+ * frame past the index it gives, or a bad header or broken chain in a segment above its base, with
+ * only segments above its base after it (written back by the kernel in part before the crash; see
+ * syncFrontier). The rest, and entries missing up to the frontier, is corruption.
+ */
+function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, options: RecoverOptions & { headers: ReadonlyMap<number, Uint8Array>; frontier: SyncFrontier | undefined; indexedBelow: number }): void {
   // One segment in memory at a time, all in one buffer: nothing of a scan keeps a view of its bytes.
   const buffer = new ReadBuffer();
   for (const [i, base] of bases.entries()) {
     const path = segmentPath(dir, base);
     const after = chainPointOf(plan.segments.at(-1));
     const tailAllowed = i === bases.length - 1;
-    // A sealed segment whose index file still describes it is taken unread; the last one is always scanned.
-    const indexed = tailAllowed ? undefined : openIndexed(disk, path, { baseIndex: base, headerBytes: options.headers.get(base)!, after, entryBytesMax: options.entryBytesMax, buffer, logger: options.logger });
+    // A sealed segment whose index file still describes it is taken unread (below indexedBelow); the last one is always scanned.
+    const indexed = tailAllowed || base >= options.indexedBelow ? undefined : openIndexed(disk, path, { baseIndex: base, headerBytes: options.headers.get(base)!, after, entryBytesMax: options.entryBytesMax, buffer, logger: options.logger });
     if (indexed !== undefined) {
       plan.segments.push(indexed);
       plan.indexed.add(path);
@@ -363,27 +431,76 @@ function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan,
     const bytes = readWholeFile(disk, path, buffer);
     const scanned = scanSegment(bytes, { path, baseIndex: base, after, tailAllowed, entryBytesMax: options.entryBytesMax });
     if (scanned.corruption !== undefined) {
+      const rest = bases.slice(i + 1);
+      const soundHeader = (at: number): boolean => isSoundHeader(options.headers.get(at)!, at);
+      if (tornPastFrontier(scanned, { after, rest, soundHeader, frontier: options.frontier })) {
+        planTornCut(dir, plan, { scanned, bytes, rest });
+        break;
+      }
       if (options.onCorruption === 'refuse') throw scanned.corruption;
-      planRepair(disk, dir, { scanned, bytes, after, rest: bases.slice(i + 1), plan, entryBytesMax: options.entryBytesMax });
+      planRepair(disk, dir, { scanned, bytes, after, rest, plan, entryBytesMax: options.entryBytesMax });
       break;
     }
     plan.segments.push(scanned);
   }
   const last = plan.segments.at(-1);
   if (plan.repair === undefined && last !== undefined) {
-    const synced = newestSyncRecord(plan.segments);
-    if (synced !== undefined && synced.syncedIndex > lastIndexOf(last)) {
-      if (options.onCorruption === 'refuse') throw lostSyncedEntries(last, synced.syncedIndex);
-      planLostSyncedEntries(disk, dir, { last, syncedIndex: synced.syncedIndex, plan });
+    const syncedIndex = options.frontier?.index ?? newestSyncRecord(plan.segments)?.syncedIndex ?? 0;
+    if (syncedIndex > lastIndexOf(last)) {
+      if (options.onCorruption === 'refuse') throw lostSyncedEntries(last, syncedIndex);
+      planLostSyncedEntries(disk, dir, { last, syncedIndex, plan });
       return;
     }
   }
   if (last !== undefined && last.frames.length === 0) {
     plan.segments.pop();
-    plan.removedAtOnce.push({ path: last.path, reason: 'segment holds no valid frame' });
+    plan.discarded.push({ path: last.path, reason: 'segment holds no valid frame' });
   } else if (last !== undefined) {
     noteTail(plan, last);
   }
+}
+
+/**
+ * tornPastFrontier says whether the corruption scanned found is a write the crash tore: it starts
+ * past the index the sync frontier gives, and every header at or below the frontier's base, from
+ * this segment's on, is sound. Such a header was durable, and its records count in the frontier:
+ * if it fails its check, that is damage, whatever the index (its records may be the newest). A
+ * sound one may still not follow the segment before it: a truncation rewrote that one, and the
+ * crash came before this one was retired.
+ */
+function tornPastFrontier(
+  scanned: ScannedSegment,
+  options: { after: ChainPoint | undefined; rest: readonly number[]; soundHeader: (base: number) => boolean; frontier: SyncFrontier | undefined },
+): boolean {
+  const { frontier, soundHeader } = options;
+  if (frontier === undefined) return false;
+  const headerKept = scanned.validBytes >= segmentHeaderBytes;
+  const fromIndex = headerKept ? scanned.baseIndex + scanned.frames.length : (options.after?.nextIndex ?? scanned.baseIndex);
+  if (fromIndex <= frontier.index) return false;
+  return [scanned.baseIndex, ...options.rest].every((base) => base > frontier.base || soundHeader(base));
+}
+
+/** isSoundHeader: the bytes parse as a segment header (its crc checks) naming base. */
+function isSoundHeader(headerBytes: Uint8Array, base: number): boolean {
+  const header = parseSegmentHeader(headerBytes);
+  return !('bad' in header) && header.baseIndex === base;
+}
+
+/**
+ * planTornCut ends the log at a torn write found past the sync frontier: the segment keeps its
+ * valid frames (its tail is cut, as a last segment's would be) or goes when its header is not
+ * usable, and every later segment goes. No completed sync covered any of it. They go once the
+ * rest is durable and synced-segment no longer names them (applyPlan).
+ */
+function planTornCut(dir: string, plan: Plan, options: { scanned: ScannedSegment; bytes: Uint8Array; rest: readonly number[] }): void {
+  const { scanned, bytes } = options;
+  const reason = `${scanned.corruption!.reason}, past what a completed sync covered: a torn write`;
+  if (scanned.validBytes >= segmentHeaderBytes) {
+    plan.segments.push({ ...scanned, corruption: undefined, tail: { offset: scanned.validBytes, droppedBytes: bytes.length - scanned.validBytes, reason } });
+  } else {
+    plan.discarded.push({ path: scanned.path, reason });
+  }
+  for (const base of options.rest) plan.discarded.push({ path: segmentPath(dir, base), reason: 'segment after a torn write' });
 }
 
 /**
@@ -513,8 +630,10 @@ function planLostSyncedEntries(disk: Disk, dir: string, options: { last: Scanned
  * - A last segment cut inside its header takes its sync records along: synced-segment tells that
  *   it was synced (lostSyncedSegment), and the repair's bound is unknown (planLostSegment).
  * Not covered: a power loss that makes a sync record durable but not the frames it covers (a disk
- * that reorders writes within one fdatasync) is taken for damage: safe, but the node abstains
- * until refilled; damage below the log's first index (compacted frames still in its first
+ * that reorders writes within one fdatasync, or the kernel's writeback), or a truncation's rewrite
+ * of a segment but not the lowered records before it, or any writeback while a truncation's
+ * retired segments are still on disk (syncFrontier), is taken for damage: safe, but the node
+ * abstains until refilled; damage below the log's first index (compacted frames still in its first
  * segment) cuts the whole log (safe, but the leader must resend it all); and damage to a majority
  * of a group's voters can lose entries (no intact replica may hold them; the group then waits,
  * abstaining, rather than elect).
@@ -607,6 +726,7 @@ async function applyPlan(
     repairTerm: number | undefined;
     syncRecord: { path: string; records: readonly SyncRecord[] } | undefined;
     syncedSegment: number | undefined;
+    stale: readonly StaleSegment[];
     logger: StorageLogger | undefined;
   },
 ): Promise<void> {
@@ -652,13 +772,26 @@ async function applyPlan(
     await disk.fdatasync(file);
     disk.close(file);
   }
-  // Everything kept is durable now: synced-segment names the last segment kept (none when none is).
-  // Before any file goes, so that it never names a base whose file is gone.
-  if (top !== named) (await stageSyncedSegment(disk, dir, top))();
-  for (const { path, reason } of plan.discarded) {
-    disk.unlink(path);
-    logger?.warn({ path, reason }, 'removed log segment');
+  // Everything kept is durable now: synced-segment names the last segment kept (none when none
+  // is), before any other file goes, so that it never names a base whose file is gone, and a
+  // stale segment at the base it named still excuses that base's loss (lostSyncedSegment). Stale
+  // segments at the base it is to name go first, durably: one left there would read as a
+  // truncation that retired the segment named (syncFrontier).
+  const removeDiscarded = (files: readonly { path: string; reason: string }[]): void => {
+    for (const { path, reason } of files) {
+      disk.unlink(path);
+      logger?.warn({ path, reason }, 'removed log segment');
+    }
+  };
+  if (top !== named) {
+    const staleAtTop = new Set(options.stale.filter((segment) => segment.baseIndex === top).map((segment) => segment.path));
+    const first = plan.discarded.filter(({ path }) => staleAtTop.has(path));
+    removeDiscarded(first);
+    if (first.length > 0) await disk.syncDirectory(dir);
+    plan.discarded = plan.discarded.filter(({ path }) => !staleAtTop.has(path));
+    (await stageSyncedSegment(disk, dir, top))();
   }
+  removeDiscarded(plan.discarded);
   for (const name of [startFileName, repairFileName, repairTermFileName, syncedSegmentFileName]) {
     const tmpPath = join(dir, name + tmpSuffix);
     if (disk.exists(tmpPath)) disk.unlink(tmpPath);

@@ -23,7 +23,9 @@
 // write (entries past the last completed sync) from damage (entries it covered that are gone).
 // Those records live in the segment's header, so a last segment cut inside its header takes them
 // along; the file synced-segment names the newest segment a completed sync covered, and such a
-// loss there is damage too (see lostSyncedSegment in log-recovery.ts).
+// loss there is damage too (see lostSyncedSegment in log-recovery.ts). What lies past it, and past
+// the newest record at or below it, no completed sync covered: the kernel may have written any of
+// it back before a crash, in any order, so damage there is a torn write (syncFrontier).
 // open() (log-recovery.ts) cuts a torn tail of the last segment,
 // restores stale segments the live log still chains into, and makes what it keeps durable before
 // it resolves. Anything else is corruption: open() throws CorruptLogError, or, with onCorruption
@@ -367,12 +369,16 @@ export class SegmentedLog {
     const segment = this.segments.at(-1);
     // A sealed segment the log appends to again: its index file would no longer describe it.
     if (segment !== undefined) this.dropIndexFile(segment);
+    // Sync records may name entries about to go: lower both of the new last segment's first, so
+    // that the disk never holds fewer entries than a record says were synced (its writes reach it
+    // in order around the records), even with one record damaged later; and so that the newest
+    // record says so when the truncation retired the segment that held the newest (recovery's
+    // sync frontier).
+    if (segment !== undefined) {
+      this.writeSyncRecord(segment, fromIndex - 1);
+      this.writeSyncRecord(segment, fromIndex - 1);
+    }
     if (segment !== undefined && owner === segment) {
-      // Its sync records may name entries about to go: lower both first, so that the disk never
-      // holds fewer entries than a record says were synced (writes reach it in order), even with
-      // one record damaged later.
-      this.writeSyncRecord(segment, fromIndex - 1);
-      this.writeSyncRecord(segment, fromIndex - 1);
       segment.bytes = this.frames.offset(fromIndex);
       segment.allocated = segment.bytes;
       this.disk.truncate(segment.file, segment.bytes);

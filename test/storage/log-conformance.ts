@@ -391,7 +391,7 @@ class Harness {
   }
 }
 
-function readFile(disk: Disk, path: string): Buffer {
+export function readFile(disk: Disk, path: string): Buffer {
   const file = disk.open(path, { create: false });
   try {
     return Buffer.from(disk.read(file, 0, disk.size(file)));

@@ -11,7 +11,8 @@ import { readIndexFile, syncedSegmentFileName } from '../../src/storage/segment-
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
-import { dataEnd } from './log-conformance.js';
+import { dataEnd, readFile } from './log-conformance.js';
+import { segmentIndexPath } from '../../src/storage/segment-index-file.js';
 
 const dir = '/data/group-5';
 const limits = { segmentBytesMax: 560, entryBytesMax: 200 } as const; // six frames of 78 bytes a segment
@@ -379,5 +380,69 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     const withoutBound = await open(disk, { onCorruption: 'truncate' });
     expect([withoutBound.lastIndex(), withoutBound.repairThroughIndex()]).toEqual([13, undefined]);
     expect(names(disk)).not.toContain('repair-through');
+  });
+
+  describe('writes the kernel wrote back before a crash, no sync covering them', () => {
+    /** afterWriteback reopens logOf20 + entries 21..35 (no sync; segments 25 and 31 rolled) after a crash that kept `kept` of what was written. */
+    async function afterWriteback(kept: (path: string, bytes: Buffer) => Buffer | undefined): Promise<MemoryDisk> {
+      const disk = await logOf20();
+      const log = await open(disk, { onCorruption: 'refuse' });
+      log.append(entriesFrom(21, 15));
+      log.close();
+      const written = new Map(disk.list(dir).map((name) => [`${dir}/${name}`, readFile(disk, `${dir}/${name}`)] as const));
+      disk.crash();
+      for (const [path, bytes] of written) {
+        const back = kept(path, bytes);
+        if (back === undefined) continue;
+        const file = disk.open(path, { create: true });
+        disk.write(file, 0, back);
+        disk.close(file);
+      }
+      return disk;
+    }
+
+    it('a later segment on disk, an earlier one not: a torn write, cut where the synced log ends', async () => {
+      const disk = await afterWriteback((path, bytes) => (path === segment(31) ? bytes : undefined));
+      const log = await open(disk, { onCorruption: 'refuse' });
+      expect([log.lastIndex(), log.repairThroughIndex(), log.recovery.repaired]).toEqual([20, undefined, undefined]);
+      expect(log.recovery.removed.map((file) => file.path)).toEqual(expect.arrayContaining([segment(25), segment(31)]));
+      expect(log.entries(1, 21, Number.POSITIVE_INFINITY).map((entry) => entry.index)).toEqual(entriesFrom(1, 20).map((entry) => entry.index));
+    });
+
+    it('a sealed segment whose index file reached the disk whole but its frames in part: scanned, and cut at the gap', async () => {
+      // Segment 19's index file (written at the roll to 25) and its last frame are on disk, frame 21 is not:
+      // the index file's checks (length, header, last frame) pass.
+      const frame21 = segmentHeaderBytes + 2 * frame;
+      const disk = await afterWriteback((path, bytes) => {
+        if (path === segmentIndexPath(segment(19)) || path === segment(25)) return bytes;
+        if (path === segment(19)) return Buffer.concat([bytes.subarray(0, frame21), Buffer.alloc(frame), bytes.subarray(frame21 + frame)]);
+        return undefined;
+      });
+      const log = await open(disk, { onCorruption: 'refuse' });
+      expect([log.lastIndex(), log.recovery.indexed, log.recovery.repaired]).toEqual([20, [segment(1), segment(7), segment(13)], undefined]);
+      expect(log.entries(15, 21, Number.POSITIVE_INFINITY)).toHaveLength(6);
+    });
+
+    it('damage to what a completed sync covered is still damage, whatever follows it', async () => {
+      const disk = await afterWriteback((path, bytes) => (path === segment(25) || path === segment(31) ? bytes : undefined));
+      disk.flipBit(segment(19), segmentHeaderBytes + frame + 40, 1); // entry 20, synced
+      await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
+      const repaired = await open(disk, { onCorruption: 'truncate' });
+      expect([repaired.lastIndex(), repaired.repairThroughIndex()! >= 20]).toEqual([19, true]);
+    });
+
+    it('the header of the segment synced-segment names zeroed, its sync records with it: damage, though a later segment is torn', async () => {
+      const disk = await afterWriteback((path, bytes) => (path === segment(31) ? bytes : undefined));
+      const file = disk.open(segment(19), { create: false });
+      disk.write(file, 0, new Uint8Array(segmentHeaderBytes));
+      disk.close(file);
+      await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
+    });
+
+    it('a damaged header below the one synced-segment names is damage, though a later segment is torn', async () => {
+      const disk = await afterWriteback((path, bytes) => (path === segment(31) ? bytes : undefined));
+      disk.flipBit(segment(13), 10, 1);
+      await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
+    });
   });
 });
