@@ -23,7 +23,7 @@ import { frameHeaderBytes, segmentFixedHeaderBytes, segmentHeaderBytes } from '.
 
 const segmentMagic = 0x474c4252; // 'RBLG' read as little-endian u32
 const segmentVersion = 2;
-const syncRecordBytes = 24;
+export const syncRecordBytes = 24;
 const typeCodes = { normal: 0, confChange: 1 } as const satisfies Record<EntryType, number>;
 const typesByCode: readonly EntryType[] = ['normal', 'confChange'];
 

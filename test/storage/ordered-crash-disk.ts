@@ -5,12 +5,61 @@
 // last completed syncDirectory, each file with its durable data: crashStates() lists them all. (The
 // simulator's MemoryDisk makes directory operations durable at once, a stronger disk.) Syncs
 // complete when the test says (completeNext), so that it can crash a log in the middle of one.
+//
+// With writeback (a random source), each crash state also comes with a variant in which the
+// kernel wrote back, before the power loss, some of the writes and truncations no fdatasync has
+// covered yet: any of a file's, in any order across files and within a file, except around the
+// writes the caller names barriers (the log's sync records), which reach the disk after the
+// file's writes before them and before its writes after them. Those are the two reorderings the
+// log takes for damage, knowingly (see planRepair in log-recovery.ts).
 import { basename, dirname } from 'node:path/posix';
 import type { Disk, DiskFile } from '../../src/storage/disk.js';
+
+type FileOperation = { kind: 'write'; position: number; data: Buffer; barrier: boolean } | { kind: 'truncate'; length: number };
 
 class Inode {
   current: Buffer = Buffer.alloc(0);
   durable: Buffer = Buffer.alloc(0);
+  /** operations since the inode was made; the first durableThrough of them are in durable. */
+  readonly operations: FileOperation[] = [];
+  durableThrough = 0;
+}
+
+/** WritebackOptions: the random source of the variants, and which writes are barriers. */
+export interface WritebackOptions {
+  readonly random: () => number;
+  readonly isBarrier: (position: number, length: number) => boolean;
+}
+
+function applyOperation(bytes: Buffer, operation: FileOperation): Buffer {
+  if (operation.kind === 'truncate') {
+    const next = Buffer.alloc(operation.length);
+    bytes.copy(next, 0, 0, Math.min(operation.length, bytes.length));
+    return next;
+  }
+  const next = Buffer.alloc(Math.max(bytes.length, operation.position + operation.data.length));
+  bytes.copy(next);
+  next.set(operation.data, operation.position);
+  return next;
+}
+
+/**
+ * writtenBack returns an inode's durable data with a random choice of its pending operations
+ * applied in order: every one up to a random barrier, then a random subset of those before the
+ * next barrier.
+ */
+function writtenBack(inode: Inode, random: () => number): Buffer {
+  const pending = inode.operations.slice(inode.durableThrough);
+  const barriers = pending.flatMap((operation, at) => (operation.kind === 'write' && operation.barrier ? [at] : []));
+  const through = Math.floor(random() * (barriers.length + 1));
+  const from = through === 0 ? 0 : barriers[through - 1]! + 1;
+  const until = barriers[through] ?? pending.length;
+  let bytes = inode.durable;
+  for (const [at, operation] of pending.entries()) {
+    if (at >= until) break;
+    if (at < from || random() < 0.5) bytes = applyOperation(bytes, operation);
+  }
+  return bytes;
 }
 
 type DirectoryOperation = { kind: 'create'; path: string; inode: Inode } | { kind: 'rename'; from: string; to: string } | { kind: 'unlink'; path: string };
@@ -26,6 +75,8 @@ export interface CrashState {
   readonly dirs: ReadonlySet<string>;
   /** at: the operation the crash follows, for the failure message. */
   readonly at: string;
+  /** writtenBack: the state holds writes no fdatasync covered (a writeback variant, or made from one). */
+  readonly writtenBack: boolean;
 }
 
 export class OrderedCrashDisk implements Disk {
@@ -40,7 +91,12 @@ export class OrderedCrashDisk implements Disk {
   /** onOperation, when set, hears of every operation that can change what a crash leaves, before it takes effect. */
   onOperation: ((what: string) => void) | undefined;
 
-  constructor(state?: CrashState) {
+  private readonly writeback: WritebackOptions | undefined;
+  private readonly madeWrittenBack: boolean;
+
+  constructor(state?: CrashState, writeback?: WritebackOptions) {
+    this.writeback = writeback;
+    this.madeWrittenBack = state?.writtenBack ?? false;
     for (const dir of state?.dirs ?? []) this.dirs.add(dir);
     for (const [path, data] of state?.files ?? []) {
       const inode = new Inode();
@@ -96,18 +152,18 @@ export class OrderedCrashDisk implements Disk {
   }
 
   write(file: DiskFile, position: number, data: Uint8Array): void {
-    const inode = this.inodeOf(file);
-    const next = Buffer.alloc(Math.max(inode.current.length, position + data.length));
-    inode.current.copy(next);
-    next.set(data, position);
-    inode.current = next;
+    const barrier = this.writeback?.isBarrier(position, data.length) ?? false;
+    this.change(file, { kind: 'write', position, data: Buffer.from(data), barrier });
   }
 
   truncate(file: DiskFile, length: number): void {
+    this.change(file, { kind: 'truncate', length });
+  }
+
+  private change(file: DiskFile, operation: FileOperation): void {
     const inode = this.inodeOf(file);
-    const next = Buffer.alloc(length);
-    inode.current.copy(next, 0, 0, Math.min(length, inode.current.length));
-    inode.current = next;
+    inode.current = applyOperation(inode.current, operation);
+    inode.operations.push(operation);
   }
 
   close(file: DiskFile): void {
@@ -138,10 +194,14 @@ export class OrderedCrashDisk implements Disk {
   fdatasync(file: DiskFile): Promise<void> {
     const inode = this.inodeOf(file);
     const content = inode.current;
+    const through = inode.operations.length;
     this.onOperation?.(`fdatasync ${basename(file.path)}`);
     return new Promise((resolve) =>
       this.waiting.push(() => {
-        inode.durable = content;
+        if (through > inode.durableThrough) {
+          inode.durable = content;
+          inode.durableThrough = through;
+        }
         this.onOperation?.(`fdatasync ${basename(file.path)} done`);
         resolve();
       }),
@@ -167,7 +227,7 @@ export class OrderedCrashDisk implements Disk {
     return complete !== undefined;
   }
 
-  /** crashStates lists every state a power loss now can leave. */
+  /** crashStates lists every state a power loss now can leave (with writeback, a random variant of each too). */
   crashStates(at: string): CrashState[] {
     const states: CrashState[] = [];
     for (let kept = this.durableOperations; kept <= this.operations.length; kept++) {
@@ -182,7 +242,19 @@ export class OrderedCrashDisk implements Disk {
         }
       }
       const files = new Map([...names].map(([path, inode]) => [path, inode.durable] as const));
-      states.push({ files, dirs: new Set(this.dirs), at: `${at} (directory operations ${kept} of ${this.operations.length} durable)` });
+      const where = `${at} (directory operations ${kept} of ${this.operations.length} durable`;
+      states.push({ files, dirs: new Set(this.dirs), at: `${where})`, writtenBack: this.madeWrittenBack });
+      const writeback = this.writeback;
+      const pending = [...names].filter(([, inode]) => inode.operations.length > inode.durableThrough);
+      if (writeback === undefined || pending.length === 0) continue;
+      const variant = new Map(files);
+      const written: string[] = [];
+      for (const [path, inode] of pending) {
+        if (writeback.random() < 0.5) continue;
+        variant.set(path, writtenBack(inode, writeback.random));
+        written.push(basename(path));
+      }
+      if (written.length > 0) states.push({ files: variant, dirs: new Set(this.dirs), at: `${where}, written back in part: ${written.join(' ')})`, writtenBack: true });
     }
     return states;
   }

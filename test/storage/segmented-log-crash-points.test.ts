@@ -16,12 +16,20 @@ import { expect, it } from 'vitest';
 import type { Entry } from '../../src/raft/types.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { readIndexFile, syncedSegmentFileName } from '../../src/storage/segment-files.js';
+import { syncRecordBytes, syncRecordOffset } from '../../src/storage/frame.js';
 import { seedFromEnv } from './log-conformance.js';
-import { OrderedCrashDisk, type CrashState } from './ordered-crash-disk.js';
+import { OrderedCrashDisk, type CrashState, type WritebackOptions } from './ordered-crash-disk.js';
+import { seededRandom } from './seeded-random.js';
 
 const dir = '/d/log';
 const limits = { segmentBytesMax: 300, entryBytesMax: 60 } as const; // a few entries a segment
 const currentTerm = 100;
+
+/** writeback makes each crash state come with one the kernel's writeback changed (see OrderedCrashDisk). */
+function writeback(seed: number): WritebackOptions {
+  const slots = new Set([syncRecordOffset(0), syncRecordOffset(1)]);
+  return { random: seededRandom(seed), isBarrier: (position, length) => length === syncRecordBytes && slots.has(position) };
+}
 
 type Step =
   | { readonly kind: 'append'; readonly back: number; readonly count: number; readonly newTerm: boolean; readonly size: number }
@@ -86,21 +94,25 @@ function shortfall(log: SegmentedLog, expected: Expected): string | undefined {
 }
 
 /** openChecked opens a state and checks it; with depth > 0, also every state a power loss during that open leaves. */
-async function openChecked(expected: Expected, options: { onCorruption: 'refuse' | 'truncate'; depth: number }, failures: string[]): Promise<void> {
-  const disk = new OrderedCrashDisk(expected.state);
+async function openChecked(expected: Expected, options: { onCorruption: 'refuse' | 'truncate'; depth: number; writeback: WritebackOptions }, failures: string[]): Promise<void> {
+  const disk = new OrderedCrashDisk(expected.state, options.writeback);
+  // Writeback while a truncation's retired segments are still on disk may read as damage (see
+  // syncFrontier): there, and in a crash during that open, it is only required not to lose an
+  // acknowledged entry.
+  const onCorruption = expected.state.writtenBack && holdsStale(expected.state) ? 'truncate' : options.onCorruption;
   const during: Expected[] = [];
   if (options.depth > 0) disk.onOperation = (what) => during.push(...disk.crashStates(`${expected.state.at}, then open: ${what}`).map((state) => ({ ...expected, state })));
   let log: SegmentedLog;
   try {
-    log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption: options.onCorruption, currentTerm }));
+    log = await drive(disk, SegmentedLog.open({ disk, dir, ...limits, onCorruption, currentTerm }));
   } catch (error) {
-    failures.push(`${expected.state.at}: open (${options.onCorruption}) threw ${(error as Error).message}`);
+    failures.push(`${expected.state.at}: open (${onCorruption}) threw ${(error as Error).message}`);
     return;
   }
   const missing = shortfall(log, expected);
   log.close();
   if (missing !== undefined) failures.push(`${expected.state.at}: ${missing}`);
-  for (const state of distinct(during)) await openChecked(state, { ...options, depth: options.depth - 1 }, failures);
+  for (const state of distinct(during)) await openChecked(state, { ...options, onCorruption, depth: options.depth - 1 }, failures);
 }
 
 function distinct(states: readonly Expected[]): Expected[] {
@@ -121,8 +133,7 @@ function distinct(states: readonly Expected[]): Expected[] {
  */
 function withLastSegmentCut(expected: Expected): Expected | undefined {
   const { files } = expected.state;
-  const namedBase = readIndexFile(new OrderedCrashDisk(expected.state), dir, syncedSegmentFileName);
-  if (namedBase !== undefined && [...files.keys()].some((path) => path.startsWith(`${dir}/${String(namedBase).padStart(20, '0')}.log.stale.`))) return undefined;
+  if (inRetiredNameWindow(expected.state)) return undefined;
   const last = [...files.keys()].filter((path) => /\/\d{20}\.log$/.test(path)).sort().at(-1);
   if (last === undefined) return undefined;
   const cut = new Map(files);
@@ -130,9 +141,20 @@ function withLastSegmentCut(expected: Expected): Expected | undefined {
   return { ...expected, state: { ...expected.state, files: cut, at: `${expected.state.at}, ${last.slice(-24)} cut inside its header` } };
 }
 
+/** inRetiredNameWindow: a truncation retired the segment synced-segment names (a stale segment is at its base), and no sync moved the name yet. */
+function inRetiredNameWindow(state: CrashState): boolean {
+  const namedBase = readIndexFile(new OrderedCrashDisk(state), dir, syncedSegmentFileName);
+  return namedBase !== undefined && [...state.files.keys()].some((path) => path.startsWith(`${dir}/${String(namedBase).padStart(20, '0')}.log.stale.`));
+}
+
+/** holdsStale: a truncation's retired segments are still on disk. */
+function holdsStale(state: CrashState): boolean {
+  return [...state.files.keys()].some((path) => path.includes('.log.stale.'));
+}
+
 /** Schedule runs steps against a log on an OrderedCrashDisk, collecting every crash state on the way. */
 class Schedule {
-  private readonly disk = new OrderedCrashDisk();
+  private readonly disk: OrderedCrashDisk;
   private log!: SegmentedLog;
   private term = 1;
   // acknowledged: the last index a completed sync covered (lowered by truncations); entries: their keys.
@@ -142,6 +164,10 @@ class Schedule {
   private inFlight: { sync: Promise<void>; through: number } | undefined;
   private crashStates: Expected[] = [];
   private readonly done: string[] = [];
+
+  constructor(writeback: WritebackOptions) {
+    this.disk = new OrderedCrashDisk(undefined, writeback);
+  }
 
   async start(): Promise<this> {
     this.disk.onOperation = (what) => {
@@ -236,17 +262,18 @@ class Schedule {
 }
 
 /** checkSchedule runs steps and checks every crash state on the way; returns the failures and how many states it checked. */
-async function checkSchedule(steps: readonly Step[]): Promise<{ failures: string[]; checked: number }> {
-  const schedule = await new Schedule().start();
+async function checkSchedule(steps: readonly Step[], writebackSeed: number): Promise<{ failures: string[]; checked: number }> {
+  const schedule = await new Schedule(writeback(writebackSeed)).start();
+  const opening = writeback(writebackSeed + 1);
   const failures: string[] = [];
   let checked = 0;
   try {
     for (const step of steps) {
       for (const expected of await schedule.run(step)) {
         checked++;
-        await openChecked(expected, { onCorruption: 'refuse', depth: 1 }, failures);
+        await openChecked(expected, { onCorruption: 'refuse', depth: 1, writeback: opening }, failures);
         const cut = withLastSegmentCut(expected);
-        if (cut !== undefined) await openChecked(cut, { onCorruption: 'truncate', depth: 1 }, failures);
+        if (cut !== undefined) await openChecked(cut, { onCorruption: 'truncate', depth: 1, writeback: opening }, failures);
         if (failures.length > 0) return { failures, checked };
       }
     }
@@ -259,8 +286,8 @@ async function checkSchedule(steps: readonly Step[]): Promise<{ failures: string
 it('SegmentedLog: no crash point on a disk that keeps the order of directory operations loses an acknowledged entry or reads as damage', async () => {
   let checked = 0;
   await fc.assert(
-    fc.asyncProperty(fc.array(stepArbitrary, { minLength: 1, maxLength: 25 }), async (steps) => {
-      const result = await checkSchedule(steps);
+    fc.asyncProperty(fc.array(stepArbitrary, { minLength: 1, maxLength: 25 }), fc.integer(), async (steps, writebackSeed) => {
+      const result = await checkSchedule(steps, writebackSeed);
       checked += result.checked;
       expect(result.failures.slice(0, 3)).toEqual([]);
     }),
@@ -279,7 +306,7 @@ it('a compaction while a sync is in flight: the segment it drops is still made d
     { kind: 'sync', leaveAfter: 0 },
     { kind: 'compact', percent: 23 },
     { kind: 'sync', leaveAfter: undefined },
-  ]);
+  ], 1);
   expect(failures).toEqual([]);
   expect(checked).toBeGreaterThan(10);
 });
