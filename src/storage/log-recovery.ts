@@ -130,21 +130,20 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   const recordedStart = readStartFileOrDrop(disk, dir, options);
   const plan: Plan = { segments: [], truncated: [], removedAtOnce: [], discarded: [], restored: [], repair: undefined, indexed: new Set() };
   const recordedRepair = readRepairFile(disk, dir, options);
-  const name = readSyncedSegmentOrDrop(disk, dir, options);
-  const syncedSegment = name?.base;
+  const syncedSegment = readSyncedSegmentOrDrop(disk, dir, options);
   const { bases, incomplete } = withoutIncompleteTail(disk, dir, live);
   const lostSegment = lostSyncedSegment(dir, { syncedSegment, bases, incomplete, stale });
   if (lostSegment !== undefined && options.onCorruption === 'refuse') throw lostSegment;
   if (lostSegment === undefined) plan.removedAtOnce.push(...incomplete);
   // Each header read once: for the start index here, and to check a sealed segment's index file.
   const headers = new Map(bases.map((base) => [base, readHeaderBytes(disk, segmentPath(dir, base))]));
-  const frontier = syncFrontier(name, { headers, stale });
+  const frontier = syncFrontier(syncedSegment, { headers, stale });
   // A compactPrefix no sync recorded still counts once a segment created after it is durable (at
   // or below the sync frontier's base, when known: above it, a header may be on disk by chance).
   // Headers that do not parse are ignored here: below the start they are dropped, else scanned.
   const durableHeaders = bases.filter((base) => base <= (frontier?.base ?? Number.POSITIVE_INFINITY));
   const recorded = Math.max(recordedStart ?? 1, ...durableHeaders.map((base) => startIndexOf(headers.get(base)!)));
-  const indexedBelow = indexFilesTrustedBelow(name, stale);
+  const indexedBelow = indexFilesTrustedBelow(syncedSegment, stale);
   const leading = dropLeading(dir, bases, { start: recorded, durableBase: frontier?.base ?? Number.POSITIVE_INFINITY }, plan);
   scanLive(disk, dir, leading, plan, { ...options, headers, frontier, indexedBelow });
   if (lostSegment !== undefined) planLostSegment(disk, dir, plan, { lostSegment, incomplete, start: recorded });
@@ -236,14 +235,15 @@ function readRepairTerm(disk: Disk, dir: string, options: RecoverOptions): numbe
 }
 
 /**
- * readSyncedSegmentOrDrop returns the base synced-segment names (undefined: no file). One that
- * fails its check is refused, or (truncate mode) reported and ignored (undefined is returned): the
- * log then cannot tell a lost last segment from a torn roll this once, nor damage from a write
- * the crash tore (syncFrontier), as before the file existed. Open writes a new one.
+ * readSyncedSegmentOrDrop returns the base synced-segment names (0: no segment), or undefined when
+ * the log cannot tell: the file is missing (the log never removes it) or, in truncate mode, fails
+ * its check (reported; refused otherwise). The log then cannot tell a lost last segment from a
+ * torn roll this once, nor damage from a write the crash tore (syncFrontier), as before the file
+ * existed. Open writes a new one.
  */
-function readSyncedSegmentOrDrop(disk: Disk, dir: string, options: RecoverOptions): { base: number | undefined } | undefined {
+function readSyncedSegmentOrDrop(disk: Disk, dir: string, options: RecoverOptions): number | undefined {
   try {
-    return { base: readIndexFile(disk, dir, syncedSegmentFileName) };
+    return readIndexFile(disk, dir, syncedSegmentFileName);
   } catch (error) {
     if (!(error instanceof CorruptLogError) || options.onCorruption === 'refuse') throw error;
     options.logger?.error({ dir, err: error }, 'the synced-segment file of the log is corrupt; ignoring it');
@@ -262,7 +262,8 @@ interface SyncFrontier {
 
 /**
  * syncFrontier returns how far the last completed sync can have reached, or undefined when the
- * log cannot tell (synced-segment unreadable, or a truncation retired the segment it names).
+ * log cannot tell (synced-segment missing or unreadable, a truncation retired the segment it
+ * names, or that segment's sync records are gone).
  * The completed sync named the segment it wrote its record in (the last one then), so that
  * record, or a newer one, is in a header at or below the named base: every entry a completed
  * sync covered is at or below the index it gives, unless a later truncation cut it (a Raft
@@ -271,17 +272,17 @@ interface SyncFrontier {
  * chance (the kernel writes dirty pages back on its own, in any order), and so may be torn
  * anywhere. See scanLive.
  */
-function syncFrontier(name: { base: number | undefined } | undefined, options: { headers: ReadonlyMap<number, Uint8Array>; stale: readonly StaleSegment[] }): SyncFrontier | undefined {
-  if (name === undefined) return undefined;
-  const base = name.base ?? 0;
+function syncFrontier(base: number | undefined, options: { headers: ReadonlyMap<number, Uint8Array>; stale: readonly StaleSegment[] }): SyncFrontier | undefined {
+  if (base === undefined) return undefined;
   // A truncation retired the named segment, and with it the records of the syncs that covered it.
   if (options.stale.some((segment) => segment.baseIndex === base)) return undefined;
-  let newest: SyncRecord | undefined;
-  for (const [headerBase, bytes] of options.headers) {
-    const record = headerBase <= base ? parseSyncRecords(bytes) : undefined;
-    if (record !== undefined && (newest === undefined || record.seq > newest.seq)) newest = record;
-  }
-  return { base, index: newest?.syncedIndex ?? 0 };
+  // A completed sync that named a segment wrote a record into it (its records only come down to
+  // its base, by a truncation): without a readable one, damage took them, and the newest record
+  // left may be far below what was synced.
+  const named = options.headers.get(base);
+  if (named !== undefined && (parseSyncRecords(named)?.seq ?? 0) === 0) return undefined;
+  const records = [...options.headers].flatMap(([headerBase, bytes]) => (headerBase <= base ? [parseSyncRecords(bytes)] : []));
+  return { base, index: newestOf(records)?.syncedIndex ?? 0 };
 }
 
 function lastIndexOf(segment: ScannedSegment): number {
@@ -335,7 +336,7 @@ function lostSyncedSegment(
   options: { syncedSegment: number | undefined; bases: readonly number[]; incomplete: readonly { path: string; reason: string }[]; stale: readonly StaleSegment[] },
 ): CorruptLogError | undefined {
   const { syncedSegment } = options;
-  if (syncedSegment === undefined || (options.bases.at(-1) ?? 0) >= syncedSegment) return undefined;
+  if (syncedSegment === undefined || syncedSegment === 0 || (options.bases.at(-1) ?? 0) >= syncedSegment) return undefined;
   if (options.stale.some((segment) => segment.baseIndex === syncedSegment)) return undefined;
   const path = segmentPath(dir, syncedSegment);
   const how = options.incomplete.find((file) => file.path === path)?.reason ?? 'segment file missing';
@@ -402,9 +403,9 @@ function dropLeading(dir: string, bases: readonly number[], options: { start: nu
  * written the index file back whole and the segment in part, which the checks of an index file
  * (length, header, last frame) cannot see.
  */
-function indexFilesTrustedBelow(name: { base: number | undefined } | undefined, stale: readonly StaleSegment[]): number {
-  if (name?.base === undefined) return 0;
-  return Math.min(name.base, ...stale.map((segment) => segment.baseIndex));
+function indexFilesTrustedBelow(named: number | undefined, stale: readonly StaleSegment[]): number {
+  if (named === undefined) return 0;
+  return Math.min(named, ...stale.map((segment) => segment.baseIndex));
 }
 
 /**
@@ -563,8 +564,12 @@ function checkAgainstSegment(
 }
 
 function newestSyncRecord(segments: readonly ScannedSegment[]): SyncRecord | undefined {
+  return newestOf(segments.map((segment) => segment.synced));
+}
+
+function newestOf(records: readonly (SyncRecord | undefined)[]): SyncRecord | undefined {
   let newest: SyncRecord | undefined;
-  for (const { synced } of segments) if (synced !== undefined && (newest === undefined || synced.seq > newest.seq)) newest = synced;
+  for (const record of records) if (record !== undefined && (newest === undefined || record.seq > newest.seq)) newest = record;
   return newest;
 }
 
@@ -739,7 +744,7 @@ async function applyPlan(
   if (plan.repair !== undefined) {
     // The segment synced-segment names may be set aside: once the bound is durable, the name comes
     // down to the last segment kept (its header is durable: it is below the one named).
-    const lowerName = named !== undefined && (top ?? 0) < named ? { to: top } : undefined;
+    const lowerName = named !== undefined && (top ?? 0) < named ? { to: top ?? 0 } : undefined;
     await setAside(disk, dir, plan.repair, { throughIndex: options.repairThroughIndex!, term: options.repairTerm, logger, lowerName });
     if (lowerName !== undefined) named = lowerName.to;
   }
@@ -783,13 +788,13 @@ async function applyPlan(
       logger?.warn({ path, reason }, 'removed log segment');
     }
   };
-  if (top !== named) {
+  if ((top ?? 0) !== named) {
     const staleAtTop = new Set(options.stale.filter((segment) => segment.baseIndex === top).map((segment) => segment.path));
     const first = plan.discarded.filter(({ path }) => staleAtTop.has(path));
     removeDiscarded(first);
     if (first.length > 0) await disk.syncDirectory(dir);
     plan.discarded = plan.discarded.filter(({ path }) => !staleAtTop.has(path));
-    (await stageSyncedSegment(disk, dir, top))();
+    (await stageSyncedSegment(disk, dir, top ?? 0))();
   }
   removeDiscarded(plan.discarded);
   for (const name of [startFileName, repairFileName, repairTermFileName, syncedSegmentFileName]) {
@@ -812,7 +817,7 @@ async function setAside(
   disk: Disk,
   dir: string,
   repair: PlannedRepair,
-  options: { throughIndex: number; term: number | undefined; logger: StorageLogger | undefined; lowerName: { to: number | undefined } | undefined },
+  options: { throughIndex: number; term: number | undefined; logger: StorageLogger | undefined; lowerName: { to: number } | undefined },
 ): Promise<void> {
   await writeRepairBound(disk, dir, { throughIndex: options.throughIndex, term: options.term });
   await disk.syncDirectory(dir);

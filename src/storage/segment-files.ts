@@ -154,16 +154,13 @@ export async function stageIndexFile(disk: Disk, dir: string, name: string, inde
 }
 
 /**
- * stageSyncedSegment prepares synced-segment to name base (to go, when undefined) and resolves to
- * the operation that puts it in place, which the caller makes before its unlinks and durable with
- * its next syncDirectory.
+ * stageSyncedSegment prepares synced-segment to name base (0: no segment; the file is never
+ * removed, so that a missing one means the log cannot tell) and resolves to the operation that
+ * puts it in place, which the caller makes before its unlinks and durable with its next
+ * syncDirectory.
  */
-export async function stageSyncedSegment(disk: Disk, dir: string, base: number | undefined): Promise<() => void> {
-  if (base !== undefined) return stageIndexFile(disk, dir, syncedSegmentFileName, base);
-  const path = join(dir, syncedSegmentFileName);
-  return () => {
-    if (disk.exists(path)) disk.unlink(path);
-  };
+export function stageSyncedSegment(disk: Disk, dir: string, base: number): Promise<() => void> {
+  return stageIndexFile(disk, dir, syncedSegmentFileName, base);
 }
 
 /** readStartFile returns the recorded first index, undefined when none. Throws CorruptLogError. */

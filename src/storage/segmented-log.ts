@@ -108,9 +108,9 @@ export class SegmentedLog {
   private syncSeq: number;
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
-  // namedBase: the base synced-segment names on disk (undefined: no file). Each sync names the
+  // namedBase: the base synced-segment names on disk (0: none). Each sync names the
   // newest segment whose header is durable (see stageSyncedSegmentName).
-  private namedBase: number | undefined;
+  private namedBase: number;
   private repairThrough: number | undefined;
   private repairTermValue: number | undefined;
   private readonly logger: StorageLogger | undefined;
@@ -140,7 +140,7 @@ export class SegmentedLog {
       if (!indexed.has(segment.path)) this.writeIndexFile(segment);
     }
     if (this.last < this.start - 1) this.last = this.start - 1;
-    this.namedBase = this.segments.at(-1)?.baseIndex; // recovery named it
+    this.namedBase = this.segments.at(-1)?.baseIndex ?? 0; // recovery named it
     this.checkInvariants();
   }
 
@@ -557,7 +557,7 @@ export class SegmentedLog {
     // From the end: a sync runs this, and the newest durable segment is the last or close to it.
     let position = this.segments.length - 1;
     while (position >= 0 && !this.segments[position]!.headerDurable) position--;
-    const base = this.segments[position]?.baseIndex;
+    const base = this.segments[position]?.baseIndex ?? 0;
     if (base === this.namedBase) return undefined;
     const rename = await stageSyncedSegment(this.disk, this.dir, base);
     return {
@@ -587,8 +587,8 @@ export class SegmentedLog {
       this.repairTermValue = options.term;
     }
     // Before the segments go (the bound is durable): the log restarts below them, and a later roll may reuse a base.
-    (await stageSyncedSegment(this.disk, this.dir, undefined))();
-    this.namedBase = undefined;
+    (await stageSyncedSegment(this.disk, this.dir, 0))();
+    this.namedBase = 0;
     const generation = corruptGenerationNext(this.disk, this.dir);
     const setAside = this.segments.map((segment) => {
       this.dropIndexFile(segment);

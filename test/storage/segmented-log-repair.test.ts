@@ -8,6 +8,7 @@ import type { Entry } from '../../src/raft/types.js';
 import { CorruptLogError } from '../../src/storage/errors.js';
 import { frameHeaderBytes, indexMax, segmentHeaderBytes } from '../../src/storage/limits.js';
 import { readIndexFile, syncedSegmentFileName } from '../../src/storage/segment-files.js';
+import { syncRecordOffset } from '../../src/storage/frame.js';
 import type { StorageLogger } from '../../src/storage/segmented-log.js';
 import { SegmentedLog } from '../../src/storage/segmented-log.js';
 import { MemoryDisk } from '../sim/memory-disk.js';
@@ -352,7 +353,8 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
     await log.sync();
     await log.discardForRepair({ nextIndex: 2 });
     expect([log.firstIndex(), log.lastIndex(), log.repairThroughIndex()]).toEqual([2, 1, 20]);
-    expect(names(disk)).toEqual(['00000000000000000007.log.corrupt-1', '00000000000000000013.log.corrupt-1', '00000000000000000019.log.corrupt-1', 'log-start', 'repair-through']);
+    expect(names(disk)).toEqual(['00000000000000000007.log.corrupt-1', '00000000000000000013.log.corrupt-1', '00000000000000000019.log.corrupt-1', 'log-start', 'repair-through', 'synced-segment']);
+    expect(readSyncedSegment(disk)).toBe(0); // no segment, said so: a missing file would mean the log cannot tell
     log.close();
     const reopened = await open(disk, { onCorruption: 'refuse' });
     expect([reopened.firstIndex(), reopened.lastIndex(), reopened.repairThroughIndex()]).toEqual([2, 1, 20]);
@@ -437,6 +439,33 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
       disk.write(file, 0, new Uint8Array(segmentHeaderBytes));
       disk.close(file);
       await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
+    });
+
+    it('the sync records of the segment synced-segment names zeroed with its first frame: damage, not a cut past an older record', async () => {
+      for (const from of [syncRecordOffset(0), syncRecordOffset(1)]) {
+        // One sync of 22 entries: the only record with a seq is in segment 19's header (slot 1).
+        const disk = new MemoryDisk();
+        const log = await open(disk, { onCorruption: 'refuse' });
+        log.append(entriesFrom(1, 22));
+        await drive(disk, log.sync());
+        log.close();
+        const file = disk.open(segment(19), { create: false });
+        disk.write(file, from, new Uint8Array(segmentHeaderBytes + 10 - from));
+        disk.close(file);
+        await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
+        const repaired = await open(disk, { onCorruption: 'truncate' });
+        expect([from, Math.max(repaired.lastIndex(), repaired.repairThroughIndex() ?? 0) >= 22]).toEqual([from, true]);
+      }
+    });
+
+    it('synced-segment missing (the log never removes it): damage is damage, as before the file existed', async () => {
+      const disk = await afterWriteback(() => undefined);
+      disk.unlink(`${dir}/${syncedSegmentFileName}`);
+      disk.flipBit(segment(7), segmentHeaderBytes + frame + 40, 1); // entry 8, synced
+      await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
+      const fresh = new MemoryDisk();
+      (await open(fresh, { onCorruption: 'refuse' })).close();
+      expect(readSyncedSegment(fresh)).toBe(0); // a new log says it names no segment
     });
 
     it('a damaged header below the one synced-segment names is damage, though a later segment is torn', async () => {
