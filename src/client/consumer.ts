@@ -9,7 +9,7 @@ import { NotLeaderError, OffsetOutOfRangeError, RaftbusError, UnknownPartitionEr
 import { decodeRecords, logOverheadBytes } from '../partition/record-batch.js';
 import { defaultRecordBatchLimits } from '../partition/limits.js';
 import type { BrokerClient } from './broker-client.js';
-import { GroupMembership, type AssignorName } from './group-membership.js';
+import { GroupMembership, type AssignorName, type Generation } from './group-membership.js';
 
 export type OffsetReset = 'earliest' | 'latest' | 'none';
 
@@ -100,6 +100,8 @@ export class Consumer {
   private readonly autoCommitIntervalMs: number;
   private lastCommitMs = Date.now();
   private cooperative = false;
+  /** rejoining: a join in flight and the topics it subscribes; poll waits for it no longer than maxWaitMs. */
+  private rejoining: { readonly topics: string[]; readonly generation: Promise<Generation> } | undefined;
   private readonly listener: RebalanceListener | undefined;
 
   constructor(options: ConsumerOptions) {
@@ -152,16 +154,39 @@ export class Consumer {
   private async syncGroup(): Promise<void> {
     const group = this.group;
     if (group === undefined || this.subscription === undefined) return;
-    const topics = await this.resolveSubscription();
-    if (!sameList(topics, this.subscribedTopics)) group.rejoinNeeded = true;
-    if (!group.rejoinNeeded) {
-      if (this.autoCommit && Date.now() - this.lastCommitMs >= this.autoCommitIntervalMs) await this.commit().catch(() => undefined);
-      return;
+    if (this.rejoining === undefined) {
+      const topics = await this.resolveSubscription();
+      if (!sameList(topics, this.subscribedTopics)) group.rejoinNeeded = true;
+      if (!group.rejoinNeeded) {
+        if (this.autoCommit && Date.now() - this.lastCommitMs >= this.autoCommitIntervalMs) await this.commit().catch(() => undefined);
+        return;
+      }
+      if (group.fenced) await this.lose();
+      const owned = [...this.assignments.values()].map(({ topic, partition }) => ({ topic, partition }));
+      if (!this.cooperative) await this.revoke(owned);
+      const generation = group.join(topics, this.cooperative ? owned : []);
+      generation.catch(() => undefined); // its error is thrown by the poll that takes its outcome
+      this.rejoining = { topics, generation };
     }
-    if (group.fenced) await this.lose();
-    const owned = [...this.assignments.values()].map(({ topic, partition }) => ({ topic, partition }));
-    if (!this.cooperative) await this.revoke(owned);
-    const generation = await group.join(topics, this.cooperative ? owned : []);
+    // A rebalance waits for every member to rejoin, and the others' rejoins may wait for this poll to
+    // return (one loop polling several members, say): as Kafka's poll(timeout), do not wait for it
+    // longer than a fetch would. Meanwhile the member reads the partitions it still owns (cooperative).
+    const rejoining = this.rejoining;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.maxWaitMs)));
+    let generation: Generation | undefined;
+    try {
+      generation = await Promise.race([rejoining.generation, waited]);
+    } catch (error) {
+      if (this.rejoining === rejoining) this.rejoining = undefined;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    // Still rebalancing, or a concurrent poll took this outcome.
+    if (generation === undefined || this.rejoining !== rejoining) return;
+    this.rejoining = undefined;
+    const topics = rejoining.topics;
     if (generation.lost) await this.lose();
     this.subscribedTopics = topics;
     this.cooperative = generation.assignor === 'cooperative-sticky';
