@@ -8,7 +8,10 @@
 // first) everything before rejoining; cooperative-sticky keeps what it keeps and revokes after. Every
 // coordinator request retries retriable errors with backoff (re-finding the coordinator) for 30 s.
 // Deviations, on purpose: one bootstrap address; auto.offset.reset is 'earliest' without a
-// ListOffsets round trip; a poll that throws is retried by the application after a backoff.
+// ListOffsets round trip; a poll that throws is retried by the application after a backoff; a poll
+// waits for its rejoin to finish (the SDK's waits at most maxWaitMs and leaves the join running for
+// a later poll: each simulated member polls in its own loop, so no member's poll waits on
+// another's, which is what that prevents).
 import { IllegalGenerationError, NotCoordinatorError, RaftbusError, UnknownMemberIdError } from '../../src/errors.js';
 import type { JoinAnswer, JoinRequest } from '../../src/groups/coordinator.js';
 import type { AssignorName } from '../../src/groups/assignors.js';
