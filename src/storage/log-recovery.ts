@@ -410,10 +410,10 @@ function indexFilesTrustedBelow(named: number | undefined, stale: readonly Stale
 
 /**
  * scanLive scans the live segments in log order into plan. Damage a crash can explain ends the log
- * there: a torn tail of the last segment, as always, and, when the sync frontier is known, any bad
- * frame past the index it gives, or a bad header or broken chain in a segment above its base, with
- * only segments above its base after it (written back by the kernel in part before the crash; see
- * syncFrontier). The rest, and entries missing up to the frontier, is corruption.
+ * there: a torn tail of the last segment, as always, and, when the sync frontier is known, damage
+ * past the index it gives, unless a header at or below its base fails its check (see
+ * tornPastFrontier: written back by the kernel in part before the crash). The rest, and entries
+ * missing up to the frontier, is corruption.
  */
 function scanLive(disk: Disk, dir: string, bases: readonly number[], plan: Plan, options: RecoverOptions & { headers: ReadonlyMap<number, Uint8Array>; frontier: SyncFrontier | undefined; indexedBelow: number }): void {
   // One segment in memory at a time, all in one buffer: nothing of a scan keeps a view of its bytes.
