@@ -141,10 +141,10 @@ export async function recoverLog(disk: Disk, dir: string, options: RecoverOption
   // A compactPrefix no sync recorded still counts once a segment created after it is durable (at
   // or below the sync frontier's base, when known: above it, a header may be on disk by chance).
   // Headers that do not parse are ignored here: below the start they are dropped, else scanned.
-  const durableHeaders = bases.filter((base) => base <= (frontier?.base ?? Number.POSITIVE_INFINITY));
-  const recorded = Math.max(recordedStart ?? 1, ...durableHeaders.map((base) => startIndexOf(headers.get(base)!)));
+  const durableBase = frontier?.base ?? Number.POSITIVE_INFINITY;
+  const recorded = Math.max(recordedStart ?? 1, ...bases.filter((base) => base <= durableBase).map((base) => startIndexOf(headers.get(base)!)));
   const indexedBelow = indexFilesTrustedBelow(syncedSegment, stale);
-  const leading = dropLeading(dir, bases, { start: recorded, durableBase: frontier?.base ?? Number.POSITIVE_INFINITY }, plan);
+  const leading = dropLeading(dir, bases, { start: recorded, durableBase }, plan);
   scanLive(disk, dir, leading, plan, { ...options, headers, frontier, indexedBelow });
   if (lostSegment !== undefined) planLostSegment(disk, dir, plan, { lostSegment, incomplete, start: recorded });
   if (plan.repair === undefined) {

@@ -73,6 +73,23 @@ describe('consumer groups', () => {
     await Promise.all(survivors.map((consumer) => consumer.close()));
   }, 120_000);
 
+  it('one loop polling two members in turn: a rebalance completes without dropping either', async () => {
+    // A poll that waited for the whole rebalance would hold the loop while the rebalance waits for
+    // the other member's poll: its deadline would drop that member, which then loses its partitions.
+    const lost: string[] = [];
+    const first = member('serial', { rebalanceListener: { onPartitionsLost: (partitions) => void lost.push(...partitions.map((tp) => `${tp.topic}-${tp.partition}`)) } });
+    while (assigned(first).length < 6) await first.poll();
+    const second = member('serial');
+    const settled = (): boolean => assigned(first).length === 3 && assigned(second).length === 3;
+    for (const deadline = Date.now() + 25_000; Date.now() < deadline && !settled(); ) {
+      await second.poll();
+      await first.poll();
+    }
+    expect(lost).toEqual([]);
+    expect([...assigned(first), ...assigned(second)].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+    await Promise.all([first.close(), second.close()]);
+  }, 60_000);
+
   it('a restarted member resumes from the committed offsets; a zombie\'s commit is refused', async () => {
     const first = member('resume', { autoCommit: false });
     const records: ConsumerRecord[] = [];
