@@ -150,9 +150,8 @@ function withTail(
 
 /**
  * findFrameAfter looks, byte by byte after a bad frame, for a frame that is well formed and either
- * ends the data (the file, or zeros to its end: the room a log grows ahead) or is followed by a
- * frame that chains from it. Returns its offset, or undefined. Only recovery calls it: on a
- * segment's first bad frame, and on what a repair cuts away.
+ * ends the file or is followed by a frame that chains from it. Returns its offset, or undefined.
+ * Only recovery calls it: on a segment's first bad frame, and on what a repair cuts away.
  */
 function findFrameAfter(bytes: Uint8Array, options: { offset: number; expectedIndex: number; entryBytesMax: number }): number | undefined {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -165,7 +164,6 @@ function findFrameAfter(bytes: Uint8Array, options: { offset: number; expectedIn
     if (index < options.expectedIndex || index > indexMaxHere) continue;
     const next = q + frameBytes(dataBytes);
     if (next === bytes.length) return q;
-    if (allZero(bytes, next)) return q;
     const storedCrc = buffer.readUInt32LE(q);
     const following = checkFrame(bytes, next, { prevCrc: storedCrc, entryBytesMax: options.entryBytesMax });
     if (following.kind === 'frame') return q;

@@ -458,19 +458,6 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
       }
     });
 
-    it('the same zeros in a last segment whose one later frame is followed by the room grown ahead: damage, not a torn tail', async () => {
-      for (const from of [syncRecordOffset(0), syncRecordOffset(1)]) {
-        // logOf20: segment 19 holds 19 and 20, then zeros; the only record with a seq is in its header.
-        const disk = await logOf20();
-        const file = disk.open(segment(19), { create: false });
-        disk.write(file, from, new Uint8Array(segmentHeaderBytes + 10 - from));
-        disk.close(file);
-        await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
-        const repaired = await open(disk, { onCorruption: 'truncate' });
-        expect([from, repaired.lastIndex(), repaired.repairThroughIndex()]).toEqual([from, 18, 20]);
-      }
-    });
-
     it('synced-segment missing (the log never removes it): damage is damage, as before the file existed', async () => {
       const disk = await afterWriteback(() => undefined);
       disk.unlink(`${dir}/${syncedSegmentFileName}`);
