@@ -6,12 +6,14 @@
 //   36 sync record slot 0   60 sync record slot 1
 // startIndex is the log's first index when the segment was created: a compactPrefix that no sync
 // recorded yet still takes effect once a segment written after it reaches the disk.
-// Sync record (syncRecordBytes = 24), written in place by every sync of the log's last segment:
+// Sync record (syncRecordBytes = 24), written in place into the header of a segment:
 //   0 u64 seq   8 u64 syncedIndex   16 u32 zero   20 u32 crc32c of bytes [0, 20)
-// seq counts the log's syncs; record seq goes to slot seq % 2, so a write torn by a crash leaves
-// the other slot, the sync before, intact. syncedIndex is the log's last index when that sync
-// began: every entry up to it was on disk once the sync completed, so a log found ending below it
-// lost entries to damage, not to a crash (see log-recovery.ts).
+// seq counts the log's records; record seq goes to slot seq % 2, so that one write damaged leaves
+// the record before it in the other slot. A record is written when the log rolls to the segment
+// (in its header's first write), after each completed sync, and by a truncation; syncedIndex names
+// entries already durable when it is written, never more, so that a log found ending below it
+// lost entries to damage, not to a crash, in whatever order the kernel wrote pages back (see
+// SegmentedLog.writeSyncRecord and log-recovery.ts).
 // Frame, one per entry (frameHeaderBytes = 28, then the payload):
 //   0 u32 crc   4 u32 dataBytes   8 u64 index   16 u64 term   24 u8 type   25..27 zero   28 data
 // A frame's crc is crc32c over bytes [4, 28 + dataBytes) seeded with the crc of the frame before it
@@ -155,19 +157,26 @@ export function encodeSyncRecord(record: SyncRecord): Buffer {
 /** parseSyncRecords returns the newest valid sync record of a segment's header, if any. */
 export function parseSyncRecords(bytes: Uint8Array): SyncRecord | undefined {
   let newest: SyncRecord | undefined;
-  for (const offset of [syncRecordOffset(0), syncRecordOffset(1)]) {
-    if (bytes.length < offset + syncRecordBytes) continue;
-    const buffer = asBuffer(bytes).subarray(offset, offset + syncRecordBytes);
-    if (crc32c(buffer.subarray(0, 20)) !== buffer.readUInt32LE(20)) continue;
-    const record = { seq: readU64(buffer, 0), syncedIndex: readU64(buffer, 8) };
-    if (newest === undefined || record.seq > newest.seq) newest = record;
+  for (const record of parseSyncSlots(bytes)) {
+    if (record !== undefined && (newest === undefined || record.seq > newest.seq)) newest = record;
   }
   return newest;
 }
 
+/** parseSyncSlots returns both sync record slots of a segment's header, undefined where one fails its check. */
+export function parseSyncSlots(bytes: Uint8Array): readonly [SyncRecord | undefined, SyncRecord | undefined] {
+  const slot = (offset: number): SyncRecord | undefined => {
+    if (bytes.length < offset + syncRecordBytes) return undefined;
+    const buffer = asBuffer(bytes).subarray(offset, offset + syncRecordBytes);
+    if (crc32c(buffer.subarray(0, 20)) !== buffer.readUInt32LE(20)) return undefined;
+    return { seq: readU64(buffer, 0), syncedIndex: readU64(buffer, 8) };
+  };
+  return [slot(syncRecordOffset(0)), slot(syncRecordOffset(1))];
+}
+
 /**
  * encodeSegmentHeader returns the header bytes of a segment starting at baseIndex, both sync
- * records zero (seq 0, below every sync's: the log's newest record stays in the segment before).
+ * records zero (seq 0, below every real record's); the log puts its roll's record in one.
  */
 export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   const buffer = Buffer.alloc(segmentHeaderBytes);

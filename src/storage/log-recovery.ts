@@ -10,7 +10,7 @@ import type { Disk } from './disk.js';
 import { CorruptLogError } from './errors.js';
 import { indexMax, segmentHeaderBytes } from './limits.js';
 import { EntryIndex } from './entry-index.js';
-import { checkFrame, encodeSyncRecord, parseSegmentHeader, parseSyncRecords, syncRecordOffset } from './frame.js';
+import { checkFrame, encodeSyncRecord, parseSegmentHeader, parseSyncRecords, parseSyncSlots, syncRecordOffset } from './frame.js';
 import type { SegmentIndex } from './segment-index-file.js';
 import { decodeSegmentIndex, listSegmentIndexFiles, segmentIndexPath } from './segment-index-file.js';
 import type { SyncRecord } from './frame.js';
@@ -252,7 +252,7 @@ function readSyncedSegmentOrDrop(disk: Disk, dir: string, options: RecoverOption
 }
 
 /**
- * SyncFrontier is how far the log's last completed sync can have reached: the segment
+ * SyncFrontier is how far the records on disk say completed syncs reached: the segment
  * synced-segment names (0: none) and the index the newest sync record at or below it gives.
  */
 interface SyncFrontier {
@@ -261,25 +261,28 @@ interface SyncFrontier {
 }
 
 /**
- * syncFrontier returns how far the last completed sync can have reached, or undefined when the
- * log cannot tell (synced-segment missing or unreadable, a truncation retired the segment it
- * names, or that segment's sync records are gone).
- * The completed sync named the segment it wrote its record in (the last one then), so that
- * record, or a newer one, is in a header at or below the named base: every entry a completed
- * sync covered is at or below the index it gives, unless a later truncation cut it (a Raft
- * conflict: it was never committed). A segment above the named base, its header and its sync
- * records, no completed sync covered: what is there reached the disk before the crash only by
- * chance (the kernel writes dirty pages back on its own, in any order), and so may be torn
- * anywhere. See scanLive.
+ * syncFrontier returns how far the records on disk say completed syncs reached, or undefined
+ * when the log cannot tell (synced-segment missing or unreadable, a truncation retired the
+ * segment it names, or that segment's sync records are damaged or gone).
+ * A record names only entries a completed sync had made durable before it was written
+ * (SegmentedLog.writeSyncRecord), so every entry at or below the index is on disk unless damage
+ * took it, or a later truncation cut it (a Raft conflict: never committed). A segment's header
+ * holds a record from its roll on, so the named segment, made durable by a completed sync,
+ * holds one. Past the index lie the entries of the last syncs whose records had not reached the
+ * disk yet, and what no sync covered: a segment above the named base, its header and records,
+ * and frames past the index, reached the disk before the crash only by chance (the kernel writes
+ * dirty pages back on its own, in any order), and so may be torn anywhere. See scanLive.
  */
 function syncFrontier(base: number | undefined, options: { headers: ReadonlyMap<number, Uint8Array>; stale: readonly StaleSegment[] }): SyncFrontier | undefined {
   if (base === undefined) return undefined;
   // A truncation retired the named segment, and with it the records of the syncs that covered it.
   if (options.stale.some((segment) => segment.baseIndex === base)) return undefined;
-  // A completed sync that named a segment wrote a record into it (its records only come down to
-  // its base, by a truncation): without a readable one, damage took them, and the newest record
-  // left may be far below what was synced.
+  // The named segment's header holds a record from its roll on, and every record written is
+  // whole: a slot that fails its check is damage (or a record write torn by the crash), and the
+  // record left in the other slot may be far below what was synced. So is a header without a
+  // record (one written before headers carried one from their roll).
   const named = options.headers.get(base);
+  if (named !== undefined && parseSyncSlots(named).some((record) => record === undefined)) return undefined;
   if (named !== undefined && (parseSyncRecords(named)?.seq ?? 0) === 0) return undefined;
   const records = [...options.headers].flatMap(([headerBase, bytes]) => (headerBase <= base ? [parseSyncRecords(bytes)] : []));
   return { base, index: newestOf(records)?.syncedIndex ?? 0 };
@@ -490,12 +493,12 @@ function isSoundHeader(headerBytes: Uint8Array, base: number): boolean {
 /**
  * planTornCut ends the log at a torn write found past the sync frontier: the segment keeps its
  * valid frames (its tail is cut, as a last segment's would be) or goes when its header is not
- * usable, and every later segment goes. No completed sync covered any of it. They go once the
- * rest is durable and synced-segment no longer names them (applyPlan).
+ * usable, and every later segment goes. No record on disk says a completed sync covered any of
+ * it. They go once the rest is durable and synced-segment no longer names them (applyPlan).
  */
 function planTornCut(dir: string, plan: Plan, options: { scanned: ScannedSegment; bytes: Uint8Array; rest: readonly number[] }): void {
   const { scanned, bytes } = options;
-  const reason = `${scanned.corruption!.reason}, past what a completed sync covered: a torn write`;
+  const reason = `${scanned.corruption!.reason}, past what the sync records cover: a torn write`;
   if (scanned.validBytes >= segmentHeaderBytes) {
     plan.segments.push({ ...scanned, corruption: undefined, tail: { offset: scanned.validBytes, droppedBytes: bytes.length - scanned.validBytes, reason } });
   } else {
@@ -634,9 +637,10 @@ function planLostSyncedEntries(disk: Disk, dir: string, options: { last: Scanned
  *   damage, and gets the same repair with the recorded index as its bound.
  * - A last segment cut inside its header takes its sync records along: synced-segment tells that
  *   it was synced (lostSyncedSegment), and the repair's bound is unknown (planLostSegment).
- * Not covered: a power loss that makes a sync record durable but not the frames it covers (a disk
- * that reorders writes within one fdatasync, or the kernel's writeback), or a truncation's rewrite
- * of a segment but not the lowered records before it, or any writeback while a truncation's
+ * Not covered: damage to the entries of the last sync before a crash when its record had not
+ * reached the disk (records are written after their sync, so that none is ever on disk ahead of
+ * the frames it names): cut as a torn write. A truncation's rewrite of a segment on disk but not
+ * the lowered records before it, or any writeback while a truncation's
  * retired segments are still on disk (syncFrontier), is taken for damage: safe, but the node
  * abstains until refilled; damage below the log's first index (compacted frames still in its first
  * segment) cuts the whole log (safe, but the leader must resend it all); and damage to a majority
@@ -772,9 +776,13 @@ async function applyPlan(
       logger?.warn({ ...cut }, 'truncated torn tail of log');
     }
     if (plan.repair?.cut?.path === segment.path) disk.truncate(file, plan.repair.cut.offset);
-    const { syncRecord } = options;
-    if (syncRecord?.path === segment.path) for (const record of syncRecord.records) disk.write(file, syncRecordOffset(record.seq), encodeSyncRecord(record));
     await disk.fdatasync(file);
+    // The records after the entries they name are durable, never with them (SegmentedLog.writeSyncRecord).
+    const { syncRecord } = options;
+    if (syncRecord?.path === segment.path) {
+      for (const record of syncRecord.records) disk.write(file, syncRecordOffset(record.seq), encodeSyncRecord(record));
+      await disk.fdatasync(file);
+    }
     disk.close(file);
   }
   // Everything kept is durable now: synced-segment names the last segment kept (none when none

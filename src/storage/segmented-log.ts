@@ -18,9 +18,11 @@
 // at the next sync(). So a crash before sync() leaves the state of the last completed sync, and a
 // crash during one leaves a prefix of a state the log had since, never a mix: frames chain their
 // CRCs (each is seeded with the previous frame's), so a frame or segment written after a different
-// predecessor fails its check. Each sync() with new appends or truncations also records, in the
-// last segment's header, the index it syncs through (frame.ts), so that open() can tell a torn
-// write (entries past the last completed sync) from damage (entries it covered that are gone).
+// predecessor fails its check. Each completed sync() also records, in the header of the newest
+// segment it made durable, the index it synced through (frame.ts), so that open() can tell a torn
+// write (entries past the last completed sync) from damage (entries it covered that are gone). The
+// record is written after the sync, durable with the next one: written before, the kernel could
+// put it on disk ahead of the entries it names. A roll writes one too, in the new header.
 // Those records live in the segment's header, so a last segment cut inside its header takes them
 // along; the file synced-segment names the newest segment a completed sync covered, and such a
 // loss there is damage too (see lostSyncedSegment in log-recovery.ts). What lies past it, and past
@@ -103,8 +105,13 @@ export class SegmentedLog {
   // index file still open (a sync in progress holds some that indexFiles no longer lists).
   private indexFiles = new Map<Segment, IndexFile>();
   private readonly openIndexFiles = new Set<IndexFile>();
-  // entriesChanged: an append or truncation since the last sync record; syncSeq numbers the next one.
-  private entriesChanged = false;
+  // durableThrough: every entry through it is on disk (a completed sync covered it; no truncation
+  // since). Sync records claim no more than it, so that none can reach the disk ahead of the entries
+  // it names (see sync). claimed: what the newest record written claims. syncSeq numbers the next.
+  private durableThrough: number;
+  private claimed: number;
+  // pendingThrough: the index each sync not yet complete covers; a truncation lowers them.
+  private readonly pendingThrough = new Set<{ through: number }>();
   private syncSeq: number;
   private syncTail: Promise<void> = Promise.resolve();
   private closed = false;
@@ -140,6 +147,9 @@ export class SegmentedLog {
       if (!indexed.has(segment.path)) this.writeIndexFile(segment);
     }
     if (this.last < this.start - 1) this.last = this.start - 1;
+    // Recovery made every entry it kept durable, and its records say so.
+    this.durableThrough = this.last;
+    this.claimed = this.last;
     this.namedBase = this.segments.at(-1)?.baseIndex ?? 0; // recovery named it
     this.checkInvariants();
   }
@@ -263,7 +273,6 @@ export class SegmentedLog {
     segment.bytes += bytes;
     this.last += count;
     this.dirty.add(segment);
-    this.entriesChanged = true;
     return count;
   }
 
@@ -343,7 +352,13 @@ export class SegmentedLog {
     if (sealed !== undefined) this.trim(sealed);
     const file = this.disk.open(path, { create: true });
     this.disk.truncate(file, 0);
-    this.disk.write(file, 0, encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc }));
+    // The header carries a record from the start, so that once a sync makes it durable, the segment
+    // synced-segment names holds one (recovery's sync frontier). It claims only what is durable.
+    const header = encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc });
+    const seq = this.syncSeq++;
+    header.set(encodeSyncRecord({ seq, syncedIndex: this.durableThrough }), syncRecordOffset(seq));
+    this.claimed = this.durableThrough;
+    this.disk.write(file, 0, header);
     const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, allocated: limits.segmentHeaderBytes, closed: false, headerDurable: false };
     if (this.segments.length === 0) this.frames.reset(baseIndex);
     this.segments.push(segment);
@@ -369,14 +384,17 @@ export class SegmentedLog {
     const segment = this.segments.at(-1);
     // A sealed segment the log appends to again: its index file would no longer describe it.
     if (segment !== undefined) this.dropIndexFile(segment);
+    // Entries from fromIndex on are no longer durable, nor are those a sync in flight covers.
+    this.durableThrough = Math.min(this.durableThrough, fromIndex - 1);
+    for (const pending of this.pendingThrough) pending.through = Math.min(pending.through, fromIndex - 1);
     // Sync records may name entries about to go: lower both of the new last segment's first, so
     // that the disk never holds fewer entries than a record says were synced (its writes reach it
     // in order around the records), even with one record damaged later; and so that the newest
     // record says so when the truncation retired the segment that held the newest (recovery's
     // sync frontier).
-    if (segment !== undefined) {
-      this.writeSyncRecord(segment, fromIndex - 1);
-      this.writeSyncRecord(segment, fromIndex - 1);
+    if (segment !== undefined && this.claimed > this.durableThrough) {
+      this.writeSyncRecord(segment, this.durableThrough);
+      this.writeSyncRecord(segment, this.durableThrough);
     }
     if (segment !== undefined && owner === segment) {
       segment.bytes = this.frames.offset(fromIndex);
@@ -387,7 +405,6 @@ export class SegmentedLog {
     if (segment === undefined) this.frames.reset(fromIndex);
     else this.frames.keep(keep);
     this.last = fromIndex - 1;
-    this.entriesChanged = true;
     this.checkInvariants();
   }
 
@@ -459,31 +476,51 @@ export class SegmentedLog {
    */
   sync(): Promise<void> {
     this.assertOpen();
-    const active = this.segments.at(-1);
-    if (this.entriesChanged && active !== undefined) this.writeSyncRecord(active, this.last);
-    this.entriesChanged = false;
+    const covers = { through: this.last };
+    this.pendingThrough.add(covers);
     const repaired = this.repairThrough !== undefined && this.holdsWhatRepairOwes(this.repairThrough) ? this.repairThrough : undefined;
     const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
-    const work = { start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired };
+    const work = { covers, start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired };
     this.dirty = new Set();
     this.indexFiles = new Map();
     this.stalePaths = [];
     this.compacted = [];
     this.startDirty = false;
     this.directoryDirty = false;
-    const run = this.syncTail.then(() => this.syncOnce(work));
+    const run = this.syncTail.then(() => this.syncOnce(work)).finally(() => this.pendingThrough.delete(covers));
     this.syncTail = run.catch(() => undefined);
     return run;
   }
 
   /**
-   * writeSyncRecord writes the next sync record into segment's header (made durable with the
-   * segment): the log held entries through syncedIndex when the writes before it were issued.
+   * writeSyncRecord writes the next sync record into segment's header, durable at the next sync
+   * that covers the segment, or whenever the kernel writes it back: every entry through
+   * syncedIndex must be on disk already (durableThrough), so that in no order of writeback does a
+   * record reach the disk ahead of an entry it names.
    */
   private writeSyncRecord(segment: Segment, syncedIndex: number): void {
+    assert(syncedIndex <= this.durableThrough, 'sync record ahead of the durable log', { syncedIndex, durableThrough: this.durableThrough });
     const seq = this.syncSeq++;
     this.disk.write(segment.file, syncRecordOffset(seq), encodeSyncRecord({ seq, syncedIndex }));
+    this.claimed = syncedIndex;
     this.dirty.add(segment);
+  }
+
+  /**
+   * recordSynced is the end of a sync that covered entries through `through`: they are durable now,
+   * and a record in the newest segment whose header is durable says so. That record is written
+   * after the fdatasync, not before it: written before, the kernel could put it on disk ahead of
+   * the entries it names, and a crash then would read as entries lost. It becomes durable with the
+   * next sync (or the kernel's writeback), so the entries of the last sync before a crash may have
+   * no record: damage to them would pass for a torn write, the price of never a false alarm.
+   */
+  private recordSynced(through: number): void {
+    this.durableThrough = Math.max(this.durableThrough, through);
+    if (this.claimed >= this.durableThrough) return;
+    let position = this.segments.length - 1;
+    while (position >= 0 && !this.segments[position]!.headerDurable) position--;
+    const segment = this.segments[position];
+    if (segment !== undefined && !segment.closed) this.writeSyncRecord(segment, this.durableThrough);
   }
 
   /**
@@ -500,6 +537,7 @@ export class SegmentedLog {
   }
 
   private async syncOnce(work: {
+    covers: { through: number };
     start: number | undefined;
     dirty: Segment[];
     indexFiles: IndexFile[];
@@ -523,6 +561,7 @@ export class SegmentedLog {
       await this.disk.fdatasync(segment.file);
       segment.headerDurable = true;
     }
+    if (!this.closed) this.recordSynced(work.covers.through);
     for (const index of work.indexFiles) {
       if (index.closed) continue;
       await this.disk.fdatasync(index.file);
@@ -604,6 +643,10 @@ export class SegmentedLog {
     const droppedFromIndex = this.start;
     this.start = options.nextIndex;
     this.last = options.nextIndex - 1;
+    // The log restarts empty: no record may claim an entry it does not hold.
+    this.durableThrough = Math.min(this.durableThrough, this.last);
+    this.claimed = Math.min(this.claimed, this.last);
+    for (const pending of this.pendingThrough) pending.through = Math.min(pending.through, this.last);
     this.logger?.error({ dir: this.dir, droppedFromIndex, droppedThroughIndex: owed, nextIndex: options.nextIndex, setAside }, 'log set aside for repair; it restarts empty');
     this.checkInvariants();
   }

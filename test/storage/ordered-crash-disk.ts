@@ -8,10 +8,12 @@
 //
 // With writeback (a random source), each crash state also comes with a variant in which the
 // kernel wrote back, before the power loss, some of the writes and truncations no fdatasync has
-// covered yet: any of a file's, in any order across files and within a file, except around the
-// writes the caller names barriers (the log's sync records), which reach the disk after the
-// file's writes before them and before its writes after them. Those are the two reorderings the
-// log takes for damage, knowingly (see planRepair in log-recovery.ts).
+// covered yet: any of a file's, in any order across files and within a file, except that the
+// writes the caller names barriers (the log's sync records) reach the disk before the file's
+// writes after them. That is the reordering the log takes for damage, knowingly: a truncation's
+// rewrite ahead of the records it lowered first (see truncateSuffix in segmented-log.ts). A
+// barrier may reach the disk ahead of the writes before it: a record names only entries a
+// completed sync made durable.
 import { basename, dirname } from 'node:path/posix';
 import type { Disk, DiskFile } from '../../src/storage/disk.js';
 
@@ -45,19 +47,19 @@ function applyOperation(bytes: Buffer, operation: FileOperation): Buffer {
 
 /**
  * writtenBack returns an inode's durable data with a random choice of its pending operations
- * applied in order: every one up to a random barrier, then a random subset of those before the
+ * applied in order: every barrier up to a random one, and a random subset of the rest before the
  * next barrier.
  */
 function writtenBack(inode: Inode, random: () => number): Buffer {
   const pending = inode.operations.slice(inode.durableThrough);
   const barriers = pending.flatMap((operation, at) => (operation.kind === 'write' && operation.barrier ? [at] : []));
   const through = Math.floor(random() * (barriers.length + 1));
-  const from = through === 0 ? 0 : barriers[through - 1]! + 1;
   const until = barriers[through] ?? pending.length;
   let bytes = inode.durable;
   for (const [at, operation] of pending.entries()) {
     if (at >= until) break;
-    if (at < from || random() < 0.5) bytes = applyOperation(bytes, operation);
+    const landed = operation.kind === 'write' && operation.barrier;
+    if (landed || random() < 0.5) bytes = applyOperation(bytes, operation);
   }
   return bytes;
 }

@@ -411,6 +411,21 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
       expect(log.entries(1, 21, Number.POSITIVE_INFINITY).map((entry) => entry.index)).toEqual(entriesFrom(1, 20).map((entry) => entry.index));
     });
 
+    it('a sync cut short by a power loss, its segment header written back and its new frames not: no damage', async () => {
+      const disk = await logOf20(new MemoryDisk({ syncMode: 'manual' }));
+      const log = await open(disk, { onCorruption: 'refuse' });
+      log.append(entriesFrom(21, 2)); // into segment 19, after 19 and 20
+      const sync = log.sync();
+      const header = readFile(disk, segment(19)).subarray(0, segmentHeaderBytes);
+      await crashAfter(disk, sync, 0, () => log.close());
+      const file = disk.open(segment(19), { create: false });
+      disk.write(file, 0, header);
+      disk.close(file);
+      // A record written before the sync's fdatasync would be in that header, naming 22.
+      const reopened = await open(disk, { onCorruption: 'refuse' });
+      expect([reopened.lastIndex(), reopened.repairThroughIndex(), reopened.recovery.repaired]).toEqual([20, undefined, undefined]);
+    });
+
     it('a sealed segment whose index file reached the disk whole but its frames in part: scanned, and cut at the gap', async () => {
       // Segment 19's index file (written at the roll to 25) and its last frame are on disk, frame 21 is not:
       // the index file's checks (length, header, last frame) pass.
