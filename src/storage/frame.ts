@@ -9,10 +9,10 @@
 // Sync record (syncRecordBytes = 24), written in place into the header of a segment:
 //   0 u64 seq   8 u64 syncedIndex   16 u32 zero   20 u32 crc32c of bytes [0, 20)
 // seq counts the log's records; record seq goes to slot seq % 2, so that one write damaged leaves
-// the record before it in the other slot. A record is written when the log rolls to the segment
-// (in its header's first write), after each completed sync, and by a truncation; syncedIndex names
-// entries already durable when it is written, never more, so that a log found ending below it
-// lost entries to damage, not to a crash, in whatever order the kernel wrote pages back (see
+// the record before it in the other slot. A record is written after a completed sync that made
+// new entries durable, by a truncation (lowered) and by recovery; syncedIndex names entries
+// already durable when it is written, never more, so that a log found ending below it lost
+// entries to damage, not to a crash, in whatever order the kernel wrote pages back (see
 // SegmentedLog.writeSyncRecord and log-recovery.ts).
 // Frame, one per entry (frameHeaderBytes = 28, then the payload):
 //   0 u32 crc   4 u32 dataBytes   8 u64 index   16 u64 term   24 u8 type   25..27 zero   28 data
@@ -134,7 +134,7 @@ export interface SegmentHeader {
   readonly prevCrc: number;
 }
 
-/** SyncRecord is what one sync of the log recorded: its sequence number and the last index it covered. */
+/** SyncRecord is one record of a header: its sequence number, and the index through which the log was durable when it was written. */
 export interface SyncRecord {
   readonly seq: number;
   readonly syncedIndex: number;
@@ -176,7 +176,7 @@ export function parseSyncSlots(bytes: Uint8Array): readonly [SyncRecord | undefi
 
 /**
  * encodeSegmentHeader returns the header bytes of a segment starting at baseIndex, both sync
- * records zero (seq 0, below every real record's); the log puts its roll's record in one.
+ * records zero (seq 0, below every real record's: the log's newest record stays in the segment before).
  */
 export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   const buffer = Buffer.alloc(segmentHeaderBytes);

@@ -266,10 +266,9 @@ interface SyncFrontier {
  * segment it names, or that segment's sync records are damaged or gone).
  * A record names only entries a completed sync had made durable before it was written
  * (SegmentedLog.writeSyncRecord), so every entry at or below the index is on disk unless damage
- * took it, or a later truncation cut it (a Raft conflict: never committed). A segment's header
- * holds a record from its roll on, so the named segment, made durable by a completed sync,
- * holds one. Past the index lie the entries of the last syncs whose records had not reached the
- * disk yet, and what no sync covered: a segment above the named base, its header and records,
+ * took it, or a later truncation cut it (a Raft conflict: never committed). Past it lie the
+ * entries of the last syncs whose records had not reached the disk yet (the next sync called after
+ * a record makes it durable), and what no sync covered: a segment above the named base, its header and records,
  * and frames past the index, reached the disk before the crash only by chance (the kernel writes
  * dirty pages back on its own, in any order), and so may be torn anywhere. See scanLive.
  */
@@ -277,13 +276,11 @@ function syncFrontier(base: number | undefined, options: { headers: ReadonlyMap<
   if (base === undefined) return undefined;
   // A truncation retired the named segment, and with it the records of the syncs that covered it.
   if (options.stale.some((segment) => segment.baseIndex === base)) return undefined;
-  // The named segment's header holds a record from its roll on, and every record written is
-  // whole: a slot that fails its check is damage (or a record write torn by the crash), and the
-  // record left in the other slot may be far below what was synced. So is a header without a
-  // record (one written before headers carried one from their roll).
+  // Every record is written whole, and a new header holds two (seq 0): a slot of the named
+  // segment that fails its check is damage (or a record write torn by the crash), and what the
+  // other slot, or an older header, says may be far below what was synced.
   const named = options.headers.get(base);
   if (named !== undefined && parseSyncSlots(named).some((record) => record === undefined)) return undefined;
-  if (named !== undefined && (parseSyncRecords(named)?.seq ?? 0) === 0) return undefined;
   const records = [...options.headers].flatMap(([headerBase, bytes]) => (headerBase <= base ? [parseSyncRecords(bytes)] : []));
   return { base, index: newestOf(records)?.syncedIndex ?? 0 };
 }
@@ -637,8 +634,8 @@ function planLostSyncedEntries(disk: Disk, dir: string, options: { last: Scanned
  *   damage, and gets the same repair with the recorded index as its bound.
  * - A last segment cut inside its header takes its sync records along: synced-segment tells that
  *   it was synced (lostSyncedSegment), and the repair's bound is unknown (planLostSegment).
- * Not covered: damage to the entries of the last sync before a crash when its record had not
- * reached the disk (records are written after their sync, so that none is ever on disk ahead of
+ * Not covered: damage to the entries of the last sync before a crash (the last few, with syncs
+ * started back to back) when its record had not reached the disk (records are written after their sync, so that none is ever on disk ahead of
  * the frames it names): cut as a torn write. A truncation's rewrite of a segment on disk but not
  * the lowered records before it, or any writeback while a truncation's
  * retired segments are still on disk (syncFrontier), is taken for damage: safe, but the node

@@ -18,16 +18,18 @@
 // at the next sync(). So a crash before sync() leaves the state of the last completed sync, and a
 // crash during one leaves a prefix of a state the log had since, never a mix: frames chain their
 // CRCs (each is seeded with the previous frame's), so a frame or segment written after a different
-// predecessor fails its check. Each completed sync() also records, in the header of the newest
-// segment it made durable, the index it synced through (frame.ts), so that open() can tell a torn
-// write (entries past the last completed sync) from damage (entries it covered that are gone). The
-// record is written after the sync, durable with the next one: written before, the kernel could
-// put it on disk ahead of the entries it names. A roll writes one too, in the new header.
+// predecessor fails its check. Each completed sync() that made new entries durable also records,
+// in the header of the newest segment whose header is durable, the index it synced through
+// (frame.ts), so that open() can tell a torn write (entries past the last completed sync) from
+// damage (entries it covered that are gone). The record is written after the sync, durable with
+// the next one called after it: written before, the kernel could put it on disk ahead of the
+// entries it names.
 // Those records live in the segment's header, so a last segment cut inside its header takes them
 // along; the file synced-segment names the newest segment a completed sync covered, and such a
 // loss there is damage too (see lostSyncedSegment in log-recovery.ts). What lies past it, and past
-// the newest record at or below it, no completed sync covered: the kernel may have written any of
-// it back before a crash, in any order, so damage there is a torn write (syncFrontier).
+// the newest record at or below it, is what no completed sync covered and what the last ones did
+// whose records had not reached the disk yet: the kernel may have written any of it back before a
+// crash, in any order, so damage there is a torn write (syncFrontier).
 // open() (log-recovery.ts) cuts a torn tail of the last segment,
 // restores stale segments the live log still chains into, and makes what it keeps durable before
 // it resolves. Anything else is corruption: open() throws CorruptLogError, or, with onCorruption
@@ -107,7 +109,8 @@ export class SegmentedLog {
   private readonly openIndexFiles = new Set<IndexFile>();
   // durableThrough: every entry through it is on disk (a completed sync covered it; no truncation
   // since). Sync records claim no more than it, so that none can reach the disk ahead of the entries
-  // it names (see sync). claimed: what the newest record written claims. syncSeq numbers the next.
+  // it names (see sync). claimed: what the newest record in a live segment's header claims (0:
+  // none). syncSeq numbers the next record.
   private durableThrough: number;
   private claimed: number;
   // pendingThrough: the index each sync not yet complete covers; a truncation lowers them.
@@ -352,13 +355,7 @@ export class SegmentedLog {
     if (sealed !== undefined) this.trim(sealed);
     const file = this.disk.open(path, { create: true });
     this.disk.truncate(file, 0);
-    // The header carries a record from the start, so that once a sync makes it durable, the segment
-    // synced-segment names holds one (recovery's sync frontier). It claims only what is durable.
-    const header = encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc });
-    const seq = this.syncSeq++;
-    header.set(encodeSyncRecord({ seq, syncedIndex: this.durableThrough }), syncRecordOffset(seq));
-    this.claimed = this.durableThrough;
-    this.disk.write(file, 0, header);
+    this.disk.write(file, 0, encodeSegmentHeader({ baseIndex, startIndex: this.start, prevCrc }));
     const segment: Segment = { baseIndex, path, prevCrc, file, bytes: limits.segmentHeaderBytes, allocated: limits.segmentHeaderBytes, closed: false, headerDurable: false };
     if (this.segments.length === 0) this.frames.reset(baseIndex);
     this.segments.push(segment);
@@ -396,6 +393,7 @@ export class SegmentedLog {
       this.writeSyncRecord(segment, this.durableThrough);
       this.writeSyncRecord(segment, this.durableThrough);
     }
+    if (segment === undefined) this.claimed = 0; // the records went with the segments
     if (segment !== undefined && owner === segment) {
       segment.bytes = this.frames.offset(fromIndex);
       segment.allocated = segment.bytes;
@@ -493,8 +491,8 @@ export class SegmentedLog {
   }
 
   /**
-   * writeSyncRecord writes the next sync record into segment's header, durable at the next sync
-   * that covers the segment, or whenever the kernel writes it back: every entry through
+   * writeSyncRecord writes the next sync record into segment's header, durable at the next sync()
+   * called after it (which covers the segment), or whenever the kernel writes it back: every entry through
    * syncedIndex must be on disk already (durableThrough), so that in no order of writeback does a
    * record reach the disk ahead of an entry it names.
    */
@@ -511,8 +509,10 @@ export class SegmentedLog {
    * and a record in the newest segment whose header is durable says so. That record is written
    * after the fdatasync, not before it: written before, the kernel could put it on disk ahead of
    * the entries it names, and a crash then would read as entries lost. It becomes durable with the
-   * next sync (or the kernel's writeback), so the entries of the last sync before a crash may have
-   * no record: damage to them would pass for a torn write, the price of never a false alarm.
+   * next sync() called after it (or the kernel's writeback), so the entries of the last sync before
+   * a crash may have no record (of the last few, when a caller starts syncs before earlier ones
+   * complete, as the Raft host does not): damage to them would pass for a torn write, the price of
+   * never a false alarm.
    */
   private recordSynced(through: number): void {
     this.durableThrough = Math.max(this.durableThrough, through);
@@ -645,7 +645,7 @@ export class SegmentedLog {
     this.last = options.nextIndex - 1;
     // The log restarts empty: no record may claim an entry it does not hold.
     this.durableThrough = Math.min(this.durableThrough, this.last);
-    this.claimed = Math.min(this.claimed, this.last);
+    this.claimed = 0; // the records went with the segments
     for (const pending of this.pendingThrough) pending.through = Math.min(pending.through, this.last);
     this.logger?.error({ dir: this.dir, droppedFromIndex, droppedThroughIndex: owed, nextIndex: options.nextIndex, setAside }, 'log set aside for repair; it restarts empty');
     this.checkInvariants();

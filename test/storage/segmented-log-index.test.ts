@@ -108,10 +108,11 @@ describe('SegmentedLog index files', () => {
 
   it('never hides a segment replaced behind its back: another of the same length fails the last-frame check', async () => {
     const disk = await logOf20();
-    // The same indexes, terms and sizes, other payloads from 7 on: only the frames' crcs tell them apart.
-    const other = new MemoryDisk();
+    const other = await logOf20(new MemoryDisk());
+    // The same indexes, terms and sizes, other payloads: only the frames' crcs tell them apart.
     const log = await SegmentedLog.open({ disk: other, dir, ...limits });
-    log.append([...entriesFrom(1, 6), ...entriesFrom(7, 14, 1, 9)]);
+    log.truncateSuffix(7);
+    log.append(entriesFrom(7, 14, 1, 9));
     await log.sync();
     log.close();
     const replacement = other.durableContent(segment(7));
