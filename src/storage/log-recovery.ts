@@ -267,10 +267,11 @@ interface SyncFrontier {
  * A record names only entries a completed sync had made durable before it was written
  * (SegmentedLog.writeSyncRecord), so every entry at or below the index is on disk unless damage
  * took it, or a later truncation cut it (a Raft conflict: never committed). Past it lie the
- * entries of the last syncs whose records had not reached the disk yet (the next sync called after
- * a record makes it durable), and what no sync covered: a segment above the named base, its header and records,
- * and frames past the index, reached the disk before the crash only by chance (the kernel writes
- * dirty pages back on its own, in any order), and so may be torn anywhere. See scanLive.
+ * entries of the last syncs whose records had not reached the disk yet (the next sync called
+ * after a record makes it durable), and what no sync covered: a segment above the named base,
+ * its header and records, and frames past the index, reached the disk before the crash only by
+ * chance (the kernel writes dirty pages back on its own, in any order), and so may be torn
+ * anywhere. See scanLive.
  */
 function syncFrontier(base: number | undefined, options: { headers: ReadonlyMap<number, Uint8Array>; stale: readonly StaleSegment[] }): SyncFrontier | undefined {
   if (base === undefined) return undefined;
@@ -635,14 +636,14 @@ function planLostSyncedEntries(disk: Disk, dir: string, options: { last: Scanned
  * - A last segment cut inside its header takes its sync records along: synced-segment tells that
  *   it was synced (lostSyncedSegment), and the repair's bound is unknown (planLostSegment).
  * Not covered: damage to the entries of the last sync before a crash (the last few, with syncs
- * started back to back) when its record had not reached the disk (records are written after their sync, so that none is ever on disk ahead of
- * the frames it names): cut as a torn write. A truncation's rewrite of a segment on disk but not
- * the lowered records before it, or any writeback while a truncation's
- * retired segments are still on disk (syncFrontier), is taken for damage: safe, but the node
- * abstains until refilled; damage below the log's first index (compacted frames still in its first
- * segment) cuts the whole log (safe, but the leader must resend it all); and damage to a majority
- * of a group's voters can lose entries (no intact replica may hold them; the group then waits,
- * abstaining, rather than elect).
+ * started back to back) when its record had not reached the disk (records are written after
+ * their sync, so that none is ever on disk ahead of the frames it names): cut as a torn write.
+ * A truncation's rewrite of a segment on disk but not the lowered records before it, or any
+ * writeback while a truncation's retired segments are still on disk (syncFrontier), is taken
+ * for damage: safe, but the node abstains until refilled; damage below the log's first index
+ * (compacted frames still in its first segment) cuts the whole log (safe, but the leader must
+ * resend it all); and damage to a majority of a group's voters can lose entries (no intact
+ * replica may hold them; the group then waits, abstaining, rather than elect).
  */
 function planRepair(
   disk: Disk,

@@ -491,10 +491,10 @@ export class SegmentedLog {
   }
 
   /**
-   * writeSyncRecord writes the next sync record into segment's header, durable at the next sync()
-   * called after it (which covers the segment), or whenever the kernel writes it back: every entry through
-   * syncedIndex must be on disk already (durableThrough), so that in no order of writeback does a
-   * record reach the disk ahead of an entry it names.
+   * writeSyncRecord writes the next sync record into segment's header, durable at the next
+   * sync() called after it (which covers the segment), or whenever the kernel writes it back:
+   * every entry through syncedIndex must be on disk already (durableThrough), so that in no order
+   * of writeback does a record reach the disk ahead of an entry it names.
    */
   private writeSyncRecord(segment: Segment, syncedIndex: number): void {
     assert(syncedIndex <= this.durableThrough, 'sync record ahead of the durable log', { syncedIndex, durableThrough: this.durableThrough });
