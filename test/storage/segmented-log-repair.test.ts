@@ -426,6 +426,17 @@ describe('SegmentedLog repair (onCorruption: truncate)', () => {
       expect([reopened.lastIndex(), reopened.repairThroughIndex(), reopened.recovery.repaired]).toEqual([20, undefined, undefined]);
     });
 
+    it('the records an open writes for the entries it kept are durable before it resolves: damage to them after a power loss is damage', async () => {
+      const disk = await logOf20(new MemoryDisk({ syncMode: 'manual' }));
+      const log = await open(disk, { onCorruption: 'refuse' });
+      log.append(entriesFrom(21, 2)); // never synced: a kill -9 leaves them in the page cache
+      log.close();
+      (await open(disk, { onCorruption: 'refuse' })).close(); // makes 21 and 22 durable, and says so
+      disk.crash();
+      disk.flipBit(segment(19), segmentHeaderBytes + 2 * frame + 40, 1); // entry 21
+      await expect(open(disk, { onCorruption: 'refuse' })).rejects.toThrow(CorruptLogError);
+    });
+
     it('a sealed segment whose index file reached the disk whole but its frames in part: scanned, and cut at the gap', async () => {
       // Segment 19's index file (written at the roll to 25) and its last frame are on disk, frame 21 is not:
       // the index file's checks (length, header, last frame) pass.
