@@ -109,10 +109,8 @@ export class SegmentedLog {
   private readonly openIndexFiles = new Set<IndexFile>();
   // durableThrough: every entry through it is on disk (a completed sync covered it; no truncation
   // since). Sync records claim no more than it, so that none can reach the disk ahead of the entries
-  // it names (see sync). claimed: what the newest record in a live segment's header claims (0:
-  // none). syncSeq numbers the next record.
+  // it names (see sync). syncSeq numbers the next record.
   private durableThrough: number;
-  private claimed: number;
   // pendingThrough: the index each sync not yet complete covers; a truncation lowers them.
   private readonly pendingThrough = new Set<{ through: number }>();
   private syncSeq: number;
@@ -152,7 +150,6 @@ export class SegmentedLog {
     if (this.last < this.start - 1) this.last = this.start - 1;
     // Recovery made every entry it kept durable, and its records say so.
     this.durableThrough = this.last;
-    this.claimed = this.last;
     this.namedBase = this.segments.at(-1)?.baseIndex ?? 0; // recovery named it
     this.checkInvariants();
   }
@@ -382,18 +379,16 @@ export class SegmentedLog {
     // A sealed segment the log appends to again: its index file would no longer describe it.
     if (segment !== undefined) this.dropIndexFile(segment);
     // Entries from fromIndex on are no longer durable, nor are those a sync in flight covers.
-    this.durableThrough = Math.min(this.durableThrough, fromIndex - 1);
-    for (const pending of this.pendingThrough) pending.through = Math.min(pending.through, fromIndex - 1);
+    this.forgetDurableAfter(fromIndex - 1);
     // Sync records may name entries about to go: lower both of the new last segment's first, so
     // that the disk never holds fewer entries than a record says were synced (its writes reach it
     // in order around the records), even with one record damaged later; and so that the newest
     // record says so when the truncation retired the segment that held the newest (recovery's
     // sync frontier).
-    if (segment !== undefined && this.claimed > this.durableThrough) {
+    if (segment !== undefined) {
       this.writeSyncRecord(segment, this.durableThrough);
       this.writeSyncRecord(segment, this.durableThrough);
     }
-    if (segment === undefined) this.claimed = 0; // the records went with the segments
     if (segment !== undefined && owner === segment) {
       segment.bytes = this.frames.offset(fromIndex);
       segment.allocated = segment.bytes;
@@ -500,7 +495,6 @@ export class SegmentedLog {
     assert(syncedIndex <= this.durableThrough, 'sync record ahead of the durable log', { syncedIndex, durableThrough: this.durableThrough });
     const seq = this.syncSeq++;
     this.disk.write(segment.file, syncRecordOffset(seq), encodeSyncRecord({ seq, syncedIndex }));
-    this.claimed = syncedIndex;
     this.dirty.add(segment);
   }
 
@@ -515,12 +509,23 @@ export class SegmentedLog {
    * never a false alarm.
    */
   private recordSynced(through: number): void {
-    this.durableThrough = Math.max(this.durableThrough, through);
-    if (this.claimed >= this.durableThrough) return;
+    if (through <= this.durableThrough) return; // nothing new: the records already say as much
+    this.durableThrough = through;
+    const segment = this.newestDurableSegment();
+    if (segment !== undefined && !segment.closed) this.writeSyncRecord(segment, through);
+  }
+
+  /** forgetDurableAfter: entries past index are going (a truncation), and with them what syncs in flight cover. */
+  private forgetDurableAfter(index: number): void {
+    this.durableThrough = Math.min(this.durableThrough, index);
+    for (const pending of this.pendingThrough) pending.through = Math.min(pending.through, index);
+  }
+
+  /** newestDurableSegment is the last segment whose header a completed fdatasync covered (from the end: it is the last or close to it). */
+  private newestDurableSegment(): Segment | undefined {
     let position = this.segments.length - 1;
     while (position >= 0 && !this.segments[position]!.headerDurable) position--;
-    const segment = this.segments[position];
-    if (segment !== undefined && !segment.closed) this.writeSyncRecord(segment, this.durableThrough);
+    return this.segments[position];
   }
 
   /**
@@ -593,10 +598,7 @@ export class SegmentedLog {
    * go of (truncated, compacted) stops being named at the sync that unlinks its file, no later.
    */
   private async stageSyncedSegmentName(): Promise<{ put: () => void } | undefined> {
-    // From the end: a sync runs this, and the newest durable segment is the last or close to it.
-    let position = this.segments.length - 1;
-    while (position >= 0 && !this.segments[position]!.headerDurable) position--;
-    const base = this.segments[position]?.baseIndex ?? 0;
+    const base = this.newestDurableSegment()?.baseIndex ?? 0;
     if (base === this.namedBase) return undefined;
     const rename = await stageSyncedSegment(this.disk, this.dir, base);
     return {
@@ -644,9 +646,7 @@ export class SegmentedLog {
     this.start = options.nextIndex;
     this.last = options.nextIndex - 1;
     // The log restarts empty: no record may claim an entry it does not hold.
-    this.durableThrough = Math.min(this.durableThrough, this.last);
-    this.claimed = 0; // the records went with the segments
-    for (const pending of this.pendingThrough) pending.through = Math.min(pending.through, this.last);
+    this.forgetDurableAfter(this.last);
     this.logger?.error({ dir: this.dir, droppedFromIndex, droppedThroughIndex: owed, nextIndex: options.nextIndex, setAside }, 'log set aside for repair; it restarts empty');
     this.checkInvariants();
   }
