@@ -39,6 +39,18 @@ export interface HardStateStore {
 /** commitWriteMs: how often commit indexes that moved are written (unsynced) to the state store. */
 const commitWriteMs = 1000;
 
+/**
+ * A round whose one barrier is a single log's sync of one entry of at most inlineSyncBytesMax
+ * bytes flushes on the event loop (NodeDisk.fdatasync, inline): a caller waiting for each write
+ * before the next, where nothing queues behind the flush and the round would only wait for it. On
+ * the thread pool, the hand-off to a worker thread and back waits for a free core twice when the
+ * cores are busy (the README's "The metadata quorum" has the figures). Everything else goes to the
+ * pool: several barriers overlap there, and under load (rounds of many entries) the event loop
+ * reads and decodes the next requests while the disk flushes, which makes the next round bigger;
+ * blocked instead, a pipelined producer's rounds shrank to a third and its rate fell by as much.
+ */
+const inlineSyncBytesMax = 64 * 1024;
+
 export interface RaftTiming {
   readonly tickMs: number;
   readonly electionTicks: number;
@@ -534,14 +546,14 @@ export class RaftHost {
     const snapshots = work.filter(({ ready }) => ready.snapshot !== undefined);
     await Promise.all(snapshots.map(({ hosted, ready }) => hosted.options.snapshots.save(ready.snapshot!)));
     const termOrVote: { group: GroupId; hardState: HardState }[] = [];
-    const syncs: Promise<void>[] = [];
+    const logSyncs: { log: DurableRaftStorage['log']; loneEntry: boolean }[] = [];
     for (const { hosted, ready } of work) {
       const storage = hosted.options.storage;
       if (ready.snapshot !== undefined) storage.installSnapshot(ready.snapshot);
       if (ready.entries.length > 0) storage.append(ready.entries);
       if (ready.entries.length > 0 || ready.snapshot !== undefined) {
-        syncs.push(storage.log.sync());
-        this.syncs++;
+        const loneEntry = ready.snapshot === undefined && ready.entries.length === 1 && ready.entries[0]!.data.length <= inlineSyncBytesMax;
+        logSyncs.push({ log: storage.log, loneEntry });
       }
       if (ready.hardState === undefined) continue;
       const previous = storage.hardState();
@@ -549,6 +561,9 @@ export class RaftHost {
       if (previous.term !== ready.hardState.term || previous.vote !== ready.hardState.vote) termOrVote.push({ group: hosted.options.group, hardState: ready.hardState });
       else this.commitsToWrite.set(hosted.options.group, ready.hardState);
     }
+    const inline = logSyncs.length === 1 && logSyncs[0]!.loneEntry && termOrVote.length === 0;
+    const syncs = logSyncs.map(({ log }) => log.sync({ inline }));
+    this.syncs += syncs.length;
     // Term and vote must be durable before a message leaves. A commit index alone can be re-learned
     // from the leader: it is written lazily, without fsync, at most every commitWriteMs.
     if (termOrVote.length > 0) {

@@ -53,8 +53,13 @@ export interface Disk {
   unlink(path: string): void;
   /** removeTree removes a directory and everything under it (no-op when missing); asynchronous, as a big tree takes a while. */
   removeTree(dir: string): Promise<void>;
-  /** fdatasync resolves once every write and truncate of file issued before the call is durable. */
-  fdatasync(file: DiskFile): Promise<void>;
+  /**
+   * fdatasync resolves once every write and truncate of file issued before the call is durable.
+   * With inline, a real disk makes the call on the calling thread, which waits for the device,
+   * instead of on a worker thread: see NodeDisk.fdatasync for when that is worth it. Either way the
+   * outcome arrives as the promise's, never as a thrown error.
+   */
+  fdatasync(file: DiskFile, options?: { readonly inline?: boolean }): Promise<void>;
   /** syncDirectory resolves once every create, rename and unlink in dir so far is durable. */
   syncDirectory(dir: string): Promise<void>;
 }

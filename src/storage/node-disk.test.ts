@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -28,5 +28,19 @@ describe('NodeDisk', () => {
     disk.unlink(join(dir, 'y'));
     expect(disk.exists(join(dir, 'y'))).toBe(false);
     expect(() => disk.open(join(dir, 'y'), { create: false })).toThrow(/ENOENT/);
+  });
+
+  it('fdatasync on the event loop (inline) and on the thread pool both settle through the promise, failures included', async () => {
+    const path = join(root, 'x');
+    const file = disk.open(path, { create: true });
+    disk.write(file, 0, Uint8Array.from([5, 6, 7]));
+    await expect(disk.fdatasync(file, { inline: true })).resolves.toBeUndefined();
+    expect([...readFileSync(path)]).toEqual([5, 6, 7]);
+    closeSync((file as unknown as { fd: number }).fd); // the descriptor goes behind the disk's back
+    for (const inline of [true, false]) {
+      let sync: Promise<void> | undefined;
+      expect(() => (sync = disk.fdatasync(file, { inline }))).not.toThrow();
+      await expect(sync).rejects.toMatchObject({ code: 'EBADF' });
+    }
   });
 });

@@ -465,15 +465,16 @@ export class SegmentedLog {
    * sync makes everything appended, truncated and compacted so far durable, and resolves then.
    * Calls are serialized; one call covers all earlier operations. Order: log-start, then the dirty
    * segments one by one in log order (so a later segment is never durable before an earlier one),
-   * then unlinks, then the directory.
+   * then unlinks, then the directory. inline: flush the segments on the calling thread
+   * (Disk.fdatasync); the caller knows they hold little new data.
    */
-  sync(): Promise<void> {
+  sync(options: { readonly inline?: boolean } = {}): Promise<void> {
     this.assertOpen();
     const covers = { through: this.last };
     this.pendingThrough.add(covers);
     const repaired = this.repairThrough !== undefined && this.holdsWhatRepairOwes(this.repairThrough) ? this.repairThrough : undefined;
     const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
-    const work = { covers, start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired };
+    const work = { covers, start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired, inline: options.inline === true };
     this.dirty = new Set();
     this.indexFiles = new Map();
     this.stalePaths = [];
@@ -551,6 +552,7 @@ export class SegmentedLog {
     retired: boolean;
     directory: boolean;
     repaired: number | undefined;
+    inline: boolean;
   }): Promise<void> {
     this.assertOpen();
     if (work.start !== undefined) await writeStartFile(this.disk, this.dir, work.start);
@@ -563,13 +565,13 @@ export class SegmentedLog {
     work.dirty.sort((a, b) => a.baseIndex - b.baseIndex);
     for (const segment of work.dirty) {
       if (segment.closed) continue;
-      await this.disk.fdatasync(segment.file);
+      await this.disk.fdatasync(segment.file, { inline: work.inline });
       segment.headerDurable = true;
     }
     if (!this.closed) this.recordSynced(work.covers.through);
     for (const index of work.indexFiles) {
       if (index.closed) continue;
-      await this.disk.fdatasync(index.file);
+      await this.disk.fdatasync(index.file); // on the pool even with inline: a big segment's index runs to megabytes
       this.closeIndexFile(index);
     }
     const naming = await this.stageSyncedSegmentName();

@@ -31,9 +31,14 @@ class ManualClock implements Clock {
   }
 }
 
-/** NotingDisk is a MemoryDisk that notes every write to a segment file in `events`; while `holding`, its fdatasyncs wait for release(). */
+/**
+ * NotingDisk is a MemoryDisk that notes every write to a segment file in `events`, and how each
+ * fdatasync of one was asked for (inline or on the thread pool) in `syncs`; while `holding`, its
+ * fdatasyncs wait for release().
+ */
 class NotingDisk extends MemoryDisk {
   holding = false;
+  readonly syncs: { path: string; inline: boolean }[] = [];
   private readonly held: (() => void)[] = [];
   constructor(private readonly events: string[]) {
     super();
@@ -42,7 +47,8 @@ class NotingDisk extends MemoryDisk {
     if (file.path.endsWith('.log')) this.events.push('log write');
     super.write(file, position, data);
   }
-  override async fdatasync(file: DiskFile): Promise<void> {
+  override async fdatasync(file: DiskFile, options: { readonly inline?: boolean } = {}): Promise<void> {
+    if (file.path.endsWith('.log')) this.syncs.push({ path: file.path, inline: options.inline === true });
     if (this.holding) await new Promise<void>((resolve) => this.held.push(resolve));
     return super.fdatasync(file);
   }
@@ -56,12 +62,12 @@ const machine: StateMachine = { apply: () => undefined, snapshotData: () => new 
 const bootstrap: Snapshot = { metadata: { index: 1, term: 1, confState: { voters: [1, 2, 3], learners: [] } }, data: new Uint8Array(0) };
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function leaderOfThree(): Promise<{ host: RaftHost; clock: ManualClock; disk: NotingDisk; events: string[]; sent: Message[] }> {
+/** leaderOfThree hosts the groups on node 1 of three, and makes it the leader of each. */
+async function leaderOfThree(groups: readonly number[] = [0]): Promise<{ host: RaftHost; clock: ManualClock; disk: NotingDisk; events: string[]; sent: Message[] }> {
   const events: string[] = [];
   const sent: Message[] = [];
   const disk = new NotingDisk(events);
   const clock = new ManualClock();
-  const log = await SegmentedLog.open({ disk, dir: '/g/log' });
   const host = new RaftHost({
     nodeId: 1,
     timing: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 },
@@ -77,23 +83,27 @@ async function leaderOfThree(): Promise<{ host: RaftHost; clock: ManualClock; di
       throw error;
     },
   });
-  host.addGroup({ group: 0, storage: new DurableRaftStorage(log, bootstrap, { term: 1, vote: 0, commit: 1 }), snapshots: new SnapshotStore(disk, '/g/snapshots'), machine, snapshotEveryEntries: 1_000_000, logger: silent });
-  host.campaign(0);
+  for (const group of groups) {
+    const log = await SegmentedLog.open({ disk, dir: `/g/${group}/log` });
+    host.addGroup({ group, storage: new DurableRaftStorage(log, bootstrap, { term: 1, vote: 0, commit: 1 }), snapshots: new SnapshotStore(disk, `/g/${group}/snapshots`), machine, snapshotEveryEntries: 1_000_000, logger: silent });
+    host.campaign(group);
+  }
   // Nodes 2 and 3 grant every vote and take every append, until the leader's first entry is theirs.
   for (let i = 0; i < 20; i++) {
     await clock.turn();
     for (const message of sent.splice(0)) {
       if (message.type === 'requestVote') {
-        host.receive([{ type: 'requestVoteResponse', group: 0, from: message.to, to: 1, term: message.term, preVote: message.preVote, granted: true }]);
+        host.receive([{ type: 'requestVoteResponse', group: message.group, from: message.to, to: 1, term: message.term, preVote: message.preVote, granted: true }]);
       } else if (message.type === 'appendEntries') {
         const index = message.prevIndex + message.entries.length;
-        host.receive([{ type: 'appendEntriesResponse', group: 0, from: message.to, to: 1, term: message.term, index, reject: false, hintIndex: 0, hintTerm: 0 }]);
+        host.receive([{ type: 'appendEntriesResponse', group: message.group, from: message.to, to: 1, term: message.term, index, reject: false, hintIndex: 0, hintTerm: 0 }]);
       }
     }
   }
-  expect(host.status(0)?.role).toBe('leader');
+  for (const group of groups) expect(host.status(group)?.role).toBe('leader');
   events.splice(0);
   sent.splice(0);
+  disk.syncs.splice(0);
   return { host, clock, disk, events, sent };
 }
 
@@ -122,6 +132,35 @@ describe('RaftHost rounds', () => {
     const bucket = latencyBucketBoundsMicros.findIndex((bound) => 5000 < bound); // 4096 <= 5000 < 8192
     expect(added).toEqual(added.map((_, i) => (i === bucket ? 1 : 0)));
     expect(host.syncWaits.totalMicros - totalBefore).toBe(5000);
+  });
+});
+
+describe('RaftHost rounds and the thread pool', () => {
+  /** proposeAndPersist proposes `count` entries of `bytes` in each group, in one round, and runs the round through its syncs. */
+  async function proposeAndPersist(groups: readonly number[], bytes: number, count = 1): Promise<{ group: string; inline: boolean }[]> {
+    const { host, clock, disk } = await leaderOfThree(groups);
+    for (const group of groups) for (let i = 0; i < count; i++) void host.propose(group, new Uint8Array(bytes)).catch(() => undefined);
+    await clock.turn(); // the round: appends handed to the transport
+    await clock.turn(); // the leader's own writes and their syncs
+    return disk.syncs.map(({ path, inline }) => ({ group: path.split('/')[2]!, inline }));
+  }
+
+  it('a round whose one barrier is a log sync of one small entry flushes on the event loop', async () => {
+    expect(await proposeAndPersist([0], 100)).toEqual([{ group: '0', inline: true }]);
+  });
+
+  it('a round with a bigger entry flushes on the thread pool', async () => {
+    expect(await proposeAndPersist([0], 64 * 1024 + 1)).toEqual([{ group: '0', inline: false }]);
+  });
+
+  it('a round of several entries (requests queue behind the flush) flushes on the thread pool', async () => {
+    expect(await proposeAndPersist([0], 100, 2)).toEqual([{ group: '0', inline: false }]);
+  });
+
+  it('a round that syncs several logs flushes them all on the thread pool, where they overlap', async () => {
+    const syncs = await proposeAndPersist([0, 1], 100);
+    expect(syncs).toHaveLength(2);
+    expect(syncs).toEqual(expect.arrayContaining([{ group: '0', inline: false }, { group: '1', inline: false }]));
   });
 });
 
