@@ -47,7 +47,7 @@ const commitWriteMs = 1000;
  * cores are busy (the README's "The metadata quorum" has the figures). Everything else goes to the
  * pool: several barriers overlap there, and under load (rounds of many entries) the event loop
  * reads and decodes the next requests while the disk flushes, which makes the next round bigger;
- * blocked instead, a pipelined producer's rounds shrank to a third and its rate fell by as much.
+ * blocked instead, a pipelined producer's rounds shrank to a third and its rate fell by a third.
  */
 const inlineSyncBytesMax = 64 * 1024;
 
