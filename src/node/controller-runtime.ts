@@ -11,6 +11,7 @@ import { encodeRecordBatch } from '../rpc/metadata-codec.js';
 import { controllerDefaults, metadataGroup } from './limits.js';
 import type { MetadataStateMachine } from './metadata-state-machine.js';
 import type { RaftHost } from './raft-host.js';
+import { everyUnlessHeld } from './held-loop.js';
 import type { Clock, Timer } from './runtime.js';
 
 interface QueuedOperation {
@@ -41,7 +42,7 @@ export class ControllerRuntime {
   ) {}
 
   start(): void {
-    this.timer = this.options.clock.every(this.options.fenceCheckMs, () => this.checkSessions());
+    this.timer = everyUnlessHeld(this.options.clock, this.options.fenceCheckMs, () => this.checkSessions());
   }
 
   stop(): void {

@@ -12,6 +12,7 @@ import type { NodeId } from '../raft/types.js';
 import { decodeGroupBatch, decodeGroupStoreSnapshot, encodeGroupBatch, encodeGroupStoreSnapshot } from '../rpc/group-codec.js';
 import type { HostedPartition } from './hosted-partition.js';
 import type { RaftHost } from './raft-host.js';
+import { everyUnlessHeld } from './held-loop.js';
 import type { Clock, Timer } from './runtime.js';
 
 /** offsetsTopic is the internal topic of group metadata and committed offsets (Kafka's name). */
@@ -88,7 +89,7 @@ export class GroupCoordinators {
   constructor(private readonly options: GroupCoordinatorsOptions) {}
 
   start(): void {
-    this.ticker = this.options.clock.every(coordinatorTickMs, () => this.tick());
+    this.ticker = everyUnlessHeld(this.options.clock, coordinatorTickMs, () => this.tick());
     this.expiryTimer = this.options.clock.every(this.options.offsetsRetentionCheckMs ?? offsetsRetentionCheckMs, () => void this.expireGroups());
   }
 
