@@ -42,14 +42,19 @@ const commitWriteMs = 1000;
 /**
  * A round whose one barrier is a single log's sync of one entry of at most inlineSyncBytesMax
  * bytes flushes on the event loop (NodeDisk.fdatasync, inline): a caller waiting for each write
- * before the next, where nothing queues behind the flush and the round would only wait for it. On
- * the thread pool, the hand-off to a worker thread and back waits for a free core twice when the
- * cores are busy (the README's "The metadata quorum" has the figures). Everything else goes to the
- * pool: several barriers overlap there, and under load (rounds of many entries) the event loop
- * reads and decodes the next requests while the disk flushes, which makes the next round bigger;
- * blocked instead, a pipelined producer's rounds shrank to a third and its rate fell by a third.
+ * before the next, whose round has nothing else to do than wait for the flush. On the thread
+ * pool, the hand-off to a worker thread and back waits for a free core twice when the cores are
+ * busy (the README's "The metadata quorum" has the figures). Everything else goes to the pool:
+ * several barriers overlap there, and under load (rounds of many entries) the event loop reads and
+ * decodes the next requests while the disk flushes, which makes the next round bigger; blocked
+ * instead, a pipelined producer's rounds shrank to a third and its rate fell by a third (one pair
+ * of runs). The event loop does other work than rounds (it reads sockets, answers reads, runs
+ * timers), so a flush on it that takes longer than inlineSyncSlowMs sends every flush to the pool
+ * for inlineSyncBackoffMs: a stalling disk must not stall the whole process.
  */
 const inlineSyncBytesMax = 64 * 1024;
+const inlineSyncSlowMs = 50;
+const inlineSyncBackoffMs = 60_000;
 
 export interface RaftTiming {
   readonly tickMs: number;
@@ -242,6 +247,8 @@ export class RaftHost {
   syncs = 0;
   /** syncWaits times how long each round that had something to make durable waited for its barriers. */
   readonly syncWaits = new LatencyHistogram();
+  /** poolOnlyUntilMs: no flush on the event loop before this (elapsedMs), after one that was slow. */
+  private poolOnlyUntilMs = Number.NEGATIVE_INFINITY;
   private nextReadId = 1;
 
   constructor(private readonly options: RaftHostOptions) {}
@@ -561,7 +568,7 @@ export class RaftHost {
       if (previous.term !== ready.hardState.term || previous.vote !== ready.hardState.vote) termOrVote.push({ group: hosted.options.group, hardState: ready.hardState });
       else this.commitsToWrite.set(hosted.options.group, ready.hardState);
     }
-    const inline = logSyncs.length === 1 && logSyncs[0]!.loneEntry && termOrVote.length === 0;
+    const inline = logSyncs.length === 1 && logSyncs[0]!.loneEntry && termOrVote.length === 0 && this.options.clock.elapsedMs() >= this.poolOnlyUntilMs;
     const syncs = logSyncs.map(({ log }) => log.sync({ inline }));
     this.syncs += syncs.length;
     // Term and vote must be durable before a message leaves. A commit index alone can be re-learned
@@ -573,7 +580,12 @@ export class RaftHost {
     }
     const started = this.options.clock.elapsedMs();
     await Promise.all(syncs);
-    if (syncs.length > 0) this.syncWaits.record((this.options.clock.elapsedMs() - started) * 1000);
+    const waitedMs = this.options.clock.elapsedMs() - started;
+    if (syncs.length > 0) this.syncWaits.record(waitedMs * 1000);
+    if (inline && waitedMs > inlineSyncSlowMs) {
+      this.poolOnlyUntilMs = started + waitedMs + inlineSyncBackoffMs;
+      this.options.logger.warn({ waitedMs: Math.round(waitedMs), poolForMs: inlineSyncBackoffMs }, 'a flush on the event loop was slow; flushing on the thread pool for a while');
+    }
   }
 
   /** writeHardStates chains hard-state writes so that a later one never lands before an earlier one. */

@@ -56,8 +56,8 @@ export interface Disk {
   /**
    * fdatasync resolves once every write and truncate of file issued before the call is durable.
    * With inline, a real disk makes the call on the calling thread, which waits for the device,
-   * instead of on a worker thread: see NodeDisk.fdatasync for when that is worth it. Either way the
-   * outcome arrives as the promise's, never as a thrown error.
+   * instead of on a worker thread: see NodeDisk.fdatasync for when that is worth it. Either way an
+   * I/O error arrives as the promise's rejection, not as a thrown error.
    */
   fdatasync(file: DiskFile, options?: { readonly inline?: boolean }): Promise<void>;
   /** syncDirectory resolves once every create, rename and unlink in dir so far is durable. */

@@ -465,8 +465,10 @@ export class SegmentedLog {
    * sync makes everything appended, truncated and compacted so far durable, and resolves then.
    * Calls are serialized; one call covers all earlier operations. Order: log-start, then the dirty
    * segments one by one in log order (so a later segment is never durable before an earlier one),
-   * then unlinks, then the directory. inline: flush the segments on the calling thread
-   * (Disk.fdatasync); the caller knows they hold little new data.
+   * then unlinks, then the directory. inline: flush on the calling thread (Disk.fdatasync) when
+   * the sync is a plain append's, one segment and nothing else; a roll, a truncation, a compaction
+   * or a repair changes files and the directory (journal commits, a megabyte index file) and goes
+   * to the pool whatever the caller asked.
    */
   sync(options: { readonly inline?: boolean } = {}): Promise<void> {
     this.assertOpen();
@@ -474,7 +476,8 @@ export class SegmentedLog {
     this.pendingThrough.add(covers);
     const repaired = this.repairThrough !== undefined && this.holdsWhatRepairOwes(this.repairThrough) ? this.repairThrough : undefined;
     const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
-    const work = { covers, start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired, inline: options.inline === true };
+    const plainAppend = this.dirty.size === 1 && !this.startDirty && !this.directoryDirty && this.indexFiles.size === 0 && unlink.length === 0 && this.compacted.length === 0 && repaired === undefined;
+    const work = { covers, start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired, inline: options.inline === true && plainAppend };
     this.dirty = new Set();
     this.indexFiles = new Map();
     this.stalePaths = [];
@@ -571,7 +574,7 @@ export class SegmentedLog {
     if (!this.closed) this.recordSynced(work.covers.through);
     for (const index of work.indexFiles) {
       if (index.closed) continue;
-      await this.disk.fdatasync(index.file); // on the pool even with inline: a big segment's index runs to megabytes
+      await this.disk.fdatasync(index.file);
       this.closeIndexFile(index);
     }
     const naming = await this.stageSyncedSegmentName();

@@ -149,12 +149,46 @@ describe('RaftHost rounds and the thread pool', () => {
     expect(await proposeAndPersist([0], 100)).toEqual([{ group: '0', inline: true }]);
   });
 
+  it('an entry of exactly 64 KiB still flushes on the event loop', async () => {
+    expect(await proposeAndPersist([0], 64 * 1024)).toEqual([{ group: '0', inline: true }]);
+  });
+
   it('a round with a bigger entry flushes on the thread pool', async () => {
     expect(await proposeAndPersist([0], 64 * 1024 + 1)).toEqual([{ group: '0', inline: false }]);
   });
 
   it('a round of several entries (requests queue behind the flush) flushes on the thread pool', async () => {
     expect(await proposeAndPersist([0], 100, 2)).toEqual([{ group: '0', inline: false }]);
+  });
+
+  it('a round that also makes a new term durable flushes on the thread pool', async () => {
+    const { host, clock, disk } = await leaderOfThree([0]);
+    const { term, lastIndex } = host.status(0)!;
+    // Node 2 leads a later term and sends one entry after this node's last: term and entry in one round.
+    host.receive([{ type: 'appendEntries', group: 0, from: 2, to: 1, term: term + 1, prevIndex: lastIndex, prevTerm: term, commit: 0, entries: [{ index: lastIndex + 1, term: term + 1, type: 'normal', data: new Uint8Array(10) }] }]);
+    await clock.turn();
+    expect(host.status(0)).toMatchObject({ role: 'follower', term: term + 1, lastIndex: lastIndex + 1 });
+    expect(disk.syncs.map(({ inline }) => inline)).toEqual([false]);
+  });
+
+  it('after a flush on the event loop that was slow, flushes go to the thread pool for a minute', async () => {
+    const { host, clock, disk } = await leaderOfThree([0]);
+    const proposeOne = async (): Promise<void> => {
+      void host.propose(0, new Uint8Array(10)).catch(() => undefined);
+      await clock.turn();
+      await clock.turn();
+    };
+    disk.holding = true;
+    await proposeOne(); // inline, and the disk holds it
+    clock.elapsed += 51;
+    disk.release();
+    await clock.turn();
+    await proposeOne();
+    clock.elapsed += 59_000;
+    await proposeOne();
+    clock.elapsed += 2_000;
+    await proposeOne();
+    expect(disk.syncs.map(({ inline }) => inline)).toEqual([true, false, false, true]);
   });
 
   it('a round that syncs several logs flushes them all on the thread pool, where they overlap', async () => {

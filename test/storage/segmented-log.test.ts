@@ -45,6 +45,37 @@ function reopen(disk: MemoryDisk, logger?: StorageLogger): Promise<SegmentedLog>
   return SegmentedLog.open({ disk, dir, ...limits, ...(logger ? { logger } : {}) });
 }
 
+describe('SegmentedLog sync on the calling thread (inline)', () => {
+  /** InlineNotingDisk notes, for each fdatasync, its file's name and whether it was asked inline. */
+  class InlineNotingDisk extends MemoryDisk {
+    readonly syncs: string[] = [];
+    override fdatasync(file: { path: string }, options: { readonly inline?: boolean } = {}): Promise<void> {
+      this.syncs.push(`${file.path.slice(dir.length + 1)}${options.inline === true ? ' inline' : ''}`);
+      return super.fdatasync(file);
+    }
+  }
+
+  it('flushes a plain append inline, and a roll on the pool whatever the caller asked', async () => {
+    const disk = new InlineNotingDisk();
+    const log = await SegmentedLog.open({ disk, dir, ...limits });
+    for (let index = 1; index <= 7; index++) {
+      log.append(entriesFrom(index, 1));
+      await log.sync({ inline: true });
+    }
+    const logSyncs = disk.syncs.filter((name) => name.endsWith('.log') || name.endsWith('inline'));
+    // The first sync creates the segment file (the directory changes): the pool. Six frames fill
+    // it; the seventh entry rolls: the sealed segment (trimmed) and the new one change size and the
+    // directory changes, so that sync goes to the pool too.
+    expect(logSyncs).toEqual([
+      '00000000000000000001.log',
+      ...Array.from({ length: 5 }, () => '00000000000000000001.log inline'),
+      '00000000000000000001.log',
+      '00000000000000000007.log',
+    ]);
+    expect(disk.syncs).toContain('00000000000000000001.log.index'); // the sealed segment's index, on the pool
+  });
+});
+
 describe('SegmentedLog segments', () => {
   it('rolls at segmentBytesMax and names segments by their first index, zero-padded', async () => {
     const { disk, log } = await logWith(20);
