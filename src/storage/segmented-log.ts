@@ -103,6 +103,8 @@ export class SegmentedLog {
   private startDirty = false;
   private staleGenerationNext: number;
   private directoryDirty = false;
+  /** resized: a segment's length changed since the last sync() (grown, trimmed, cut): its flush commits the file system's journal. */
+  private resized = false;
   // Index files of sealed segments written since the last sync (segment-index-file.ts), and every
   // index file still open (a sync in progress holds some that indexFiles no longer lists).
   private indexFiles = new Map<Segment, IndexFile>();
@@ -284,6 +286,7 @@ export class SegmentedLog {
   private grow(segment: Segment, end: number): void {
     segment.allocated = Math.max(end, Math.min(this.segmentBytesMax, end + this.disk.preallocateBytes));
     this.disk.truncate(segment.file, segment.allocated);
+    this.resized = true;
   }
 
   /**
@@ -295,6 +298,7 @@ export class SegmentedLog {
     this.disk.truncate(segment.file, segment.bytes);
     segment.allocated = segment.bytes;
     this.dirty.add(segment);
+    this.resized = true;
   }
 
   /**
@@ -394,6 +398,7 @@ export class SegmentedLog {
       segment.allocated = segment.bytes;
       this.disk.truncate(segment.file, segment.bytes);
       this.dirty.add(segment);
+      this.resized = true;
     }
     if (segment === undefined) this.frames.reset(fromIndex);
     else this.frames.keep(keep);
@@ -466,9 +471,9 @@ export class SegmentedLog {
    * Calls are serialized; one call covers all earlier operations. Order: log-start, then the dirty
    * segments one by one in log order (so a later segment is never durable before an earlier one),
    * then unlinks, then the directory. inline: flush on the calling thread (Disk.fdatasync) when
-   * the sync is a plain append's, one segment and nothing else; a roll, a truncation, a compaction
-   * or a repair changes files and the directory (journal commits, a megabyte index file) and goes
-   * to the pool whatever the caller asked.
+   * the sync is a plain append's, into one segment whose length stayed the same; a roll, a
+   * truncation, growing a segment, a compaction or a repair changes files' lengths or the directory
+   * (journal commits, a megabyte index file) and goes to the pool whatever the caller asked.
    */
   sync(options: { readonly inline?: boolean } = {}): Promise<void> {
     this.assertOpen();
@@ -476,7 +481,7 @@ export class SegmentedLog {
     this.pendingThrough.add(covers);
     const repaired = this.repairThrough !== undefined && this.holdsWhatRepairOwes(this.repairThrough) ? this.repairThrough : undefined;
     const unlink = [...this.stalePaths, ...this.compacted.flatMap((s) => [s.path, segmentIndexPath(s.path)])];
-    const plainAppend = this.dirty.size === 1 && !this.startDirty && !this.directoryDirty && this.indexFiles.size === 0 && unlink.length === 0 && this.compacted.length === 0 && repaired === undefined;
+    const plainAppend = this.dirty.size === 1 && !this.resized && !this.startDirty && !this.directoryDirty && this.indexFiles.size === 0 && unlink.length === 0 && this.compacted.length === 0 && repaired === undefined;
     const work = { covers, start: this.startDirty ? this.start : undefined, dirty: [...this.dirty], indexFiles: [...this.indexFiles.values()], unlink, compacted: this.compacted, retired: this.stalePaths.length > 0, directory: this.directoryDirty, repaired, inline: options.inline === true && plainAppend };
     this.dirty = new Set();
     this.indexFiles = new Map();
@@ -484,6 +489,7 @@ export class SegmentedLog {
     this.compacted = [];
     this.startDirty = false;
     this.directoryDirty = false;
+    this.resized = false;
     const run = this.syncTail.then(() => this.syncOnce(work)).finally(() => this.pendingThrough.delete(covers));
     this.syncTail = run.catch(() => undefined);
     return run;

@@ -41,7 +41,7 @@ class NotingDisk extends MemoryDisk {
   readonly syncs: { path: string; inline: boolean }[] = [];
   private readonly held: (() => void)[] = [];
   constructor(private readonly events: string[]) {
-    super();
+    super({ preallocateBytes: 1 << 20 }); // as a real node's: appends rarely change a segment's length
   }
   override write(file: DiskFile, position: number, data: Uint8Array): void {
     if (file.path.endsWith('.log')) this.events.push('log write');

@@ -55,17 +55,17 @@ describe('SegmentedLog sync on the calling thread (inline)', () => {
     }
   }
 
-  it('flushes a plain append inline, and a roll on the pool whatever the caller asked', async () => {
-    const disk = new InlineNotingDisk();
+  it('flushes a plain append inline, and a roll or a growth on the pool whatever the caller asked', async () => {
+    const disk = new InlineNotingDisk({ preallocateBytes: 1024 }); // one growth makes a segment full size
     const log = await SegmentedLog.open({ disk, dir, ...limits });
     for (let index = 1; index <= 7; index++) {
       log.append(entriesFrom(index, 1));
       await log.sync({ inline: true });
     }
     const logSyncs = disk.syncs.filter((name) => name.endsWith('.log') || name.endsWith('inline'));
-    // The first sync creates the segment file (the directory changes): the pool. Six frames fill
-    // it; the seventh entry rolls: the sealed segment (trimmed) and the new one change size and the
-    // directory changes, so that sync goes to the pool too.
+    // The first sync creates the segment file (the directory changes) and grows it: the pool. Six
+    // frames fill it; the seventh entry rolls: the sealed segment (trimmed) and the new one change
+    // size and the directory changes, so that sync goes to the pool too.
     expect(logSyncs).toEqual([
       '00000000000000000001.log',
       ...Array.from({ length: 5 }, () => '00000000000000000001.log inline'),
@@ -73,6 +73,19 @@ describe('SegmentedLog sync on the calling thread (inline)', () => {
       '00000000000000000007.log',
     ]);
     expect(disk.syncs).toContain('00000000000000000001.log.index'); // the sealed segment's index, on the pool
+  });
+
+  it('flushes a truncation within the segment on the pool: the file\'s length changed', async () => {
+    const disk = new InlineNotingDisk({ preallocateBytes: 1024 });
+    const log = await SegmentedLog.open({ disk, dir, ...limits });
+    log.append(entriesFrom(1, 4));
+    await log.sync();
+    disk.syncs.splice(0);
+    log.append(entriesFrom(3, 1, 2)); // a new leader's entry 3 replaces entries 3 and 4
+    await log.sync({ inline: true });
+    log.append(entriesFrom(4, 1, 2));
+    await log.sync({ inline: true });
+    expect(disk.syncs.filter((name) => name.endsWith('.log') || name.endsWith('inline'))).toEqual(['00000000000000000001.log', '00000000000000000001.log inline']);
   });
 });
 
