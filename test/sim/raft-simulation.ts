@@ -410,19 +410,29 @@ export class RaftSimulation {
 
   /** tailsLost counts the losses loseTail inflicted, by whether the repair could bound them. */
   readonly tailsLost = { bounded: 0, unbounded: 0 };
+  /**
+   * lossesMeetChanges counts where losses and membership changes overlap: a tail lost while some
+   * node's log holds an uncommitted change, and a change accepted while some node owes lost entries.
+   */
+  readonly lossesMeetChanges = { lossDuringChange: 0, changeDuringDebt: 0 };
 
   /**
    * loseTail crashes node id, and its disk loses its last `count` entries (damage its log repairs
    * on open: the segmented log's cut and repair bound, bounded or not). It restarts owing them. At
-   * most one node owes at a time: a minority of the voters, which is what the repair covers.
+   * most one node owes at a time: a minority of the voters, which is what the repair covers (of
+   * three or more: membership changes can make it half of fewer, see raft-scenario's heal).
    */
   loseTail(id: NodeId, count: number, options: { bounded: boolean }): void {
     const node = this.nodes.get(id)!;
-    if ([...this.nodes.values()].some((other) => other.owes !== undefined && other !== node)) return;
+    // A node owes until its Raft stops abstaining too, which may be later than its disk's bound
+    // says (the bound drops with any entry of a later term on disk, abstaining ends with a
+    // committed one): two abstaining voters could be half of three, so the loss waits.
+    if (this.owing().some((other) => other !== id)) return;
     const disk = node.disk;
     const held = disk.allEntries();
     const cut = Math.min(count, held.length);
     if (cut === 0 || node.raw === undefined) return;
+    if ([...this.nodes.values()].some((other) => (other.raw?.raft.pendingConfChanges() ?? 0) > 0)) this.lossesMeetChanges.lossDuringChange++;
     this.crash(id);
     this.tailsLost[options.bounded ? 'bounded' : 'unbounded']++;
     if (this.options.trace) this.log(`loseTail ${id}: entries ${disk.lastIndex() - cut + 1}..${disk.lastIndex()} lost, bound ${options.bounded ? 'known' : 'unknown'}`);
@@ -453,6 +463,26 @@ export class RaftSimulation {
     this.start(node);
   }
 
+  /**
+   * owing: the nodes that still owe entries their disk lost: as the simulated disk says (its repair
+   * bound), or as the node's Raft says while it still abstains (it stops only once it holds them,
+   * which may come after the disk's bound was dropped).
+   */
+  owing(): NodeId[] {
+    const owing: NodeId[] = [];
+    for (const node of this.nodes.values()) {
+      const abstaining = node.raw !== undefined && node.raw.raft['abstainUntilIndex'] !== 0;
+      if (node.owes !== undefined || abstaining) owing.push(node.id);
+    }
+    return owing;
+  }
+
+  /** voterSets: the voters of node id's latest configuration and of its committed one (none while it is down). */
+  voterSets(id: NodeId): (readonly NodeId[])[] {
+    const raft = this.nodes.get(id)?.raw?.raft;
+    return raft === undefined ? [] : [raft.confState.voters, raft.committedConfState().voters];
+  }
+
   isUp(id: NodeId): boolean {
     return this.nodes.get(id)?.raw !== undefined;
   }
@@ -481,6 +511,7 @@ export class RaftSimulation {
     const node = this.nodes.get(id)!;
     if (node.raw === undefined) return;
     const result = node.raw.proposeConfChange(change);
+    if (result.kind === 'accepted' && this.owing().length > 0) this.lossesMeetChanges.changeDuringDebt++;
     if (this.options.trace) this.log(`confChange ${change.type} ${change.nodeId} at ${id}: ${result.kind}`);
     this.afterInput(node);
   }
