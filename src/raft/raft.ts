@@ -594,6 +594,14 @@ export class Raft {
     }
   }
 
+  /**
+   * owesLostEntries: this node abstains for entries it lost, as of its last check (abstaining()
+   * checks again and may end it). A read without that side effect, for observers (the simulator).
+   */
+  get owesLostEntries(): boolean {
+    return this.abstainUntilIndex !== 0;
+  }
+
   /** abstaining says whether this node still owes entries it lost (see endAbstainingWhenCaughtUp). */
   private abstaining(): boolean {
     this.endAbstainingWhenCaughtUp();

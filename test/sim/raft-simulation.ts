@@ -471,7 +471,7 @@ export class RaftSimulation {
   owing(): NodeId[] {
     const owing: NodeId[] = [];
     for (const node of this.nodes.values()) {
-      const abstaining = node.raw !== undefined && node.raw.raft['abstainUntilIndex'] !== 0;
+      const abstaining = node.raw?.raft.owesLostEntries === true;
       if (node.owes !== undefined || abstaining) owing.push(node.id);
     }
     return owing;
